@@ -1,0 +1,89 @@
+"""``radbench predict``: classify files one by one; a bad file costs one line, never the run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TextIO
+
+from inference.errors import NotAScanError, RadBenchError, ScanError
+from inference.model import NOT_FOR_CLINICAL_USE, Model
+from inference.pipeline import Pipeline, Prediction
+
+
+def run_predict(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Print a result per file; return 1 if any file failed, none was a scan, or the model/backend is unusable.
+
+    Files that are not scans at all (a README, a DICOMDIR) are reported as skipped, not as failures.
+    """
+    try:
+        pipeline = Pipeline(Model(args.model, threads=args.threads), args.backend)
+    except RadBenchError as exc:
+        print(f"radbench: {exc}", file=err)
+        return 1
+    failed = skipped = 0
+    for path in args.files:
+        try:
+            prediction = pipeline.run(path, frame=args.frame)
+        except NotAScanError as exc:
+            skipped += 1
+            print(f"skipped: {exc}", file=err)
+            continue
+        except ScanError as exc:  # its message already names the file
+            failed += 1
+            print(f"error: {exc}", file=err)
+            continue
+        except RadBenchError as exc:
+            failed += 1
+            print(f"error: {path}: {exc}", file=err)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one file's surprise must not end the run or print a traceback
+            failed += 1
+            print(f"error: {path}: unexpected {type(exc).__name__}: {exc}", file=err)
+            continue
+        print(json.dumps(as_record(prediction)) if args.json else as_table(prediction), file=out, flush=True)
+    if not args.json:
+        print(NOT_FOR_CLINICAL_USE, file=out)
+    if failed or skipped:
+        print(f"{len(args.files) - failed - skipped} classified, {failed} failed, {skipped} skipped", file=err)
+    return 1 if failed or skipped == len(args.files) else 0
+
+
+def as_record(p: Prediction) -> dict:
+    """The JSON form of a prediction: same content as the table, no patient-identifying values."""
+    return {
+        "file": str(p.path),
+        "frame": p.frame,
+        "frames": p.frame_count,
+        "modality": p.modality,
+        "decoder": p.decoder,
+        "backend": p.backend,
+        "model": p.model,
+        "label": p.label,
+        "probabilities": dict(p.probabilities),
+        "timings_ms": {stage: round(ms, 3) for stage, ms in p.timings.as_ms().items()},
+        "total_ms": round(p.timings.total_ms, 3),
+        "compile_ms": round(p.compile_ms, 3),
+        "warnings": list(p.warnings),
+        "notice": NOT_FOR_CLINICAL_USE,
+    }
+
+
+def as_table(p: Prediction) -> str:
+    """A human-readable block: header, probabilities, a per-stage timing table, warnings."""
+    lines = [
+        f"{p.path}  [frame {p.frame + 1} of {p.frame_count}, {p.modality or 'no modality'}, "
+        f"decoded by {p.decoder}, backend {p.backend}, model {p.model}]",
+        f"  prediction: {p.label}",
+    ]
+    width = max(len(label) for label in p.probabilities)
+    for label, prob in p.probabilities.items():
+        lines.append(f"    {label:<{width}}  {prob * 100:5.1f} %  {'#' * round(prob * 20)}")
+    lines.append(f"  {'stage':<12}{'ms':>10}")
+    lines += [f"  {stage:<12}{ms:>10.2f}" for stage, ms in p.timings.as_ms().items()]
+    lines.append(f"  {'total':<12}{p.timings.total_ms:>10.2f}")
+    if p.compile_ms:
+        lines.append(f"  numba compile {p.compile_ms:.1f} ms (first use in this process; not in the stage times)")
+    lines += [f"  warning: {w}" for w in p.warnings]
+    return "\n".join(lines)

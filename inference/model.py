@@ -1,0 +1,163 @@
+"""The ONNX classifier: its card, an ONNX Runtime session on CPU, and turning outputs into probabilities."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.errors import ModelError
+
+#: Key of the card in the ONNX file's ``metadata_props``; ``<model>.card.json`` beside the file also works.
+CARD_KEY = "radbench.card"
+
+#: The model used when none is named: the bundled one in the repository's ``models/`` folder.
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "placeholder.onnx"
+
+NOT_FOR_CLINICAL_USE = "For education, not for clinical use."
+
+_OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                        "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+_ACTIVATIONS = ("softmax", "sigmoid", "none")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the pipeline needs to know about a classifier, and what a user should know about it."""
+
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    input_height: int
+    input_width: int
+    input_channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    activation: str = "softmax"  # applied to the first output: softmax, sigmoid, or none (already probabilities)
+    equalize: bool = True
+    untrained: bool = False
+    intended_use: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, card: dict[str, Any], source: str) -> ModelCard:
+        """Validate a card read from ``source``; ``ModelError`` says which field is wrong."""
+        try:
+            inp, norm = card["input"], card["normalization"]
+            parsed = cls(
+                name=str(card["name"]),
+                version=str(card["version"]),
+                labels=tuple(str(label) for label in card["labels"]),
+                input_height=int(inp["height"]),
+                input_width=int(inp["width"]),
+                input_channels=int(inp["channels"]),
+                mean=tuple(float(v) for v in norm["mean"]),
+                std=tuple(float(v) for v in norm["std"]),
+                activation=str(card.get("activation", "softmax")),
+                equalize=bool(card.get("preprocessing", {}).get("equalize", True)),
+                untrained=bool(card.get("untrained", False)),
+                intended_use=str(card.get("intended_use", "")),
+                extra={k: v for k, v in card.items() if k not in _CARD_FIELDS},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{source}: model card is incomplete or malformed ({exc!r})") from exc
+        problems = []
+        if len(parsed.labels) < 2 and parsed.activation != "sigmoid":
+            problems.append("needs at least two labels")
+        if parsed.activation not in _ACTIVATIONS:
+            problems.append(f"activation must be one of {', '.join(_ACTIVATIONS)}")
+        if min(parsed.input_height, parsed.input_width, parsed.input_channels) < 1:
+            problems.append("input size and channels must be positive")
+        if any(len(v) not in (1, parsed.input_channels) for v in (parsed.mean, parsed.std)):
+            problems.append("normalization mean/std need 1 value or one per channel")
+        if any(s <= 0 for s in parsed.std):
+            problems.append("normalization std must be positive")
+        if problems:
+            raise ModelError(f"{source}: model card {'; '.join(problems)}")
+        return parsed
+
+
+_CARD_FIELDS = {"name", "version", "labels", "input", "normalization", "activation", "preprocessing",
+                "untrained", "intended_use"}
+
+
+class Model:
+    """An ONNX classifier on CPU with its card. The session is created once and reused."""
+
+    def __init__(self, path: str | Path | None = None, *, threads: int = 1, optimization: str = "all"):
+        import onnxruntime as ort
+
+        self.path = Path(path) if path is not None else DEFAULT_MODEL_PATH
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: model file not found")
+        if optimization not in _OPTIMIZATION_LEVELS:
+            raise ModelError(f"graph optimization must be one of {', '.join(_OPTIMIZATION_LEVELS)}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPTIMIZATION_LEVELS[optimization])
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ONNX Runtime raises its own untyped errors for any unreadable file
+            raise ModelError(f"{self.path}: not a usable ONNX model ({_first_line(exc)})") from exc
+        self.card = ModelCard.from_dict(self._read_card(), str(self.path))
+        self._input = self.session.get_inputs()[0]
+        self._check_input()
+
+    def _read_card(self) -> dict[str, Any]:
+        beside = self.path.with_suffix(".card.json")
+        text = self.session.get_modelmeta().custom_metadata_map.get(CARD_KEY)
+        if text is None and beside.is_file():
+            text = beside.read_text(encoding="utf-8")
+        if text is None:
+            raise ModelError(f"{self.path}: no model card (ONNX metadata {CARD_KEY!r} or {beside.name} beside it); "
+                             "RadBench cannot know the labels and preprocessing without one")
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{self.path}: model card is not valid JSON ({exc})") from exc
+
+    def _check_input(self) -> None:
+        card = self.card
+        expected = [card.input_channels, card.input_height, card.input_width]
+        shape = self._input.shape
+        declared = [d if isinstance(d, int) else None for d in shape[1:]]
+        if len(shape) != 4 or any(d is not None and d != e for d, e in zip(declared, expected)):
+            raise ModelError(f"{self.path}: model input {self._input.name} has shape {shape}, but its card says "
+                             f"(batch, {', '.join(map(str, expected))})")
+        if self._input.type != "tensor(float)":
+            raise ModelError(f"{self.path}: model input must be float32, not {self._input.type}")
+
+    @property
+    def title(self) -> str:
+        """Name and version, marked when the model is an untrained placeholder."""
+        return f"{self.card.name} {self.card.version}" + (" (UNTRAINED placeholder)" if self.card.untrained else "")
+
+    def infer(self, tensor: np.ndarray) -> list[np.ndarray]:
+        """Run the session on a ``(batch, channels, height, width)`` float32 tensor; all outputs."""
+        return self.session.run(None, {self._input.name: tensor})
+
+    def probabilities(self, outputs: list[np.ndarray]) -> np.ndarray:
+        """Class probabilities of the first image from the raw outputs, per the card's activation."""
+        scores = np.asarray(outputs[0], dtype=np.float64)[0].ravel()
+        activation = self.card.activation
+        if activation == "softmax":
+            exp = np.exp(scores - scores.max())
+            probs = exp / exp.sum()
+        elif activation == "sigmoid":
+            probs = 1.0 / (1.0 + np.exp(-scores))
+            if len(self.card.labels) == 2 and probs.size == 1:
+                probs = np.array([1.0 - probs[0], probs[0]])
+        else:
+            probs = scores
+        if probs.size != len(self.card.labels):
+            raise ModelError(f"{self.path}: model gives {probs.size} scores for {len(self.card.labels)} labels")
+        return probs
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__

@@ -1,0 +1,117 @@
+"""The staged pipeline: decode -> rescale -> window -> equalize -> resize -> normalize -> infer -> postprocess."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from inference.backends import Backend, get_backend
+from inference.errors import Cancelled, ScanError
+from inference.loading import load_scan
+from inference.model import Model
+from inference.scan import Scan
+from inference.timing import StageClock, Timings
+
+#: Every stage a run can time, in order ("equalize" is skipped when the model card turns it off).
+PIPELINE_STAGES = ("decode", "rescale", "window", "equalize", "resize", "normalize", "infer", "postprocess")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The immutable result of one run. Carries no patient-identifying values."""
+
+    path: Path
+    frame: int
+    frame_count: int
+    label: str
+    probabilities: Mapping[str, float]
+    tensor: np.ndarray  # the preprocessed model input, (1, channels, height, width) float32, read-only
+    warnings: tuple[str, ...]
+    backend: str
+    timings: Timings
+    compile_ms: float  # Numba's first-use compile (or cache load) in this run; never inside a stage time
+    model: str
+    modality: str
+    decoder: str
+
+
+class Pipeline:
+    """Preprocess with one named backend and classify with one model; reusable across many files."""
+
+    def __init__(self, model: Model, backend: str | Backend):
+        self.model = model
+        self.backend = get_backend(backend) if isinstance(backend, str) else backend
+
+    def run(self, source: str | Path | Scan, *, frame: int | None = None,
+            cancel: Callable[[], bool] | None = None) -> Prediction:
+        """Run every stage on one frame of a file (decode timed) or of an already loaded scan (not timed).
+
+        Raises ``ScanError`` for an unreadable file or a bad frame index, ``BackendError`` if the backend
+        refuses, ``Cancelled`` if ``cancel()`` turned True.
+        """
+        clock = StageClock()
+        card, backend = self.model.card, self.backend
+        if isinstance(source, Scan):
+            scan = source
+            image = _frame_of(scan, frame)
+        else:
+            with clock.stage("decode"):
+                scan = load_scan(source)
+                image = _frame_of(scan, frame)
+        compile_s = backend.warm_up(image.dtype)
+
+        def stage(name: str, *args):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            with clock.stage(name):
+                return backend.stage(name)(*args, cancel=cancel)
+
+        preset = scan.window_presets[0] if scan.window_presets else None  # None: the image's own range
+        center, width = (preset.center, preset.width) if preset else (None, None)
+        image = stage("rescale", image, scan.rescale_slope, scan.rescale_intercept)
+        image = stage("window", image, center, width, scan.inverted)
+        if card.equalize:
+            image = stage("equalize", image)
+        image = stage("resize", image, card.input_height, card.input_width)
+        tensor = stage("normalize", image, card.mean, card.std, card.input_channels)
+        with clock.stage("infer"):
+            outputs = self.model.infer(tensor)
+        with clock.stage("postprocess"):
+            probs = self.model.probabilities(outputs)
+            label = card.labels[int(np.argmax(probs))]
+        tensor.flags.writeable = False
+        return Prediction(
+            path=scan.path,
+            frame=scan.frame_index(frame),
+            frame_count=scan.frame_count,
+            label=label,
+            probabilities=MappingProxyType({lbl: float(p) for lbl, p in zip(card.labels, probs)}),
+            tensor=tensor,
+            warnings=_warnings(scan, self.model),
+            backend=backend.name,
+            timings=clock.timings(),
+            compile_ms=compile_s * 1e3,
+            model=self.model.title,
+            modality=scan.modality,
+            decoder=scan.decoder,
+        )
+
+
+def _frame_of(scan: Scan, frame: int | None) -> np.ndarray:
+    try:
+        return scan.grey_frame(frame)
+    except IndexError as exc:
+        raise ScanError(scan.path, str(exc)) from None
+
+
+def _warnings(scan: Scan, model: Model) -> tuple[str, ...]:
+    warnings = []
+    if model.card.untrained:
+        warnings.append(f"model {model.card.name} is an UNTRAINED placeholder: its prediction means nothing")
+    if scan.is_color:
+        warnings.append("colour image converted to grey (BT.601 luma: 0.299 R + 0.587 G + 0.114 B)")
+    return tuple(warnings)

@@ -1,0 +1,102 @@
+"""The one type every loader returns: pixels plus what the pipeline and the viewer need to know."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+#: ITU-R BT.601 luma weights, used to turn RGB into grey for a grey model: Y = 0.299 R + 0.587 G + 0.114 B.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class WindowPreset:
+    """A VOI window (DICOM WindowCenter / WindowWidth), in rescaled units."""
+
+    center: float
+    width: float
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A decoded scan.
+
+    ``pixels`` always has a leading frame axis: ``(frames, rows, cols)`` for grey data and
+    ``(frames, rows, cols, 3)`` for colour, in the decoder's native dtype (no copies, read-only).
+    The stored values are raw: no modality LUT, no MONOCHROME1 inversion (``inverted`` says whether
+    the display and the window stage must flip them, which they each do exactly once).
+
+    Patient-identifying values live only in ``identifiers`` (kept out of ``repr``); ``metadata`` holds
+    display fields that identify nobody, so code that prints or exports ``metadata`` leaks nothing.
+    """
+
+    path: Path
+    pixels: np.ndarray
+    photometric: str
+    source_format: str  # "DICOM", "PNG", "JPEG", "TIFF", ...
+    decoder: str  # which plugin decoded the pixels, e.g. "gdcm", "pylibjpeg", "pydicom", "Pillow"
+    rescale_slope: float = 1.0
+    rescale_intercept: float = 0.0
+    window_presets: tuple[WindowPreset, ...] = ()
+    modality: str = ""
+    body_part: str = ""
+    pixel_spacing: tuple[float, float] | None = None
+    transfer_syntax: str = ""
+    bits_allocated: int = 0
+    bits_stored: int = 0
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    identifiers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.pixels.ndim not in (3, 4):
+            raise ValueError(f"pixels must be (frames, rows, cols[, 3]), got shape {self.pixels.shape}")
+        self.pixels.flags.writeable = False
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        object.__setattr__(self, "identifiers", MappingProxyType(dict(self.identifiers)))
+
+    @property
+    def frame_count(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def rows(self) -> int:
+        return self.pixels.shape[1]
+
+    @property
+    def columns(self) -> int:
+        return self.pixels.shape[2]
+
+    @property
+    def is_color(self) -> bool:
+        return self.pixels.ndim == 4
+
+    @property
+    def inverted(self) -> bool:
+        """True for MONOCHROME1, where low values are bright: windowing flips them once."""
+        return self.photometric == "MONOCHROME1"
+
+    @property
+    def default_frame(self) -> int:
+        """The frame shown and classified when none is asked for: the middle one."""
+        return self.frame_count // 2
+
+    def frame_index(self, frame: int | None) -> int:
+        """Validate a user's frame index (``None`` means the default); negative counts from the end."""
+        if frame is None:
+            return self.default_frame
+        if not -self.frame_count <= frame < self.frame_count:
+            raise IndexError(f"frame {frame} out of range: the scan has {self.frame_count} frame(s)")
+        return frame % self.frame_count
+
+    def grey_frame(self, frame: int | None = None) -> np.ndarray:
+        """One frame as a 2-D array: a view in the native dtype for grey data, BT.601 luma (float32) for colour."""
+        data = self.pixels[self.frame_index(frame)]
+        if not self.is_color:
+            return data
+        r, g, b = LUMA_WEIGHTS
+        return (r * data[..., 0] + g * data[..., 1] + b * data[..., 2]).astype(np.float32)

@@ -1,0 +1,29 @@
+"""Shared fixtures: the repository's folders and a builder for small ONNX test models."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_images"
+
+
+@pytest.fixture(scope="session")
+def sample_files() -> list[Path]:
+    """Every bundled sample scan."""
+    return sorted(p for p in SAMPLES.iterdir() if p.is_file() and p.name != "README.md")
+
+
+@pytest.fixture(scope="session")
+def placeholder_module():
+    """``models/make_placeholder.py`` as a module, to build model variants (wrong input, no card, ...)."""
+    spec = importlib.util.spec_from_file_location("make_placeholder", ROOT / "models" / "make_placeholder.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

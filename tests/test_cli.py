@@ -1,0 +1,78 @@
+"""``radbench predict`` as a user runs it: a subprocess of the installed console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+
+RADBENCH = shutil.which("radbench", path=str(Path(sys.executable).parent)) or "radbench"
+
+
+def radbench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([RADBENCH, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_every_backend_gives_the_same_labels_on_the_samples(sample_files):
+    labels = {}
+    for backend in ("naive", "vectorized", "numba"):
+        result = radbench("predict", "--json", "--backend", backend, *sample_files)
+        assert result.returncode == 0, result.stderr
+        records = [json.loads(line) for line in result.stdout.splitlines()]
+        scans = [r["file"] for r in records]
+        assert all(r["backend"] == backend for r in records)
+        assert all(r["notice"] == "For education, not for clinical use." for r in records)
+        assert all(set(r["timings_ms"]) >= {"decode", "rescale", "window", "resize", "normalize", "infer"}
+                   for r in records)
+        labels[backend] = {r["file"]: r["label"] for r in records}
+    assert len(scans) >= 5
+    assert labels["naive"] == labels["vectorized"] == labels["numba"]
+
+
+def test_table_output_has_probabilities_timings_and_the_notice():
+    result = radbench("predict", get_testdata_file("CT_small.dcm"))
+    assert result.returncode == 0, result.stderr
+    for expected in ("prediction:", "NORMAL", "PNEUMONIA", "stage", "decode", "equalize", "infer", "total",
+                     "UNTRAINED", "For education, not for clinical use."):
+        assert expected in result.stdout
+
+
+def test_bad_files_cost_one_line_each_and_the_rest_still_run(tmp_path):
+    truncated = tmp_path / "truncated.dcm"
+    truncated.write_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes()[:-500])
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a scan")
+    missing = tmp_path / "missing.dcm"
+    good = get_testdata_file("MR_small.dcm")
+    result = radbench("predict", truncated, notes, missing, good)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "MR_small.dcm" in result.stdout and "prediction:" in result.stdout
+    problem_lines = [line for line in result.stderr.splitlines() if line.startswith(("error:", "skipped:"))]
+    assert len(problem_lines) == 3
+    assert any("truncated.dcm" in line and "truncated" in line.split("truncated.dcm", 1)[1] for line in problem_lines)
+    assert any(line.startswith("skipped:") and "notes.txt" in line for line in problem_lines)
+    assert any("missing.dcm" in line for line in problem_lines)
+
+
+def test_unknown_model_is_one_clear_line(tmp_path):
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_text("nope")
+    result = radbench("predict", "--model", bogus, get_testdata_file("CT_small.dcm"))
+    assert result.returncode == 1
+    assert "bogus.onnx" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("frame,ok", [(0, True), (9, True), (10, False)])
+def test_frame_option_selects_or_refuses(frame, ok):
+    result = radbench("predict", "--json", "--frame", frame, get_testdata_file("emri_small.dcm"))
+    assert (result.returncode == 0) is ok
+    if ok:
+        assert json.loads(result.stdout)["frame"] == frame
+    else:
+        assert "out of range" in result.stderr

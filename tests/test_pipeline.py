@@ -1,0 +1,124 @@
+"""The pipeline end to end on real files: stage order and timings, backends, compile time, cancel, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+from inference.backends import BACKEND_NAMES, get_backend
+from inference.errors import Cancelled, ScanError
+from inference.model import Model
+from inference.pipeline import PIPELINE_STAGES, Pipeline
+
+CT = get_testdata_file("CT_small.dcm")
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return Model()
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_run_times_every_stage_in_order(model, backend):
+    prediction = Pipeline(model, backend).run(CT)
+    assert [name for name, _ in prediction.timings.stages] == list(PIPELINE_STAGES)
+    assert all(ns > 0 for _, ns in prediction.timings.stages)
+    assert prediction.backend == backend
+    assert prediction.tensor.shape == (1, 1, 224, 224) and prediction.tensor.dtype == np.float32
+    assert not prediction.tensor.flags.writeable
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+    assert prediction.label == max(prediction.probabilities, key=prediction.probabilities.get)
+    assert any("UNTRAINED" in w for w in prediction.warnings)
+
+
+def test_backends_agree_on_a_real_scan(model):
+    results = [Pipeline(model, name).run(CT) for name in BACKEND_NAMES]
+    for other in results[1:]:
+        assert other.label == results[0].label
+        np.testing.assert_allclose(other.tensor, results[0].tensor, atol=1e-5 / 0.25)  # std 0.25 scales 1e-5
+
+
+def test_numba_compile_time_is_reported_apart_once(model):
+    fresh = dataclasses.replace(get_backend("numba"), _warm_dtypes=set())
+    pipeline = Pipeline(model, fresh)
+    first, second = pipeline.run(CT), pipeline.run(CT)
+    assert first.compile_ms > 0
+    assert second.compile_ms == 0
+    assert "compile" not in dict(first.timings.stages)
+
+
+def test_non_compiling_backends_report_no_compile_time(model):
+    assert Pipeline(model, "vectorized").run(CT).compile_ms == 0
+
+
+def test_naive_run_can_be_cancelled_mid_stage(model):
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 3  # past the between-stage checks: inside the naive loops
+
+    with pytest.raises(Cancelled):
+        Pipeline(model, "naive").run(CT, cancel=cancel)
+    assert len(calls) == 4
+
+
+def test_frame_out_of_range_names_the_file(model):
+    with pytest.raises(ScanError, match="CT_small.dcm.*frame 5 out of range"):
+        Pipeline(model, "vectorized").run(CT, frame=5)
+
+
+def test_multiframe_runs_the_requested_frame(model):
+    path = get_testdata_file("emri_small.dcm")
+    default = Pipeline(model, "vectorized").run(path)
+    first = Pipeline(model, "vectorized").run(path, frame=0)
+    assert (default.frame, first.frame, default.frame_count) == (5, 0, 10)
+    assert not np.array_equal(default.tensor, first.tensor)
+
+
+def test_colour_image_is_converted_to_grey_with_a_warning(model, tmp_path):
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[..., 0] = np.arange(60, dtype=np.uint8)
+    path = tmp_path / "colour.png"
+    Image.fromarray(rgb).save(path)
+    prediction = Pipeline(model, "vectorized").run(path)
+    assert any("BT.601" in w for w in prediction.warnings)
+
+
+def _write_dicom(path: Path, pixels: np.ndarray, photometric: str) -> Path:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality = "CR"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_monochrome1_is_inverted_exactly_once(model, tmp_path):
+    rng = np.random.default_rng(0)
+    bright_bones = rng.integers(0, 4096, size=(64, 48))
+    mono2 = _write_dicom(tmp_path / "mono2.dcm", bright_bones, "MONOCHROME2")
+    mono1 = _write_dicom(tmp_path / "mono1.dcm", 4095 - bright_bones, "MONOCHROME1")
+    pipeline = Pipeline(model, "vectorized")
+    np.testing.assert_allclose(pipeline.run(mono1).tensor, pipeline.run(mono2).tensor, atol=1e-5)
+
+
+def test_an_already_loaded_scan_runs_without_a_decode_stage(model):
+    from inference.loading import load_scan
+
+    prediction = Pipeline(model, "vectorized").run(load_scan(CT))
+    assert "decode" not in dict(prediction.timings.stages)
