@@ -1,0 +1,102 @@
+"""Load any supported file into a :class:`~inference.scan.Scan`: DICOM by pydicom, other images by Pillow.
+
+The format is found from the content, never the name (DICOM files often have none). Every reader first
+declares the decoded size from the header and :func:`load_scan` refuses it over ``max_bytes`` before a
+pixel is decoded. A bad file raises :class:`~inference.errors.ScanError` (``NotAScanError`` for files that
+hold no image at all) and nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydicom.uid import AllTransferSyntaxes
+
+from inference.errors import ScanError
+from inference.loading import dicom, images
+from inference.scan import Scan
+
+__all__ = ["DEFAULT_MAX_BYTES", "decoder_plugins", "load_scan"]
+
+#: The largest decoded image accepted by default: 2 GiB.
+DEFAULT_MAX_BYTES = 2 * 1024**3
+
+_PREAMBLE = 128  # DICOM Part 10: a 128-byte preamble, then b"DICM"
+_FIRST_GROUPS = (0x0002, 0x0008)  # the first group of a preamble-less file: file meta or identifying
+
+
+def load_scan(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Scan:
+    """Read one file; raise ``ScanError(path, reason)`` for anything that cannot be shown as a scan."""
+    path = Path(path)
+    try:
+        return _load(path, max_bytes)
+    except ScanError:
+        raise
+    except MemoryError:
+        raise ScanError(path, "not enough memory to decode the image") from None
+    except Exception as exc:  # noqa: BLE001 - the boundary: a surprise becomes one line naming the file
+        raise ScanError(path, f"unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+def decoder_plugins() -> dict[str, tuple[str, ...]]:
+    """Each compressed transfer syntax pydicom can decode -> its installed plugins in the order tried.
+
+    An empty tuple means no plugin for that syntax is installed here (for an environment stamp).
+    """
+    plugins = {}
+    for uid in AllTransferSyntaxes:
+        if uid.is_compressed:
+            try:
+                plugins[uid.name] = dicom.plugin_order(uid)
+            except NotImplementedError:  # no pydicom decoder at all (MPEG, H.264, ...)
+                continue
+    return plugins
+
+
+def _load(path: Path, max_bytes: int) -> Scan:
+    head = _head(path)
+    if head[_PREAMBLE:_PREAMBLE + 4] == b"DICM" or _plausible_dicom(head):
+        ds = dicom.read_dataset(path, force=True)
+        _check_size(path, dicom.declared_size(path, ds), max_bytes)
+        return dicom.dataset_to_scan(path, ds)
+    with images.open_image(path) as image:
+        _check_size(path, images.declared_size(image), max_bytes)
+        return images.image_to_scan(path, image)
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of the file, with the usual reasons it cannot be read put in words."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(_PREAMBLE + 4)
+    except FileNotFoundError:
+        raise ScanError(path, "no such file") from None
+    except IsADirectoryError:
+        raise ScanError(path, "is a folder, not a file") from None
+    except PermissionError:
+        raise ScanError(path, "permission denied") from None
+    except OSError as exc:
+        raise ScanError(path, f"cannot be read: {exc.strerror or exc}") from None
+    if not head:
+        raise ScanError(path, "file is empty")
+    return head
+
+
+def _plausible_dicom(head: bytes) -> bool:
+    """An old file without the preamble starts with a group 0002 or 0008 tag, in either byte order."""
+    return len(head) >= 8 and (int.from_bytes(head[:2], "little") in _FIRST_GROUPS
+                               or int.from_bytes(head[:2], "big") in _FIRST_GROUPS)
+
+
+def _check_size(path: Path, declared: tuple[int, int, int, int], max_bytes: int) -> None:
+    rows, columns, frames, nbytes = declared
+    if nbytes > max_bytes:
+        raise ScanError(path, f"declared image size {rows} × {columns} × {frames} frames needs "
+                              f"{_human(nbytes)}, over the {_human(max_bytes)} limit")
+
+
+def _human(nbytes: int) -> str:
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
