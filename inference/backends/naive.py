@@ -7,19 +7,19 @@ exactly the specification's; outputs are written element by element into arrays 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from inference.backends.checks import check_image, per_channel, voi
 from inference.backends.resample import axis_weights
-from inference.errors import BackendError, Cancelled
+from inference.errors import Cancelled
 
 Cancel = Callable[[], bool] | None
 
 
 def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cancel = None) -> np.ndarray:
-    pixels = _image(pixels, "rescale")
+    pixels = check_image(pixels, "rescale")
     slope, intercept = float(slope), float(intercept)
     height, width = pixels.shape
     out = np.empty((height, width), dtype=np.float32)
@@ -32,11 +32,11 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cance
 
 def window(image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
            cancel: Cancel = None) -> np.ndarray:
-    image = _image(image, "window")
+    image = check_image(image, "window")
     if center is None and width is None:
         lo, hi = _min_max(image, cancel)
         center, width = (lo + hi + 1) / 2, hi - lo + 1
-    c0, w1 = _voi(center, width)
+    c0, w1 = voi(center, width)
     lower, upper = c0 - w1 / 2, c0 + w1 / 2
     out = np.empty(image.shape, dtype=np.float32)
     for i in range(image.shape[0]):
@@ -54,7 +54,7 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
 
 
 def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
-    image = _image(image, "equalize")
+    image = check_image(image, "equalize")
     lo, hi = _min_max(image, cancel)
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
@@ -87,7 +87,7 @@ def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
 
 
 def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None) -> np.ndarray:
-    image = _image(image, "resize")
+    image = check_image(image, "resize")
     in_height, in_width = image.shape
     row_starts, row_weights = (table.tolist() for table in axis_weights(in_height, height))
     col_starts, col_weights = (table.tolist() for table in axis_weights(in_width, width))
@@ -114,8 +114,8 @@ def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None)
 
 def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], channels: int, *,
               cancel: Cancel = None) -> np.ndarray:
-    image = _image(image, "normalize")
-    means, stds = _per_channel(mean, std, channels)
+    image = check_image(image, "normalize")
+    means, stds = per_channel(mean, std, channels)
     height, width = image.shape
     out = np.empty((1, channels, height, width), dtype=np.float32)
     for c in range(channels):
@@ -139,35 +139,3 @@ def _min_max(image: np.ndarray, cancel: Cancel) -> tuple[float, float]:
             x = float(image[i, j])
             lo, hi = min(lo, x), max(hi, x)
     return lo, hi
-
-
-# The input checks below are the same in every backend module (naive, vectorized, numba_jit).
-
-def _image(image: np.ndarray, stage: str) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 2 or image.size == 0 or image.dtype.kind not in "uif":
-        raise BackendError(f"{stage} needs a non-empty 2-D array of real numbers, got {image.dtype} {image.shape}")
-    return image
-
-
-def _voi(center: float | None, width: float | None) -> tuple[float, float]:
-    """``(c - 0.5, w - 1)`` of a valid window; ``BackendError`` in words otherwise."""
-    if center is None or width is None:
-        raise BackendError("window needs both a center and a width, or neither (the image's own range)")
-    center, width = float(center), float(width)
-    if not (math.isfinite(center) and math.isfinite(width) and width >= 1):
-        raise BackendError(f"window center must be finite and width at least 1, got {center} / {width}")
-    return center - 0.5, width - 1.0
-
-
-def _per_channel(mean: Sequence[float], std: Sequence[float], channels: int) -> tuple[list[float], list[float]]:
-    """``mean`` and ``std`` as ``channels`` floats each; ``BackendError`` in words if that cannot be."""
-    if not isinstance(channels, (int, np.integer)) or channels < 1:
-        raise BackendError(f"normalize needs at least 1 channel, got {channels!r}")
-    means, stds = [float(m) for m in mean], [float(s) for s in std]
-    for name, values in (("mean", means), ("std", stds)):
-        if len(values) not in (1, channels):
-            raise BackendError(f"normalize {name} needs 1 or {channels} values, got {len(values)}")
-    if not all(math.isfinite(v) for v in means + stds) or 0.0 in stds:
-        raise BackendError(f"normalize mean and std must be finite and std non-zero, got {means} / {stds}")
-    return means * (channels // len(means)), stds * (channels // len(stds))

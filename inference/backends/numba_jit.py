@@ -11,14 +11,13 @@ results match the other backends. ``cancel`` is accepted and ignored: each stage
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 from numba import njit, prange
 
+from inference.backends.checks import check_image, per_channel, voi
 from inference.backends.resample import axis_weights
-from inference.errors import BackendError
 
 COMPILES = True
 
@@ -35,7 +34,7 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
     if center is None and width is None:
         lo, hi = _min_max(image)
         center, width = (lo + hi + 1) / 2, hi - lo + 1
-    c0, w1 = _voi(center, width)
+    c0, w1 = voi(center, width)
     return _window(image, c0, w1, bool(invert))
 
 
@@ -56,7 +55,7 @@ def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None)
 def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], channels: int, *,
               cancel: Cancel = None) -> np.ndarray:
     image = _image(image, "normalize")
-    means, stds = _per_channel(mean, std, channels)
+    means, stds = per_channel(mean, std, channels)
     return _normalize(image, np.array(means), np.array(stds))
 
 
@@ -161,36 +160,9 @@ def _normalize(image, means, stds):
     return out
 
 
-# The input checks below are the same in every backend module (naive, vectorized, numba_jit), except that
-# here _image also gives the kernels the memory layout they are compiled for.
-
 def _image(image: np.ndarray, stage: str) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 2 or image.size == 0 or image.dtype.kind not in "uif":
-        raise BackendError(f"{stage} needs a non-empty 2-D array of real numbers, got {image.dtype} {image.shape}")
+    """``check_image``, then the memory layout and dtype the kernels are compiled for."""
+    image = check_image(image, stage)
     # Numba has no float16; float32 holds every float16 exactly.
     dtype = np.float32 if image.dtype == np.float16 else image.dtype.newbyteorder("=")
     return np.ascontiguousarray(image, dtype=dtype)
-
-
-def _voi(center: float | None, width: float | None) -> tuple[float, float]:
-    """``(c - 0.5, w - 1)`` of a valid window; ``BackendError`` in words otherwise."""
-    if center is None or width is None:
-        raise BackendError("window needs both a center and a width, or neither (the image's own range)")
-    center, width = float(center), float(width)
-    if not (math.isfinite(center) and math.isfinite(width) and width >= 1):
-        raise BackendError(f"window center must be finite and width at least 1, got {center} / {width}")
-    return center - 0.5, width - 1.0
-
-
-def _per_channel(mean: Sequence[float], std: Sequence[float], channels: int) -> tuple[list[float], list[float]]:
-    """``mean`` and ``std`` as ``channels`` floats each; ``BackendError`` in words if that cannot be."""
-    if not isinstance(channels, (int, np.integer)) or channels < 1:
-        raise BackendError(f"normalize needs at least 1 channel, got {channels!r}")
-    means, stds = [float(m) for m in mean], [float(s) for s in std]
-    for name, values in (("mean", means), ("std", stds)):
-        if len(values) not in (1, channels):
-            raise BackendError(f"normalize {name} needs 1 or {channels} values, got {len(values)}")
-    if not all(math.isfinite(v) for v in means + stds) or 0.0 in stds:
-        raise BackendError(f"normalize mean and std must be finite and std non-zero, got {means} / {stds}")
-    return means * (channels // len(means)), stds * (channels // len(stds))

@@ -9,13 +9,12 @@ the whole image at once. ``cancel`` is accepted and ignored: each stage is short
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
+from inference.backends.checks import check_image, per_channel, voi
 from inference.backends.resample import axis_weights
-from inference.errors import BackendError
 
 Cancel = Callable[[], bool] | None
 
@@ -24,7 +23,7 @@ _BLOCK = 1 << 16
 
 
 def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cancel = None) -> np.ndarray:
-    pixels = _image(pixels, "rescale")
+    pixels = check_image(pixels, "rescale")
     slope, intercept = float(slope), float(intercept)
     out = np.empty(pixels.shape, dtype=np.float32)
     for rows in _row_blocks(pixels.shape):
@@ -37,11 +36,11 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cance
 
 def window(image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
            cancel: Cancel = None) -> np.ndarray:
-    image = _image(image, "window")
+    image = check_image(image, "window")
     if center is None and width is None:
         lo, hi = float(image.min()), float(image.max())
         center, width = (lo + hi + 1) / 2, hi - lo + 1
-    c0, w1 = _voi(center, width)
+    c0, w1 = voi(center, width)
     lower, upper = c0 - w1 / 2, c0 + w1 / 2
     out = np.empty(image.shape, dtype=np.float32)
     for rows in _row_blocks(image.shape):
@@ -60,7 +59,7 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
 
 
 def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
-    image = _image(image, "equalize")
+    image = check_image(image, "equalize")
     lo, hi = float(image.min()), float(image.max())
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
@@ -96,7 +95,7 @@ def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
 
 
 def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None) -> np.ndarray:
-    image = _image(image, "resize")
+    image = check_image(image, "resize")
     starts, weights = axis_weights(image.shape[0], height)
     rows = np.zeros((height, image.shape[1]))  # first every column is resampled to the new height ...
     for k in range(weights.shape[1]):
@@ -110,8 +109,8 @@ def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None)
 
 def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], channels: int, *,
               cancel: Cancel = None) -> np.ndarray:
-    image = _image(image, "normalize")
-    means, stds = _per_channel(mean, std, channels)
+    image = check_image(image, "normalize")
+    means, stds = per_channel(mean, std, channels)
     out = np.empty((1, channels, *image.shape), dtype=np.float32)
     for rows in _row_blocks(image.shape):
         x = image[rows].astype(np.float64)
@@ -123,35 +122,3 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], ch
 def _row_blocks(shape: tuple[int, int]) -> Iterator[slice]:
     step = max(1, _BLOCK // shape[1])
     return (slice(start, start + step) for start in range(0, shape[0], step))
-
-
-# The input checks below are the same in every backend module (naive, vectorized, numba_jit).
-
-def _image(image: np.ndarray, stage: str) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 2 or image.size == 0 or image.dtype.kind not in "uif":
-        raise BackendError(f"{stage} needs a non-empty 2-D array of real numbers, got {image.dtype} {image.shape}")
-    return image
-
-
-def _voi(center: float | None, width: float | None) -> tuple[float, float]:
-    """``(c - 0.5, w - 1)`` of a valid window; ``BackendError`` in words otherwise."""
-    if center is None or width is None:
-        raise BackendError("window needs both a center and a width, or neither (the image's own range)")
-    center, width = float(center), float(width)
-    if not (math.isfinite(center) and math.isfinite(width) and width >= 1):
-        raise BackendError(f"window center must be finite and width at least 1, got {center} / {width}")
-    return center - 0.5, width - 1.0
-
-
-def _per_channel(mean: Sequence[float], std: Sequence[float], channels: int) -> tuple[list[float], list[float]]:
-    """``mean`` and ``std`` as ``channels`` floats each; ``BackendError`` in words if that cannot be."""
-    if not isinstance(channels, (int, np.integer)) or channels < 1:
-        raise BackendError(f"normalize needs at least 1 channel, got {channels!r}")
-    means, stds = [float(m) for m in mean], [float(s) for s in std]
-    for name, values in (("mean", means), ("std", stds)):
-        if len(values) not in (1, channels):
-            raise BackendError(f"normalize {name} needs 1 or {channels} values, got {len(values)}")
-    if not all(math.isfinite(v) for v in means + stds) or 0.0 in stds:
-        raise BackendError(f"normalize mean and std must be finite and std non-zero, got {means} / {stds}")
-    return means * (channels // len(means)), stds * (channels // len(stds))

@@ -1,0 +1,39 @@
+"""Input checks shared by every backend: the same refusals, in the same words, whichever backend runs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from inference.errors import BackendError
+
+def check_image(image: np.ndarray, stage: str) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 2 or image.size == 0 or image.dtype.kind not in "uif":
+        raise BackendError(f"{stage} needs a non-empty 2-D array of real numbers, got {image.dtype} {image.shape}")
+    return image
+
+
+def voi(center: float | None, width: float | None) -> tuple[float, float]:
+    """``(c - 0.5, w - 1)`` of a valid window; ``BackendError`` in words otherwise."""
+    if center is None or width is None:
+        raise BackendError("window needs both a center and a width, or neither (the image's own range)")
+    center, width = float(center), float(width)
+    if not (math.isfinite(center) and math.isfinite(width) and width >= 1):
+        raise BackendError(f"window center must be finite and width at least 1, got {center} / {width}")
+    return center - 0.5, width - 1.0
+
+
+def per_channel(mean: Sequence[float], std: Sequence[float], channels: int) -> tuple[list[float], list[float]]:
+    """``mean`` and ``std`` as ``channels`` floats each; ``BackendError`` in words if that cannot be."""
+    if not isinstance(channels, (int, np.integer)) or channels < 1:
+        raise BackendError(f"normalize needs at least 1 channel, got {channels!r}")
+    means, stds = [float(m) for m in mean], [float(s) for s in std]
+    for name, values in (("mean", means), ("std", stds)):
+        if len(values) not in (1, channels):
+            raise BackendError(f"normalize {name} needs 1 or {channels} values, got {len(values)}")
+    if not all(math.isfinite(v) for v in means + stds) or 0.0 in stds:
+        raise BackendError(f"normalize mean and std must be finite and std non-zero, got {means} / {stds}")
+    return means * (channels // len(means)), stds * (channels // len(stds))
