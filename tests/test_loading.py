@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -200,13 +199,12 @@ def test_absurd_declared_size_is_refused_before_decoding(tmp_path):
     ds.Rows = ds.Columns = 60000
     ds.save_as(path)
     tracemalloc.start()
-    start = time.perf_counter()
     with pytest.raises(ScanError, match=r"declared image size 60000 × 60000 × 1 frames needs 6\.7 GiB, "
                                         r"over the 2\.0 GiB limit"):
         load_scan(path)
-    elapsed, (_, peak) = time.perf_counter() - start, tracemalloc.get_traced_memory()
+    _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert elapsed < 1 and peak < 20 * 2**20
+    assert peak < 20 * 2**20  # refused from the header: nothing near 6.7 GiB was allocated
     assert DEFAULT_MAX_BYTES == 2 * 2**30
 
 
