@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -70,14 +70,8 @@ class Pipeline:
             with clock.stage(name):
                 return backend.stage(name)(*args, cancel=cancel)
 
-        preset = scan.window_presets[0] if scan.window_presets else None  # None: the image's own range
-        center, width = (preset.center, preset.width) if preset else (None, None)
-        image = stage("rescale", image, scan.rescale_slope, scan.rescale_intercept)
-        image = stage("window", image, center, width, scan.inverted)
-        if card.equalize:
-            image = stage("equalize", image)
-        image = stage("resize", image, card.input_height, card.input_width)
-        tensor = stage("normalize", image, card.mean, card.std, card.input_channels)
+        tensor = preprocess(scan, image, backend, (card.input_height, card.input_width), card.mean, card.std,
+                            card.input_channels, equalize=card.equalize, stage=stage)
         with clock.stage("infer"):
             outputs = self.model.infer(tensor)
         with clock.stage("postprocess"):
@@ -99,6 +93,28 @@ class Pipeline:
             modality=scan.modality,
             decoder=scan.decoder,
         )
+
+
+def preprocess(scan: Scan, image: np.ndarray, backend: Backend, size: tuple[int, int], mean: Sequence[float],
+               std: Sequence[float], channels: int, *, equalize: bool = True,
+               stage: Callable[..., np.ndarray] | None = None) -> np.ndarray:
+    """The five compute stages on one 2-D frame of ``scan``: the model input ``(1, channels, *size)`` float32.
+
+    The window is the scan's first preset, or the image's own range when it has none; MONOCHROME1 is
+    inverted. ``stage(name, *args)`` runs one stage (the pipeline wraps it to time and cancel); training
+    calls this same function so that training and serving cannot drift apart.
+    """
+    if stage is None:
+        def stage(name, *args):
+            return backend.stage(name)(*args)
+    preset = scan.window_presets[0] if scan.window_presets else None
+    center, width = (preset.center, preset.width) if preset else (None, None)
+    image = stage("rescale", image, scan.rescale_slope, scan.rescale_intercept)
+    image = stage("window", image, center, width, scan.inverted)
+    if equalize:
+        image = stage("equalize", image)
+    image = stage("resize", image, *size)
+    return stage("normalize", image, mean, std, channels)
 
 
 def _frame_of(scan: Scan, frame: int | None) -> np.ndarray:

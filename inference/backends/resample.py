@@ -51,3 +51,12 @@ def _bilinear(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     starts = np.minimum(src.astype(np.int64), n_in - 2)  # at the far edge: the pair (n - 2, n - 1), weights (0, 1)
     f = src - starts
     return starts, np.stack([1.0 - f, f], axis=1)
+
+
+def axis_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """The same resampling as a dense ``(n_out, n_in)`` matrix: ``out = M_rows @ image @ M_cols.T``."""
+    starts, weights = axis_weights(n_in, n_out)
+    matrix = np.zeros((n_out, n_in))
+    columns = starts[:, None] + np.arange(weights.shape[1])
+    np.add.at(matrix, (np.arange(n_out)[:, None], columns), weights)
+    return matrix

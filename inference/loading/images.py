@@ -1,7 +1,8 @@
 """PNG, JPEG, TIFF, BMP and the other formats Pillow opens, as grey (MONOCHROME2) or RGB scans.
 
 Conversions: palette images become RGB, or grey when every palette entry is grey; alpha is dropped (LA → L,
-RGBA → RGB, without compositing) since no scan is transparent; bilevel, CMYK, YCbCr, LAB and HSV become
+RGBA → RGB, without compositing) since no scan is transparent; RGB whose three channels are identical
+(grey content, as in many exported radiographs) becomes grey; bilevel, CMYK, YCbCr, LAB and HSV become
 L or RGB. 8-bit grey stays uint8, 16-bit grey (``I;16*``) uint16, ``I`` int32 and ``F`` float32. Pillow
 itself reduces 16-bit-per-channel RGB PNGs to 8 bits. Multi-page files (TIFF stacks, animations) become
 frames when every page has the first page's size and mode; otherwise only the first page is kept.
@@ -75,6 +76,8 @@ def _array(image: Image.Image) -> np.ndarray:
     else:
         target = "L" if _grey_palette(image) else "RGB"
     array = np.asarray(image.convert(target) if target and target != image.mode else image)
+    if array.ndim == 3 and (array[..., 0] == array[..., 1]).all() and (array[..., 1] == array[..., 2]).all():
+        array = array[..., 0]  # grey content stored as RGB (common for exported radiographs): keep it grey
     return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 

@@ -1,0 +1,50 @@
+"""Out-of-distribution checks: is this input unlike what the model was trained on?
+
+A model card may declare its domain (``"domain"``): the DICOM modalities and body parts it was trained on,
+and reference statistics of its training inputs (per-cell mean and std of an 8 x 8 area-averaged thumbnail
+of the model input, with an alarm threshold on the RMS z-score distance). Any mismatch becomes a warning
+carried by the prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from inference.backends.resample import axis_matrix
+from inference.scan import Scan
+
+
+def image_statistics(tensor: np.ndarray, cells: int = 8) -> np.ndarray:
+    """The first channel of a ``(1, C, H, W)`` model input, area-averaged to ``cells x cells``, flattened."""
+    image = np.asarray(tensor[0, 0], dtype=np.float64)
+    return (axis_matrix(image.shape[0], cells) @ image @ axis_matrix(image.shape[1], cells).T).ravel()
+
+
+def statistics_distance(tensor: np.ndarray, reference: Mapping[str, Any]) -> float:
+    """RMS z-score of the input's thumbnail against the training set's per-cell mean and std."""
+    stats = image_statistics(tensor, int(reference["cells"]))
+    z = (stats - np.asarray(reference["mean"])) / np.asarray(reference["std"])
+    return float(np.sqrt(np.mean(z ** 2)))
+
+
+def domain_warnings(scan: Scan, tensor: np.ndarray, domain: Mapping[str, Any]) -> list[str]:
+    """One message per way the input falls outside ``domain`` (a model card's ``"domain"`` entry)."""
+    warnings = []
+    modalities = [m.upper() for m in domain.get("modalities", [])]
+    if modalities and scan.modality and scan.modality.upper() not in modalities:
+        warnings.append(f"out of distribution: modality {scan.modality}; the model was trained on "
+                        f"{'/'.join(modalities)} images only")
+    body_parts = [b.upper() for b in domain.get("body_parts", [])]
+    if body_parts and scan.body_part and scan.body_part.upper() not in body_parts:
+        warnings.append(f"out of distribution: body part {scan.body_part}; the model was trained on "
+                        f"{'/'.join(body_parts).lower()} images only")
+    reference = domain.get("image_statistics")
+    if reference:
+        distance = statistics_distance(tensor, reference)
+        if distance > float(reference["threshold"]):
+            warnings.append(f"out of distribution: the image looks unlike the training images (distance "
+                            f"{distance:.2f}, typical films stay below {float(reference['threshold']):.2f})")
+    return warnings

@@ -1,0 +1,161 @@
+"""The model card: one dict embedded in the ONNX metadata, and the same facts as markdown in ``models/README.md``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+BEGIN, END = "<!-- card:begin (written by models/train.py) -->", "<!-- card:end -->"
+
+DATASET = {
+    "citation": "Kermany, D., Zhang, K., Goldbaum, M. (2018). Labeled Optical Coherence Tomography (OCT) and Chest "
+                "X-Ray Images for Classification. Mendeley Data, v2. doi:10.17632/rscbjbr9sj.2",
+    "paper": "Kermany, D. S., et al. (2018). Identifying Medical Diagnoses and Treatable Diseases by Image-Based "
+             "Deep Learning. Cell 172(5), 1122-1131.",
+    "license": "CC BY 4.0 (attribution required)",
+    "used": "the training split only (5,216 pediatric chest X-rays, NORMAL 1,341 / PNEUMONIA 3,875), re-encoded "
+            "as 224 x 224 JPEG; the 624-image test split was not available during development",
+    "how_to_retrain": "download ChestXRay2017.zip from https://data.mendeley.com/datasets/rscbjbr9sj/2, unpack it, "
+                      "and pass its chest_xray/train folder as --data",
+}
+
+INTENDED_USE = ("Education and demonstration, not for clinical use: shows clinicians-in-training and teachers how "
+                "a CNN classifies pediatric frontal chest radiographs as NORMAL or PNEUMONIA and where it looked. "
+                "Never use it to diagnose, triage or treat anyone.")
+
+
+def build(*, args: argparse.Namespace, argv: list[str], labels, size: int, mean: float, std: float,
+          threshold: float, temperature: float, parameters: int, split: dict, metrics: dict, ood: dict,
+          train_minutes: float, date: str) -> dict:
+    """The card as the pipeline reads it (``inference.model.ModelCard``) plus everything a reader should know."""
+    return {
+        "name": "radbench-pneumonia-cnn",
+        "version": args.version,
+        "date": date,
+        "labels": list(labels),
+        "input": {"height": size, "width": size, "channels": 1},
+        "normalization": {"mean": [mean], "std": [std]},
+        "activation": "softmax",
+        "preprocessing": {
+            "equalize": True,
+            "steps": "modality LUT; window = the first DICOM preset or the image's own range (MONOCHROME1 "
+                     "inverted); global 256-bin histogram equalization; exact area-average resize to "
+                     f"{size} x {size} (aspect not kept); (x - {mean}) / {std}",
+        },
+        "outputs": {
+            "logits": "calibrated logits (already divided by the temperature); softmax gives probabilities",
+            "cam": "class activation maps (batch, classes, h, w); the spatial mean of map k is the raw logit of k",
+        },
+        "cam_output": "cam",
+        "decision": {"positive_label": labels[1], "threshold": round(threshold, 4),
+                     "rule": f"{labels[1]} when its calibrated probability >= threshold (chosen on validation for "
+                             "balanced sensitivity and specificity)"},
+        "calibration": {"method": "temperature scaling on the validation split (NLL)",
+                        "temperature": round(temperature, 4), "ece_bins": 15,
+                        "ece_before": metrics["validation"]["ece_before_temperature"],
+                        "ece_after": metrics["validation"]["ece"]},
+        "domain": {"modalities": ["CR", "DX"], "body_parts": ["CHEST"], "image_statistics": ood},
+        "intended_use": INTENDED_USE,
+        "dataset": DATASET,
+        "split": {"method": "by patient (personP_* = one patient; IM-X-* and NORMAL2-IM-X-* = one patient), "
+                            f"stratified by class, {args.val_fraction:.0%} of each class to validation, seed {args.seed}",
+                  **split},
+        "architecture": {"type": f"{args.members} x VGG-style CNN (9 conv 3x3 + BN + ReLU, global average pool, "
+                                 "linear), logits averaged", "parameters": parameters,
+                         "trained_from": "scratch (no pretrained weights)"},
+        "training": {
+            "command": "python -m models.train " + " ".join(argv),
+            "seed": args.seed, "epochs": args.epochs, "members": args.members, "batch": args.batch,
+            "optimizer": f"AdamW lr {args.lr} (one-cycle), weight decay 0.02",
+            "loss": "cross-entropy with inverse-frequency class weights, label smoothing 0.05",
+            "augmentation": "rotation +-10 deg, zoom 1/1.2-1.2, aspect 1/1.1-1.1, shift +-8 %, gamma exp(+-0.4), "
+                            "contrast 0.75-1.25, brightness +-0.08, blur or sharpen (p 0.25 each), Gaussian "
+                            "noise sigma <= 0.03, random erasing (p 0.3); on equalized images",
+            "minutes": round(train_minutes, 1), "threads": args.threads, "device": "CPU",
+        },
+        "metrics": metrics,
+    }
+
+
+def _table(rows: list[list], header: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def markdown(card: dict) -> str:
+    """The card's facts as markdown."""
+    m = card["metrics"]
+    val = m["validation"]
+    (tn, fp), (fn, tp) = val["confusion_matrix"]
+    shifted_rows = [[name, r["accuracy"], r["roc_auc"], r["sensitivity"], r["specificity"], r["ece"]]
+                    for name, r in m["validation_shifted"].items()]
+    lat, check, ood = card.get("latency", {}), card.get("export_check", {}), card["domain"]["image_statistics"]
+    return "\n".join([
+        f"## {card['name']} {card['version']} ({card['date']})",
+        "",
+        f"**Intended use.** {card['intended_use']}",
+        "",
+        f"- Labels: {', '.join(card['labels'])}. Input: {card['input']['height']} x {card['input']['width']}, "
+        f"{card['input']['channels']} channel, float32.",
+        f"- Preprocessing: {card['preprocessing']['steps']}.",
+        f"- Outputs: `logits` ({card['outputs']['logits']}); `cam` ({card['outputs']['cam']}).",
+        f"- Decision: {card['decision']['rule']}; threshold **{card['decision']['threshold']}**.",
+        f"- Architecture: {card['architecture']['type']}; {card['architecture']['parameters']:,} parameters; "
+        f"trained from {card['architecture']['trained_from']}.",
+        f"- Training: `{card['training']['command']}`; {card['training']['minutes']} min on "
+        f"{card['training']['threads']} CPU threads; {card['training']['optimizer']}; {card['training']['loss']}.",
+        f"- Augmentation: {card['training']['augmentation']}.",
+        f"- Split: {card['split']['method']}: {card['split']['train_images']} training images "
+        f"({card['split']['train_patients']} patients), {card['split']['validation_images']} validation images "
+        f"({card['split']['validation_patients']} patients).",
+        "",
+        "### Validation (patient-level split of the training images; expect the real test split to score lower)",
+        "",
+        _table([[val["images"], val["accuracy"], val["roc_auc"], val["sensitivity"], val["specificity"], val["ece"],
+                 m["validation_threshold_0_5"]["sensitivity"], m["validation_threshold_0_5"]["specificity"]]],
+               ["images", "accuracy", "ROC AUC", "sensitivity", "specificity", "ECE",
+                "sens. at 0.5", "spec. at 0.5"]),
+        "",
+        "Confusion matrix at the threshold (rows: truth):",
+        "",
+        _table([["NORMAL", tn, fp], ["PNEUMONIA", fn, tp]], ["", "called NORMAL", "called PNEUMONIA"]),
+        "",
+        f"Calibration: {card['calibration']['method']}, T = {card['calibration']['temperature']}; expected "
+        f"calibration error ({card['calibration']['ece_bins']} bins) {card['calibration']['ece_before']} before, "
+        f"{card['calibration']['ece_after']} after.",
+        "",
+        "### Harder check: validation films with simulated acquisition shifts (same threshold)",
+        "",
+        _table(shifted_rows, ["shift", "accuracy", "ROC AUC", "sensitivity", "specificity", "ECE"]),
+        "",
+        "### Out-of-distribution warning",
+        "",
+        f"A prediction warns when the DICOM modality is not {'/'.join(card['domain']['modalities'])}, the body part "
+        f"is not {'/'.join(card['domain']['body_parts']).lower()}, or the input's {ood['cells']} x {ood['cells']} "
+        f"thumbnail is farther than {ood['threshold']} (RMS z-score, the training images' 99.5th percentile) from "
+        f"the training mean; {ood['validation_flagged']:.1%} of validation films are flagged.",
+        "",
+        "### Export and latency",
+        "",
+        f"ONNX opset 18. ONNX Runtime vs PyTorch on a batch of {check.get('batch')}: max abs difference "
+        f"{check.get('logits_max_abs_diff', float('nan')):.2e} (logits), {check.get('cam_max_abs_diff', float('nan')):.2e} "
+        f"(CAM). Latency (ONNX Runtime {lat.get('onnxruntime')}, batch 1, one thread, {lat.get('cpu')}): median "
+        f"{lat.get('median_ms')} ms, p90 {lat.get('p90_ms')} ms.",
+        "",
+        "### Data",
+        "",
+        f"{card['dataset']['citation']} License: {card['dataset']['license']}. Paper: {card['dataset']['paper']} "
+        f"Used: {card['dataset']['used']}. To retrain: {card['dataset']['how_to_retrain']}.",
+    ])
+
+
+def write_readme(card: dict, path: Path) -> None:
+    """Replace the card section of ``path`` (between the markers) or create the file with it."""
+    section = f"{BEGIN}\n{markdown(card)}\n\nFull card (also embedded in the ONNX metadata):\n\n```json\n" \
+              f"{json.dumps(card, indent=1)}\n```\n{END}"
+    text = path.read_text(encoding="utf-8") if path.is_file() else f"# Model card\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text:
+        text += f"\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    path.write_text(head + section + rest.split(END, 1)[1], encoding="utf-8")

@@ -1,0 +1,203 @@
+"""Train RadBench's pneumonia classifier from scratch on CPU, calibrate it, and export it to ONNX with its card.
+
+    python -m models.train --data ../shared/data/chest_xray/train
+
+Deterministic for a given ``--seed`` and thread count. Writes ``models/pneumonia.onnx`` (the card embedded in
+its metadata) and the card section of ``models/README.md``. Needs the ``train`` extra (PyTorch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import random
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+import torch.nn.functional as F
+
+from inference.model import CARD_KEY
+from inference.ood import image_statistics
+from models import card as model_card
+from models import metrics
+from models.augment import Augmenter
+from models.dataset import LABELS, list_samples, load_equalized, serving_tensors, split_by_patient
+from models.net import PneumoniaNet, ServingNet
+from models.shifts import SHIFTS, shifted_tensors
+
+HERE = Path(__file__).resolve().parent
+MEAN, STD = 0.5, 0.29  # of equalized images (uniform on [0, 1]: mean 0.5, std 0.289)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="folder with NORMAL/ and PNEUMONIA/ images")
+    p.add_argument("--out", type=Path, default=HERE / "pneumonia.onnx")
+    p.add_argument("--readme", type=Path, default=HERE / "README.md", help="card markdown to update")
+    p.add_argument("--size", type=int, default=128, help="model input size in pixels")
+    p.add_argument("--source-size", type=int, default=224, help="size augmentation works at")
+    p.add_argument("--epochs", type=int, default=16)
+    p.add_argument("--members", type=int, default=2, help="independently seeded networks averaged in the export")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--val-fraction", type=float, default=0.15)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--version", default="1.0.0")
+    return p.parse_args(argv)
+
+
+def train_member(x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace, seed: int) -> PneumoniaNet:
+    """One network: AdamW, one-cycle schedule, class-weighted cross-entropy with light label smoothing."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    augment = Augmenter(args.source_size, args.size, MEAN, STD, gen)
+    net = PneumoniaNet()
+    counts = torch.bincount(y, minlength=len(LABELS)).float()
+    weights = counts.sum() / (len(LABELS) * counts.clamp(min=1))
+    steps = max(1, len(y) // args.batch)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.02)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps)
+    for epoch in range(args.epochs):
+        net.train()
+        order = torch.randperm(len(y), generator=gen)
+        started, total = time.perf_counter(), 0.0
+        for step in range(steps):
+            index = order[step * args.batch:(step + 1) * args.batch]
+            loss = F.cross_entropy(net(augment(x[index])), y[index], weight=weights, label_smoothing=0.05)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
+            total += loss.item()
+        print(f"  member seed {seed} epoch {epoch + 1}/{args.epochs}: loss {total / steps:.4f} "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
+    return net.eval()
+
+
+@torch.no_grad()
+def ensemble_logits(members: list[PneumoniaNet], tensors: np.ndarray) -> np.ndarray:
+    """The members' mean uncalibrated logits, as the exported model computes them before the temperature."""
+    batches = torch.from_numpy(tensors).split(256)
+    return torch.stack([torch.cat([member(b) for b in batches]) for member in members]).mean(0).numpy()
+
+
+def export(serving: ServingNet, path: Path, size: int, card: dict) -> None:
+    example = torch.zeros(1, 1, size, size)
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but needs no onnxscript
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(serving, (example,), str(path), input_names=["image"], output_names=["logits", "cam"],
+                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}, "cam": {0: "batch"}},
+                          opset_version=18, dynamo=False)
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {CARD_KEY: json.dumps(card, indent=1)})
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def onnx_vs_torch(serving: ServingNet, path: Path, batch: np.ndarray) -> dict:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    onnx_logits, onnx_cam = session.run(None, {"image": batch})
+    with torch.no_grad():
+        torch_logits, torch_cam = (t.numpy() for t in serving(torch.from_numpy(batch)))
+    return {"batch": int(len(batch)), "logits_max_abs_diff": float(np.abs(onnx_logits - torch_logits).max()),
+            "cam_max_abs_diff": float(np.abs(onnx_cam - torch_cam).max())}
+
+
+def latency(path: Path, size: int, repeats: int = 300) -> dict:
+    """ONNX Runtime per-image latency at batch 1 on one thread (median and p90 over ``repeats`` warm runs)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((1, 1, size, size)).astype(np.float32)
+    for _ in range(30):
+        session.run(None, {"image": x})
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        session.run(None, {"image": x})
+        times.append((time.perf_counter() - t) * 1e3)
+    return {"onnxruntime": ort.__version__, "threads": 1, "batch": 1, "median_ms": round(float(np.median(times)), 3),
+            "p90_ms": round(float(np.percentile(times, 90)), 3), "cpu": platform.processor() or platform.machine()}
+
+
+def ood_reference(train_equalized: np.ndarray, val_tensors: np.ndarray) -> dict:
+    """Per-cell mean and std of the 8 x 8 thumbnails of the training inputs; the alarm threshold is the 99.5th
+    percentile of the training images' own distance, so about 1 in 200 typical films is flagged."""
+    stats = np.stack([image_statistics(((img - MEAN) / STD)[None, None]) for img in train_equalized])
+    mean, std = stats.mean(0), stats.std(0) + 1e-6
+    distance = lambda s: np.sqrt((((s - mean) / std) ** 2).mean(axis=-1))  # noqa: E731
+    val_stats = np.stack([image_statistics(t[None]) for t in val_tensors])
+    threshold = float(np.percentile(distance(stats), 99.5))
+    return {"cells": int(round(len(mean) ** 0.5)), "mean": np.round(mean, 5).tolist(),
+            "std": np.round(std, 5).tolist(), "threshold": round(threshold, 4),
+            "validation_flagged": round(float((distance(val_stats) > threshold).mean()), 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+
+    samples = list_samples(args.data)
+    train, val = split_by_patient(samples, args.val_fraction, args.seed)
+    print(f"{len(samples)} images, {len({s.patient for s in samples})} patients: "
+          f"train {len(train)}, validation {len(val)} (by patient, stratified)", flush=True)
+    x_train = load_equalized([s.path for s in train], args.source_size)
+    y_train = torch.tensor([s.label for s in train])
+    val_paths, y_val = [s.path for s in val], np.array([s.label for s in val])
+    x_val = serving_tensors(val_paths, args.size, MEAN, STD)
+    print(f"preprocessed with the vectorized pipeline in {time.perf_counter() - started:.0f} s", flush=True)
+
+    members = [train_member(torch.from_numpy(x_train)[:, None], y_train, args, args.seed + 1000 * k)
+               for k in range(args.members)]
+    train_minutes = (time.perf_counter() - started) / 60
+
+    raw_logits = ensemble_logits(members, x_val)
+    temperature = metrics.fit_temperature(raw_logits, y_val)
+    probs = metrics.softmax(raw_logits / temperature)
+    threshold = metrics.balanced_threshold(y_val, probs[:, 1])
+    validation = metrics.report(y_val, probs, threshold)
+    validation["ece_before_temperature"] = round(metrics.expected_calibration_error(y_val, metrics.softmax(raw_logits)), 4)
+    at_half = metrics.report(y_val, probs, 0.5)
+    shifted = {}
+    for name in SHIFTS:
+        logits = ensemble_logits(members, shifted_tensors(val_paths, name, args.size, MEAN, STD, args.seed))
+        shifted[name] = metrics.report(y_val, metrics.softmax(logits / temperature), threshold)
+    print(f"validation: {json.dumps(validation)}", flush=True)
+    for name, result in shifted.items():
+        print(f"  shifted {name}: {json.dumps(result)}", flush=True)
+
+    serving = ServingNet(members, temperature).eval()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    card = model_card.build(
+        args=args, argv=sys.argv[1:] if argv is None else argv, labels=LABELS, size=args.size, mean=MEAN, std=STD,
+        threshold=threshold, temperature=temperature, parameters=sum(p.numel() for p in serving.parameters()),
+        split={"train_images": len(train), "validation_images": len(val),
+               "train_patients": len({s.patient for s in train}), "validation_patients": len({s.patient for s in val})},
+        metrics={"validation": validation, "validation_threshold_0_5": at_half, "validation_shifted": shifted},
+        ood=ood_reference(x_train, x_val), train_minutes=train_minutes,
+        date=datetime.date.today().isoformat())
+    export(serving, args.out, args.size, card)  # twice: latency and the ONNX check are measured on the file
+    card["export_check"] = onnx_vs_torch(serving, args.out, x_val[:64])
+    card["latency"] = latency(args.out, args.size)
+    export(serving, args.out, args.size, card)
+    model_card.write_readme(card, args.readme)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and {args.readme}; "
+          f"total {(time.perf_counter() - started) / 60:.1f} min", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
