@@ -10,6 +10,10 @@ from inference.backends import BACKEND_NAMES
 from inference.model import NOT_FOR_CLINICAL_USE
 
 
+#: The subcommands; anything else as the first argument is a file for the desktop app.
+COMMANDS = ("predict", "gui")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="radbench",
@@ -25,17 +29,27 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print one JSON object per file instead of tables")
     predict.add_argument("--model", default=None, help="ONNX classifier with a RadBench card (default: bundled)")
     predict.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default: 1)")
+    predict.add_argument("--heatmap", metavar="OUT.png", default=None,
+                         help="write the scan with the model's heatmap blended in (with several files: a folder)")
+    predict.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity, 0 to 1 (default: 0.5)")
+    gui = commands.add_parser("gui", help="open the desktop app (the default with no command)")
+    gui.add_argument("files", nargs="*", metavar="FILE", help="scans or folders to open")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        argv = ["gui", *argv]  # ``radbench`` and ``radbench FILE...`` open the desktop app
+    args = parser.parse_args(argv)
     if args.command == "predict":
         from app.predict_command import run_predict
 
         return run_predict(args)
-    build_parser().print_help()
-    return 0
+    from app.gui import launch
+
+    return launch(args.files)
 
 
 if __name__ == "__main__":

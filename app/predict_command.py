@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from inference.errors import NotAScanError, RadBenchError, ScanError
 from inference.model import NOT_FOR_CLINICAL_USE, Model
+from inference.overlay_export import save_overlay
 from inference.pipeline import Pipeline, Prediction
 
 
@@ -19,6 +21,7 @@ def run_predict(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO 
     """
     try:
         pipeline = Pipeline(Model(args.model, threads=args.threads), args.backend)
+        heatmap_paths = _heatmap_paths(args.heatmap, args.files)
     except RadBenchError as exc:
         print(f"radbench: {exc}", file=err)
         return 1
@@ -26,6 +29,9 @@ def run_predict(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO 
     for path in args.files:
         try:
             prediction = pipeline.run(path, frame=args.frame)
+            if heatmap_paths:
+                save_overlay(prediction, heatmap_paths[path], args.opacity)
+                print(f"heatmap: {heatmap_paths[path]}", file=err)
         except NotAScanError as exc:
             skipped += 1
             print(f"skipped: {exc}", file=err)
@@ -50,6 +56,18 @@ def run_predict(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO 
     return 1 if failed or skipped == len(args.files) else 0
 
 
+def _heatmap_paths(target: str | None, files: list[str]) -> dict[str, Path]:
+    """Where each file's heatmap goes: ``target`` itself for one file, ``target/<name>_heatmap.png`` for several."""
+    if target is None:
+        return {}
+    target = Path(target)
+    if len(files) == 1 and not target.is_dir():
+        return {files[0]: target}
+    if not target.is_dir():
+        raise RadBenchError(f"{target}: with several files, --heatmap must name an existing folder")
+    return {f: target / f"{Path(f).name}_heatmap.png" for f in files}
+
+
 def as_record(p: Prediction) -> dict:
     """The JSON form of a prediction: same content as the table, no patient-identifying values."""
     return {
@@ -66,6 +84,7 @@ def as_record(p: Prediction) -> dict:
         "total_ms": round(p.timings.total_ms, 3),
         "compile_ms": round(p.compile_ms, 3),
         "warnings": list(p.warnings),
+        "ood_warnings": list(p.ood_warnings),
         "notice": NOT_FOR_CLINICAL_USE,
     }
 
@@ -75,7 +94,7 @@ def as_table(p: Prediction) -> str:
     lines = [
         f"{p.path}  [frame {p.frame + 1} of {p.frame_count}, {p.modality or 'no modality'}, "
         f"decoded by {p.decoder}, backend {p.backend}, model {p.model}]",
-        f"  prediction: {p.label}",
+        f"  prediction: {p.label}{_decision_note(p)}",
     ]
     width = max(len(label) for label in p.probabilities)
     for label, prob in p.probabilities.items():
@@ -85,5 +104,9 @@ def as_table(p: Prediction) -> str:
     lines.append(f"  {'total':<12}{p.timings.total_ms:>10.2f}")
     if p.compile_ms:
         lines.append(f"  numba compile {p.compile_ms:.1f} ms (first use in this process; not in the stage times)")
-    lines += [f"  warning: {w}" for w in p.warnings]
+    lines += [f"  warning: {w}" for w in p.ood_warnings + p.warnings]
     return "\n".join(lines)
+
+
+def _decision_note(p: Prediction) -> str:
+    return f"  (decision threshold {p.threshold:.3f} on P({p.positive_label}))" if p.threshold is not None else ""

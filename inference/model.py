@@ -15,7 +15,7 @@ from inference.errors import ModelError
 CARD_KEY = "radbench.card"
 
 #: The model used when none is named: the bundled one in the repository's ``models/`` folder.
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "placeholder.onnx"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "pneumonia.onnx"
 
 NOT_FOR_CLINICAL_USE = "For education, not for clinical use."
 
@@ -40,6 +40,10 @@ class ModelCard:
     equalize: bool = True
     untrained: bool = False
     intended_use: str = ""
+    positive_label: str | None = None  # with ``threshold``: that label wins when its probability >= threshold
+    threshold: float | None = None
+    cam_output: str | None = None  # name of the output holding class activation maps (batch, classes, h, w)
+    domain: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # see inference.ood
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -60,6 +64,10 @@ class ModelCard:
                 equalize=bool(card.get("preprocessing", {}).get("equalize", True)),
                 untrained=bool(card.get("untrained", False)),
                 intended_use=str(card.get("intended_use", "")),
+                positive_label=_optional(card.get("decision", {}).get("positive_label"), str),
+                threshold=_optional(card.get("decision", {}).get("threshold"), float),
+                cam_output=_optional(card.get("cam_output"), str),
+                domain=dict(card.get("domain", {})),
                 extra={k: v for k, v in card.items() if k not in _CARD_FIELDS},
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -75,13 +83,31 @@ class ModelCard:
             problems.append("normalization mean/std need 1 value or one per channel")
         if any(s <= 0 for s in parsed.std):
             problems.append("normalization std must be positive")
+        if (parsed.positive_label is None) != (parsed.threshold is None) or (
+                parsed.positive_label is not None and parsed.positive_label not in parsed.labels):
+            problems.append("decision needs a positive_label among the labels and a threshold")
+        elif parsed.threshold is not None and not 0.0 < parsed.threshold < 1.0:
+            problems.append("decision threshold must lie between 0 and 1")
         if problems:
             raise ModelError(f"{source}: model card {'; '.join(problems)}")
         return parsed
 
+    def decide(self, probs: np.ndarray) -> str:
+        """The predicted label: the card's decision threshold when it has one, else the most probable label."""
+        if self.threshold is not None:
+            positive = self.labels.index(self.positive_label)
+            if probs[positive] >= self.threshold:
+                return self.positive_label
+            probs = np.where(np.arange(len(probs)) == positive, -np.inf, probs)
+        return self.labels[int(np.argmax(probs))]
+
+
+def _optional(value: Any, kind: type) -> Any:
+    return None if value is None else kind(value)
+
 
 _CARD_FIELDS = {"name", "version", "labels", "input", "normalization", "activation", "preprocessing",
-                "untrained", "intended_use"}
+                "untrained", "intended_use", "decision", "cam_output", "domain"}
 
 
 class Model:
@@ -105,7 +131,11 @@ class Model:
             raise ModelError(f"{self.path}: not a usable ONNX model ({_first_line(exc)})") from exc
         self.card = ModelCard.from_dict(self._read_card(), str(self.path))
         self._input = self.session.get_inputs()[0]
+        self._output_names = [o.name for o in self.session.get_outputs()]
         self._check_input()
+        if self.card.cam_output is not None and self.card.cam_output not in self._output_names:
+            raise ModelError(f"{self.path}: its card names a CAM output {self.card.cam_output!r}, but the model's "
+                             f"outputs are {', '.join(self._output_names)}")
 
     def _read_card(self) -> dict[str, Any]:
         beside = self.path.with_suffix(".card.json")
@@ -139,6 +169,15 @@ class Model:
     def infer(self, tensor: np.ndarray) -> list[np.ndarray]:
         """Run the session on a ``(batch, channels, height, width)`` float32 tensor; all outputs."""
         return self.session.run(None, {self._input.name: tensor})
+
+    def class_maps(self, outputs: list[np.ndarray]) -> np.ndarray | None:
+        """The first image's class activation maps ``(classes, h, w)``, or None if the model has none."""
+        if self.card.cam_output is None:
+            return None
+        maps = np.asarray(outputs[self._output_names.index(self.card.cam_output)], dtype=np.float64)[0]
+        if maps.ndim != 3 or maps.shape[0] != len(self.card.labels):
+            raise ModelError(f"{self.path}: CAM output has shape {maps.shape}, expected (classes, h, w)")
+        return maps
 
     def probabilities(self, outputs: list[np.ndarray]) -> np.ndarray:
         """Class probabilities of the first image from the raw outputs, per the card's activation."""

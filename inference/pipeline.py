@@ -1,4 +1,5 @@
-"""The staged pipeline: decode -> rescale -> window -> equalize -> resize -> normalize -> infer -> postprocess."""
+"""The staged pipeline: decode -> rescale -> window -> equalize -> resize -> normalize -> infer -> postprocess
+-> heatmap."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ import numpy as np
 
 from inference.backends import Backend, get_backend
 from inference.errors import Cancelled, ScanError
+from inference.heatmap import heatmap
 from inference.loading import load_scan
 from inference.model import Model
+from inference.ood import domain_warnings
 from inference.scan import Scan
 from inference.timing import StageClock, Timings
 
 #: Every stage a run can time, in order ("equalize" is skipped when the model card turns it off).
-PIPELINE_STAGES = ("decode", "rescale", "window", "equalize", "resize", "normalize", "infer", "postprocess")
+PIPELINE_STAGES = ("decode", "rescale", "window", "equalize", "resize", "normalize", "infer", "postprocess",
+                   "heatmap")
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,12 @@ class Prediction:
     frame_count: int
     label: str
     probabilities: Mapping[str, float]
+    positive_label: str | None  # with ``threshold``: the card's decision rule that chose ``label``
+    threshold: float | None
     tensor: np.ndarray  # the preprocessed model input, (1, channels, height, width) float32, read-only
     warnings: tuple[str, ...]
+    ood_warnings: tuple[str, ...]  # how the input differs from the model's training data (empty: it does not)
+    heatmap: np.ndarray | None  # where the model looked for ``label``: (rows, cols) of the frame, [0, 1], read-only
     backend: str
     timings: Timings
     compile_ms: float  # Numba's first-use compile (or cache load) in this run; never inside a stage time
@@ -65,10 +73,13 @@ class Pipeline:
         compile_s = backend.warm_up(image.dtype)
 
         def stage(name: str, *args):
+            return timed(name, backend.stage(name), *args)
+
+        def timed(name: str, function: Callable[..., np.ndarray], *args):
             if cancel is not None and cancel():
                 raise Cancelled()
             with clock.stage(name):
-                return backend.stage(name)(*args, cancel=cancel)
+                return function(*args, cancel=cancel)
 
         tensor = preprocess(scan, image, backend, (card.input_height, card.input_width), card.mean, card.std,
                             card.input_channels, equalize=card.equalize, stage=stage)
@@ -76,7 +87,13 @@ class Pipeline:
             outputs = self.model.infer(tensor)
         with clock.stage("postprocess"):
             probs = self.model.probabilities(outputs)
-            label = card.labels[int(np.argmax(probs))]
+            label = card.decide(probs)
+            maps = self.model.class_maps(outputs)
+            ood = tuple(domain_warnings(scan, tensor, card.domain))
+        heat = None
+        if maps is not None:
+            heat = timed("heatmap", lambda cancel: heatmap(maps, card.labels.index(label), image.shape, backend.resize))
+            heat.flags.writeable = False
         tensor.flags.writeable = False
         return Prediction(
             path=scan.path,
@@ -84,8 +101,12 @@ class Pipeline:
             frame_count=scan.frame_count,
             label=label,
             probabilities=MappingProxyType({lbl: float(p) for lbl, p in zip(card.labels, probs)}),
+            positive_label=card.positive_label,
+            threshold=card.threshold,
             tensor=tensor,
             warnings=_warnings(scan, self.model),
+            ood_warnings=ood,
+            heatmap=heat,
             backend=backend.name,
             timings=clock.timings(),
             compile_ms=compile_s * 1e3,

@@ -117,6 +117,10 @@ def markdown(card: dict) -> str:
                ["images", "accuracy", "ROC AUC", "sensitivity", "specificity", "ECE",
                 "sens. at 0.5", "spec. at 0.5"]),
         "",
+        "Each member alone (same temperature and threshold): "
+        + "; ".join(f"accuracy {r['accuracy']}, AUC {r['roc_auc']}, sensitivity {r['sensitivity']}, "
+                    f"specificity {r['specificity']}" for r in m.get("validation_each_member", [])) + ".",
+        "",
         "Confusion matrix at the threshold (rows: truth):",
         "",
         _table([["NORMAL", tn, fp], ["PNEUMONIA", fn, tp]], ["", "called NORMAL", "called PNEUMONIA"]),

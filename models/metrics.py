@@ -62,7 +62,7 @@ def report(y: np.ndarray, probs: np.ndarray, threshold: float) -> dict:
     sens, spec = _rates(y, called)
     confusion = [[int(((y == t) & (called == bool(p))).sum()) for p in (0, 1)] for t in (0, 1)]
     return {
-        "images": int(len(y)),
+        "images": len(y),
         "accuracy": round(float((called == (y == 1)).mean()), 4),
         "roc_auc": round(roc_auc(y, probs[:, 1]), 4),
         "sensitivity": round(sens, 4),

@@ -25,11 +25,17 @@ import torch
 import torch.nn.functional as F
 
 from inference.model import CARD_KEY
-from inference.ood import image_statistics
+from inference.ood import image_statistics, statistics_distance
 from models import card as model_card
 from models import metrics
 from models.augment import Augmenter
-from models.dataset import LABELS, list_samples, load_equalized, serving_tensors, split_by_patient
+from models.dataset import (
+    LABELS,
+    list_samples,
+    load_equalized,
+    serving_tensors,
+    split_by_patient,
+)
 from models.net import PneumoniaNet, ServingNet
 from models.shifts import SHIFTS, shifted_tensors
 
@@ -108,7 +114,7 @@ def onnx_vs_torch(serving: ServingNet, path: Path, batch: np.ndarray) -> dict:
     onnx_logits, onnx_cam = session.run(None, {"image": batch})
     with torch.no_grad():
         torch_logits, torch_cam = (t.numpy() for t in serving(torch.from_numpy(batch)))
-    return {"batch": int(len(batch)), "logits_max_abs_diff": float(np.abs(onnx_logits - torch_logits).max()),
+    return {"batch": len(batch), "logits_max_abs_diff": float(np.abs(onnx_logits - torch_logits).max()),
             "cam_max_abs_diff": float(np.abs(onnx_cam - torch_cam).max())}
 
 
@@ -132,14 +138,13 @@ def latency(path: Path, size: int, repeats: int = 300) -> dict:
 def ood_reference(train_equalized: np.ndarray, val_tensors: np.ndarray) -> dict:
     """Per-cell mean and std of the 8 x 8 thumbnails of the training inputs; the alarm threshold is the 99.5th
     percentile of the training images' own distance, so about 1 in 200 typical films is flagged."""
-    stats = np.stack([image_statistics(((img - MEAN) / STD)[None, None]) for img in train_equalized])
-    mean, std = stats.mean(0), stats.std(0) + 1e-6
-    distance = lambda s: np.sqrt((((s - mean) / std) ** 2).mean(axis=-1))  # noqa: E731
-    val_stats = np.stack([image_statistics(t[None]) for t in val_tensors])
-    threshold = float(np.percentile(distance(stats), 99.5))
-    return {"cells": int(round(len(mean) ** 0.5)), "mean": np.round(mean, 5).tolist(),
-            "std": np.round(std, 5).tolist(), "threshold": round(threshold, 4),
-            "validation_flagged": round(float((distance(val_stats) > threshold).mean()), 4)}
+    inputs = [((img - MEAN) / STD)[None, None] for img in train_equalized]
+    stats = np.stack([image_statistics(x) for x in inputs])
+    reference = {"cells": 8, "mean": np.round(stats.mean(0), 5).tolist(),
+                 "std": np.round(stats.std(0) + 1e-5, 5).tolist()}
+    threshold = float(np.percentile([statistics_distance(x, reference) for x in inputs], 99.5))
+    flagged = np.mean([statistics_distance(t[None], reference) > threshold for t in val_tensors])
+    return {**reference, "threshold": round(threshold, 4), "validation_flagged": round(float(flagged), 4)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     validation = metrics.report(y_val, probs, threshold)
     validation["ece_before_temperature"] = round(metrics.expected_calibration_error(y_val, metrics.softmax(raw_logits)), 4)
     at_half = metrics.report(y_val, probs, 0.5)
+    single = [metrics.report(y_val, metrics.softmax(ensemble_logits([m], x_val) / temperature), threshold)
+              for m in members]
     shifted = {}
     for name in SHIFTS:
         logits = ensemble_logits(members, shifted_tensors(val_paths, name, args.size, MEAN, STD, args.seed))
@@ -186,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         threshold=threshold, temperature=temperature, parameters=sum(p.numel() for p in serving.parameters()),
         split={"train_images": len(train), "validation_images": len(val),
                "train_patients": len({s.patient for s in train}), "validation_patients": len({s.patient for s in val})},
-        metrics={"validation": validation, "validation_threshold_0_5": at_half, "validation_shifted": shifted},
+        metrics={"validation": validation, "validation_threshold_0_5": at_half, "validation_shifted": shifted,
+                 "validation_each_member": single},
         ood=ood_reference(x_train, x_val), train_minutes=train_minutes,
         date=datetime.date.today().isoformat())
     export(serving, args.out, args.size, card)  # twice: latency and the ONNX check are measured on the file

@@ -22,8 +22,18 @@ def sample_files() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def placeholder_module():
-    """``models/make_placeholder.py`` as a module, to build model variants (wrong input, no card, ...)."""
-    spec = importlib.util.spec_from_file_location("make_placeholder", ROOT / "models" / "make_placeholder.py")
+    """``tests/onnx_builders.py`` as a module, to build model variants (wrong input, no card, ...)."""
+    spec = importlib.util.spec_from_file_location("onnx_builders", ROOT / "tests" / "onnx_builders.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def placeholder_path(placeholder_module, tmp_path_factory) -> Path:
+    """The untrained placeholder saved as an ONNX file."""
+    import onnx
+
+    path = tmp_path_factory.mktemp("models") / "placeholder.onnx"
+    onnx.save(placeholder_module.build(), path)
+    return path

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from pydicom.data import get_testdata_file
 
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 RADBENCH = shutil.which("radbench", path=str(Path(sys.executable).parent)) or "radbench"
 
 
@@ -37,8 +40,9 @@ def test_every_backend_gives_the_same_labels_on_the_samples(sample_files):
 def test_table_output_has_probabilities_timings_and_the_notice():
     result = radbench("predict", get_testdata_file("CT_small.dcm"))
     assert result.returncode == 0, result.stderr
-    for expected in ("prediction:", "NORMAL", "PNEUMONIA", "stage", "decode", "equalize", "infer", "total",
-                     "UNTRAINED", "For education, not for clinical use."):
+    for expected in ("prediction:", "decision threshold", "NORMAL", "PNEUMONIA", "stage", "decode", "equalize",
+                     "infer", "heatmap", "total", "out of distribution: modality CT",
+                     "For education, not for clinical use."):
         assert expected in result.stdout
 
 
@@ -76,3 +80,25 @@ def test_frame_option_selects_or_refuses(frame, ok):
         assert json.loads(result.stdout)["frame"] == frame
     else:
         assert "out of range" in result.stderr
+
+
+def test_heatmap_option_writes_the_scan_with_the_heatmap_and_the_notice(tmp_path):
+    out = tmp_path / "heat.png"
+    result = radbench("predict", "--heatmap", out, SAMPLES / "chest_cr_rg1_j2k_lossless.dcm")
+    assert result.returncode == 0, result.stderr
+    picture = np.asarray(Image.open(out))
+    rows, cols = 1955, 1841
+    assert picture.shape[1] == cols and picture.shape[0] > rows and picture.shape[2] == 3
+    scan_part = picture[:rows]
+    assert (scan_part[..., 0] != scan_part[..., 2]).any()  # colour where the heatmap lies
+    assert str(out) in result.stderr
+
+
+def test_heatmap_for_several_files_needs_a_folder(tmp_path):
+    files = [SAMPLES / "chest_cr_rg1_j2k_lossless.dcm", SAMPLES / "tibia_cr_rg3_8bit_440px.png"]
+    result = radbench("predict", "--heatmap", tmp_path / "nope.png", *files)
+    assert result.returncode == 1 and "existing folder" in result.stderr
+    result = radbench("predict", "--heatmap", tmp_path, *files)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chest_cr_rg1_j2k_lossless.dcm_heatmap.png",
+                                                          "tibia_cr_rg3_8bit_440px.png_heatmap.png"]

@@ -296,6 +296,15 @@ def test_rgba_drops_alpha_and_la_becomes_grey(tmp_path):
     np.testing.assert_array_equal(la.pixels[0], rgba[..., 0])
 
 
+def test_rgb_with_identical_channels_stays_grey(tmp_path):
+    grey = np.random.default_rng(1).integers(0, 256, (6, 7), dtype=np.uint8)
+    scan = load_scan(save(tmp_path, "g.png", Image.fromarray(np.stack([grey] * 3, axis=-1), "RGB")))
+    assert scan.photometric == "MONOCHROME2" and not scan.is_color
+    np.testing.assert_array_equal(scan.pixels[0], grey)
+    tinted = np.stack([grey, grey, grey // 2], axis=-1)
+    assert load_scan(save(tmp_path, "t.png", Image.fromarray(tinted, "RGB"))).is_color
+
+
 def test_palette_png_becomes_rgb_or_grey_when_its_palette_is_grey(tmp_path):
     indices = np.array([[0, 1], [2, 1]], np.uint8)
     colour = Image.fromarray(indices, "P")

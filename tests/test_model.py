@@ -21,16 +21,57 @@ def _save(module, tmp_path, card="default", input_shape=None, name="m.onnx"):
     return path
 
 
-def test_bundled_model_loads_with_its_card():
+def test_bundled_model_is_the_trained_classifier_with_its_card():
     model = Model()
     assert model.path == DEFAULT_MODEL_PATH
-    assert model.card.labels == ("NORMAL", "PNEUMONIA")
-    assert model.card.untrained
-    assert "UNTRAINED" in model.title
+    card = model.card
+    assert card.labels == ("NORMAL", "PNEUMONIA")
+    assert not card.untrained and "UNTRAINED" not in model.title
+    assert (card.input_channels, card.input_height, card.input_width) == (1, 128, 128)
+    assert card.positive_label == "PNEUMONIA" and 0 < card.threshold < 1
+    assert card.cam_output == "cam"
+    assert card.domain["modalities"] == ["CR", "DX"]
+    assert "not for clinical use" in card.intended_use
+    assert card.extra["calibration"]["ece_after"] <= card.extra["calibration"]["ece_before"]
 
 
-def test_probabilities_sum_to_one_and_follow_the_graph():
+def test_bundled_model_outputs_probabilities_and_class_maps():
     model = Model()
+    outputs = model.infer(np.random.default_rng(0).standard_normal((1, 1, 128, 128)).astype(np.float32))
+    probs = model.probabilities(outputs)
+    assert probs.shape == (2,) and probs.sum() == pytest.approx(1.0) and (probs >= 0).all()
+    maps = model.class_maps(outputs)
+    assert maps.shape[0] == 2 and maps.ndim == 3
+
+
+def test_decision_threshold_picks_the_positive_label_at_or_above_it(placeholder_module, tmp_path):
+    card = copy.deepcopy(placeholder_module.CARD)
+    card["decision"] = {"positive_label": "PNEUMONIA", "threshold": 0.3}
+    decide = Model(_save(placeholder_module, tmp_path, card=card)).card.decide
+    assert decide(np.array([0.69, 0.31])) == "PNEUMONIA"
+    assert decide(np.array([0.7, 0.3])) == "PNEUMONIA"
+    assert decide(np.array([0.71, 0.29])) == "NORMAL"
+
+
+@pytest.mark.parametrize("decision", [{"positive_label": "COVID", "threshold": 0.5},
+                                      {"positive_label": "PNEUMONIA"},
+                                      {"positive_label": "PNEUMONIA", "threshold": 1.5}])
+def test_malformed_decision_rule_is_refused(placeholder_module, tmp_path, decision):
+    card = copy.deepcopy(placeholder_module.CARD)
+    card["decision"] = decision
+    with pytest.raises(ModelError, match="decision"):
+        Model(_save(placeholder_module, tmp_path, card=card))
+
+
+def test_card_naming_a_missing_cam_output_is_refused(placeholder_module, tmp_path):
+    card = copy.deepcopy(placeholder_module.CARD)
+    card["cam_output"] = "cam"
+    with pytest.raises(ModelError, match="CAM output 'cam'"):
+        Model(_save(placeholder_module, tmp_path, card=card))
+
+
+def test_probabilities_sum_to_one_and_follow_the_graph(placeholder_path):
+    model = Model(placeholder_path)
     dark = model.probabilities(model.infer(np.full((1, 1, 224, 224), -1.0, np.float32)))
     bright = model.probabilities(model.infer(np.full((1, 1, 224, 224), 1.0, np.float32)))
     assert dark.sum() == pytest.approx(1.0) and bright.sum() == pytest.approx(1.0)

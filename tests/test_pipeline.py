@@ -10,7 +10,11 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    SecondaryCaptureImageStorage,
+    generate_uid,
+)
 
 from inference.backends import BACKEND_NAMES, get_backend
 from inference.errors import Cancelled, ScanError
@@ -31,18 +35,25 @@ def test_run_times_every_stage_in_order(model, backend):
     assert [name for name, _ in prediction.timings.stages] == list(PIPELINE_STAGES)
     assert all(ns > 0 for _, ns in prediction.timings.stages)
     assert prediction.backend == backend
-    assert prediction.tensor.shape == (1, 1, 224, 224) and prediction.tensor.dtype == np.float32
+    assert prediction.tensor.shape == (1, 1, 128, 128) and prediction.tensor.dtype == np.float32
     assert not prediction.tensor.flags.writeable
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
-    assert prediction.label == max(prediction.probabilities, key=prediction.probabilities.get)
+    assert prediction.label == model.card.decide(np.array(list(prediction.probabilities.values())))
+    assert prediction.warnings == ()
+
+
+def test_untrained_model_is_flagged_and_has_no_heatmap(placeholder_path):
+    prediction = Pipeline(Model(placeholder_path), "vectorized").run(CT)
     assert any("UNTRAINED" in w for w in prediction.warnings)
+    assert prediction.heatmap is None
+    assert "heatmap" not in dict(prediction.timings.stages)
 
 
 def test_backends_agree_on_a_real_scan(model):
     results = [Pipeline(model, name).run(CT) for name in BACKEND_NAMES]
     for other in results[1:]:
         assert other.label == results[0].label
-        np.testing.assert_allclose(other.tensor, results[0].tensor, atol=1e-5 / 0.25)  # std 0.25 scales 1e-5
+        np.testing.assert_allclose(other.tensor, results[0].tensor, atol=1e-5 / model.card.std[0])  # std scales 1e-5
 
 
 def test_numba_compile_time_is_reported_apart_once(model):

@@ -1,14 +1,13 @@
-"""Build ``models/placeholder.onnx``: a tiny UNTRAINED stand-in classifier with a RadBench card.
+"""Tiny hand-built ONNX classifiers for tests: an UNTRAINED placeholder with a RadBench card, and variants.
 
 It averages the normalized image and maps that one number to two logits, so its "predictions" follow
-overall brightness and mean nothing. It exists so the pipeline runs end to end until the trained model
-lands. Run: ``python models/make_placeholder.py`` (needs the ``onnx`` package).
+overall brightness and mean nothing; tests use it where the graph must be known exactly (wrong input,
+no card, malformed card, an untrained model's warning).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -56,8 +55,3 @@ def build(card: dict | None = CARD, input_shape: tuple = ("batch", 1, HEIGHT, WI
     onnx.checker.check_model(model)
     return model
 
-
-if __name__ == "__main__":
-    out = Path(__file__).with_name("placeholder.onnx")
-    onnx.save(build(), out)
-    print(f"wrote {out} ({out.stat().st_size} bytes)")

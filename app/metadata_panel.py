@@ -1,0 +1,82 @@
+"""The metadata panel: key fields of the scan, and the full DICOM tag list, searchable, identifiers hidden."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
+
+from inference.scan import Scan
+from inference.tags import TagRow, read_tags
+
+HIDDEN = "•••• (patient-identifying: hidden)"
+
+
+class MetadataPanel(QWidget):
+    """Key fields always; every header element in a filterable table; identifying values hidden by default."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        self.form = QFormLayout()
+        layout.addLayout(self.form)
+        self.search = QLineEdit(placeholderText="Search tags (name, tag or value)")
+        self.reveal = QCheckBox("Show patient-identifying values")
+        self.model = QStandardItemModel(0, 4, self)
+        self.model.setHorizontalHeaderLabels(["Tag", "Name", "VR", "Value"])
+        self.proxy = QSortFilterProxyModel(self, filterCaseSensitivity=Qt.CaseSensitivity.CaseInsensitive,
+                                           filterKeyColumn=-1)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView(sortingEnabled=False, wordWrap=False)
+        self.table.setModel(self.proxy)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().hide()
+        layout.addWidget(self.search)
+        layout.addWidget(self.reveal)
+        layout.addWidget(self.table, 1)
+        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.reveal.toggled.connect(self._fill_table)
+        self._rows: list[TagRow] = []
+
+    def show_scan(self, scan: Scan) -> None:
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        for name, value in key_fields(scan):
+            self.form.addRow(f"{name}:", QLabel(value, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse))
+        self._rows = read_tags(scan.path) if scan.source_format == "DICOM" else []
+        self.reveal.setChecked(False)
+        self._fill_table()
+
+    def visible_values(self) -> list[str]:
+        """The value column as currently shown (after the search filter)."""
+        return [self.proxy.index(r, 3).data() for r in range(self.proxy.rowCount())]
+
+    def _fill_table(self) -> None:
+        self.model.removeRows(0, self.model.rowCount())
+        show = self.reveal.isChecked()
+        for row in self._rows:
+            value = row.value if show or not row.identifying else HIDDEN
+            self.model.appendRow([QStandardItem(text) for text in (row.tag, row.name, row.vr, value)])
+        self.table.resizeColumnsToContents()
+
+
+def key_fields(scan: Scan) -> list[tuple[str, str]]:
+    """The fields a reader checks first, none of them patient-identifying."""
+    frames = scan.pixels.shape[0]
+    rows, cols = scan.pixels.shape[1:3]
+    window = ", ".join(f"{p.name + ' ' if p.name else ''}C {p.center:g} / W {p.width:g}" for p in scan.window_presets)
+    spacing = f"{scan.pixel_spacing[0]:g} × {scan.pixel_spacing[1]:g} mm" if scan.pixel_spacing else "—"
+    return [
+        ("File", scan.path.name),
+        ("Format", scan.source_format),
+        ("Modality", scan.modality or "—"),
+        ("Body part", scan.body_part or "—"),
+        ("Size", f"{cols} × {rows} px, {frames} frame(s)"),
+        ("Bits", f"{scan.bits_stored} stored / {scan.bits_allocated} allocated ({scan.pixels.dtype})"),
+        ("Photometric", scan.photometric),
+        ("Transfer syntax", scan.transfer_syntax or "—"),
+        ("Decoded by", scan.decoder),
+        ("Pixel spacing", spacing),
+        ("Rescale", f"slope {scan.rescale_slope:g}, intercept {scan.rescale_intercept:g}"),
+        ("Window", window or "none in file (image range)"),
+    ]

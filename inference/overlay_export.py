@@ -1,0 +1,56 @@
+"""The heatmap export: the classified frame with the heatmap blended in and a caption strip beneath it.
+
+The caption names the prediction and the model and always carries the "not for clinical use" notice; it
+never carries patient-identifying values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from inference.errors import RadBenchError
+from inference.heatmap import blend, display_frame
+from inference.loading import load_scan
+from inference.model import NOT_FOR_CLINICAL_USE
+from inference.pipeline import Prediction
+
+
+def caption(prediction: Prediction) -> list[str]:
+    """The caption lines: prediction, model, what the colours mean, warnings, the notice."""
+    probability = prediction.probabilities[prediction.label]
+    lines = [f"{prediction.label} ({probability:.1%})  -  {prediction.model}",
+             f"heatmap: where the evidence for {prediction.label} lies (red strongest)"]
+    lines += [f"WARNING: {w}" for w in prediction.ood_warnings]
+    return lines + [NOT_FOR_CLINICAL_USE]
+
+
+def overlay_image(prediction: Prediction, opacity: float = 0.5) -> Image.Image:
+    """The frame (windowed as the model saw it) with the heatmap blended in, and the caption strip."""
+    if prediction.heatmap is None:
+        raise RadBenchError(f"{prediction.path}: the model gives no class activation map, so there is no heatmap")
+    grey = display_frame(load_scan(prediction.path), prediction.frame)
+    picture = Image.fromarray(blend(grey, prediction.heatmap, opacity))
+    lines = caption(prediction)
+    size = max(12, picture.width // 45)
+    font = ImageFont.load_default(size=size)
+    strip = Image.new("RGB", (picture.width, (len(lines) * (size + size // 2)) + size), "black")
+    draw = ImageDraw.Draw(strip)
+    for i, line in enumerate(lines):
+        colour = (255, 200, 0) if line.startswith("WARNING") else "white"
+        draw.text((size // 2, size // 2 + i * (size + size // 2)), line, fill=colour, font=font)
+    out = Image.new("RGB", (picture.width, picture.height + strip.height))
+    out.paste(picture, (0, 0))
+    out.paste(strip, (0, picture.height))
+    return out
+
+
+def save_overlay(prediction: Prediction, path: str | Path, opacity: float = 0.5) -> Path:
+    """Write :func:`overlay_image` as PNG to ``path``; returns the path."""
+    path = Path(path)
+    try:
+        overlay_image(prediction, opacity).save(path, format="PNG")
+    except OSError as exc:
+        raise RadBenchError(f"{path}: cannot write the heatmap image ({exc.strerror or exc})") from None
+    return path

@@ -1,0 +1,207 @@
+"""The desktop window driven like a user would, offscreen: open, run, compare, cancel, errors, privacy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.data import get_testdata_file
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt, QTimer
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from app.main_window import MainWindow
+from app.metadata_panel import HIDDEN
+from inference.backends import BACKEND_NAMES
+
+CT = Path(get_testdata_file("CT_small.dcm"))
+CHEST = Path(__file__).resolve().parent.parent / "sample_images" / "chest_cr_rg1_j2k_lossless.dcm"
+
+
+@pytest.fixture
+def settings(tmp_path) -> QSettings:
+    return QSettings(str(tmp_path / "radbench.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings) -> MainWindow:
+    win = MainWindow(settings=settings, warm_numba=False)
+    qtbot.addWidget(win)
+    win.show()
+    return win
+
+
+def _open(qtbot, window, *paths, expect=1):
+    before = len(window.scans)
+    window.open_files(list(paths))
+    qtbot.waitUntil(lambda: not window.opening, timeout=30000)
+    assert len(window.scans) == before + expect
+    return window.scans[-1] if expect else None
+
+
+def _run(qtbot, window, backend, timeout=60000):
+    window.backend.setCurrentIndex(window.backend.findData(backend))
+    window.run_current()
+    assert window.busy
+    qtbot.waitUntil(lambda: not window.busy, timeout=timeout)
+
+
+def test_opening_a_sample_shows_it_with_its_key_fields(qtbot, window):
+    scan = _open(qtbot, window, CHEST)
+    assert window.current_scan is scan and window.scan_list.count() == 1
+    fields = {window.metadata_panel.form.itemAt(i, window.metadata_panel.form.ItemRole.LabelRole).widget().text():
+              window.metadata_panel.form.itemAt(i, window.metadata_panel.form.ItemRole.FieldRole).widget().text()
+              for i in range(window.metadata_panel.form.rowCount())}
+    assert fields["Modality:"] == "CR" and "1841 × 1955" in fields["Size:"] and "gdcm" in fields["Decoded by:"]
+    assert window.run_button.isEnabled() and window.compare_button.isEnabled()
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_each_backend_runs_and_fills_prediction_and_timing(qtbot, window, backend):
+    _open(qtbot, window, CT)
+    _run(qtbot, window, backend)
+    prediction = window.predictions[(CT, 0)]
+    assert prediction.backend == backend
+    assert window.prediction_panel.label.text().startswith(prediction.label)
+    assert "out of distribution: modality CT" in window.prediction_panel.warnings.text()
+    assert window.prediction_panel.notice.isVisible()
+    shown = window.timing_chart.values()
+    assert set(next(iter(shown.values()))) >= {"decode", "rescale", "window", "equalize", "resize", "normalize",
+                                                "infer", "heatmap"}
+
+
+def test_compare_all_fills_the_chart_and_the_equivalence_badge(qtbot, window):
+    _open(qtbot, window, CT)
+    window.repeats.setValue(1)
+    window.compare_current()
+    qtbot.waitUntil(lambda: not window.busy, timeout=120000)
+    shown = window.timing_chart.values()
+    assert set(BACKEND_NAMES) <= set(shown)
+    for backend in BACKEND_NAMES:
+        assert {"rescale", "window", "equalize", "resize", "normalize", "infer"} <= set(shown[backend])
+        assert all(v > 0 for v in shown[backend].values())
+    assert "equivalent" in window.badge.text() and "agree" in window.badge.text()
+    assert window.comparison.max_abs_diff < 1e-4
+
+
+def test_a_naive_run_can_be_cancelled_and_the_window_stays_responsive(qtbot, window):
+    _open(qtbot, window, CHEST)
+    window.backend.setCurrentIndex(window.backend.findData("naive"))
+    window.run_current()
+    ticks = []
+    timer = QTimer(interval=20)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    qtbot.wait(1500)
+    assert window.busy
+    assert len(ticks) >= 25 and np.diff(ticks).max() < 0.5  # the event loop kept turning during the run
+    started = time.perf_counter()
+    window.cancel_button.click()
+    qtbot.waitUntil(lambda: not window.busy, timeout=10000)
+    timer.stop()
+    assert time.perf_counter() - started < 10
+    assert "cancelled" in window.statusBar().currentMessage()
+    assert (CHEST, window.viewer.frame) not in window.predictions
+    assert window.run_button.isEnabled()
+
+
+def test_bad_files_are_reported_together_and_the_app_goes_on(qtbot, window, tmp_path):
+    broken = []
+    for i in range(20):
+        path = tmp_path / f"broken_{i}.dcm"
+        path.write_bytes(CT.read_bytes()[: 1000 + 37 * i])
+        broken.append(path)
+    _open(qtbot, window, *broken, CT, expect=1)
+    assert "20 problem(s)" in window.last_problems and "broken_0.dcm" in window.last_problems
+    assert "and 5 more" in window.last_problems
+    dialogs = [w for w in QApplication.topLevelWidgets() if w.isVisible() and w.inherits("QMessageBox")]
+    assert len(dialogs) == 1
+    dialogs[0].close()
+    _run(qtbot, window, "vectorized")
+    assert (CT, 0) in window.predictions
+
+
+def _drag(widget, start: QPoint, end: QPoint) -> None:
+    for kind, pos, buttons in ((QMouseEvent.Type.MouseButtonPress, start, Qt.MouseButton.LeftButton),
+                               (QMouseEvent.Type.MouseMove, (start + end) / 2, Qt.MouseButton.LeftButton),
+                               (QMouseEvent.Type.MouseMove, end, Qt.MouseButton.LeftButton),
+                               (QMouseEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)):
+        event = QMouseEvent(kind, QPointF(pos), QPointF(widget.mapToGlobal(pos)), Qt.MouseButton.LeftButton,
+                            buttons, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(widget, event)
+
+
+def test_window_level_drag_changes_the_displayed_window(qtbot, window):
+    _open(qtbot, window, CT)
+    before = window.viewer.window()
+    picture = window.viewer.grab().toImage()
+    centre = window.viewer.viewport().rect().center()
+    _drag(window.viewer.viewport(), centre, centre + QPoint(80, 60))
+    assert window.viewer.window() != before
+    assert "C " in window.window_label.text() and "W " in window.window_label.text()
+    assert window.viewer.grab().toImage() != picture
+
+
+def test_patient_fields_are_hidden_until_revealed(qtbot, window):
+    _open(qtbot, window, CT)
+    values = window.metadata_panel.visible_values()
+    assert HIDDEN in values and "JFK IMAGING CENTER" not in values and "CompressedSamples^CT1" not in values
+    window.metadata_panel.search.setText("institution")
+    assert window.metadata_panel.visible_values() == [HIDDEN]
+    window.metadata_panel.reveal.setChecked(True)
+    assert window.metadata_panel.visible_values() == ["JFK IMAGING CENTER"]
+
+
+def test_heatmap_toggle_changes_the_picture(qtbot, window):
+    _open(qtbot, window, CHEST)
+    _run(qtbot, window, "vectorized")
+    assert window.overlay.isEnabled()
+    window.overlay.setChecked(False)
+    plain = window.viewer.grab().toImage()
+    window.overlay.setChecked(True)
+    assert window.viewer.grab().toImage() != plain
+    window.overlay.setChecked(False)
+    assert window.viewer.grab().toImage() == plain
+
+
+def test_export_with_a_prediction_carries_the_notice(qtbot, window, tmp_path):
+    from PIL import Image
+
+    _open(qtbot, window, CT)
+    window.export_view(tmp_path / "plain.png")
+    _run(qtbot, window, "vectorized")
+    window.export_view(tmp_path / "marked.png")
+    plain, marked = (Image.open(tmp_path / name) for name in ("plain.png", "marked.png"))
+    assert plain.size == (128, 128) and marked.size[0] == 128 and marked.size[1] > 128
+
+
+def test_settings_persist_between_sessions(qtbot, settings):
+    first = MainWindow(settings=settings, warm_numba=False)
+    qtbot.addWidget(first)
+    first.backend.setCurrentIndex(first.backend.findData("numba"))
+    first.repeats.setValue(7)
+    first.close()
+    second = MainWindow(settings=settings, warm_numba=False)
+    qtbot.addWidget(second)
+    assert second.backend_name == "numba" and second.repeats.value() == 7
+    assert settings.value("geometry") is not None
+
+
+def test_numba_compiles_in_the_background_at_start_up(qtbot, settings):
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    index = win.backend.findData("numba")
+    qtbot.waitUntil(lambda: "compiled" in win.backend.itemText(index), timeout=180000)
+    assert win.numba_compile_ms is not None and win.numba_compile_ms >= 0
+
+
+def test_without_a_display_the_command_says_how_to_use_the_cli():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    radbench = Path(os.sys.executable).parent / "radbench"
+    result = subprocess.run([str(radbench), str(CT)], capture_output=True, text=True, env=env, timeout=300)
+    assert "no display" in result.stderr and "radbench predict" in result.stderr
+    assert "prediction:" in result.stdout and result.returncode == 0

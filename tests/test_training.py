@@ -1,0 +1,102 @@
+"""The training code, end to end on a few generated images: split, one epoch, calibration, ONNX export, card."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import onnx
+import pytest
+from PIL import Image
+
+from inference.model import CARD_KEY, Model
+from inference.pipeline import Pipeline
+from models.dataset import list_samples, patient_of, split_by_patient
+from models.train import main as train
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """24 small grey JPEGs named like the real dataset: NORMAL films darker on the left, PNEUMONIA on the right."""
+    root = tmp_path_factory.mktemp("chest") / "train"
+    rng = np.random.default_rng(0)
+    for label, count in (("NORMAL", 10), ("PNEUMONIA", 14)):
+        (root / label).mkdir(parents=True)
+        for i in range(count):
+            image = rng.integers(60, 200, size=(48, 48)).astype(np.uint8)
+            image[:, :24] //= 2 if label == "NORMAL" else 1
+            image[:, 24:] //= 1 if label == "NORMAL" else 2
+            name = f"IM-{i // 2:04d}-{i:04d}.jpeg" if label == "NORMAL" else f"person{i // 2}_virus_{i}.jpeg"
+            Image.fromarray(np.stack([image] * 3, axis=-1)).save(root / label / name)  # grey stored as RGB
+    return root
+
+
+def _train(data, out_dir, seed=0):
+    out = out_dir / "tiny.onnx"
+    readme = out_dir / "README.md"
+    assert train(["--data", str(data), "--out", str(out), "--readme", str(readme), "--epochs", "1",
+                  "--members", "2", "--batch", "8", "--source-size", "48", "--size", "32",
+                  "--val-fraction", "0.3", "--seed", str(seed), "--threads", "1"]) == 0
+    return out, readme
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tmp_path_factory):
+    return _train(tiny_data, tmp_path_factory.mktemp("run1"))
+
+
+def test_one_epoch_exports_a_loadable_model_with_its_card(trained, tiny_data):
+    out, _ = trained
+    model = Model(out)
+    card = model.card
+    assert card.labels == ("NORMAL", "PNEUMONIA")
+    assert (card.input_height, card.input_width, card.input_channels) == (32, 32, 1)
+    assert card.positive_label == "PNEUMONIA" and 0 < card.threshold < 1
+    assert card.cam_output == "cam" and not card.untrained
+    for key in ("dataset", "split", "calibration", "metrics", "latency", "export_check", "training"):
+        assert key in card.extra
+    assert card.extra["export_check"]["logits_max_abs_diff"] < 1e-4
+    assert "--seed 0" in card.extra["training"]["command"]
+    assert onnx.load(str(out)).opset_import[0].version >= 17
+
+    scan_path = next((tiny_data / "NORMAL").iterdir())
+    prediction = Pipeline(model, "vectorized").run(scan_path)
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+    assert prediction.heatmap.shape == (48, 48)
+
+
+def test_readme_card_matches_the_embedded_card(trained):
+    out, readme = trained
+    text = readme.read_text()
+    embedded = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}[CARD_KEY])
+    block = json.loads(re.search(r"```json\n(.*?)\n```", text, re.DOTALL).group(1))
+    assert block == embedded
+    for expected in ("not for clinical use", "CC BY 4.0", "Confusion matrix", "Calibration", "ms"):
+        assert expected in text
+
+
+def test_training_is_deterministic_for_a_seed(trained, tiny_data, tmp_path):
+    again, _ = _train(tiny_data, tmp_path)
+    x = np.random.default_rng(1).standard_normal((4, 1, 32, 32)).astype(np.float32)
+    first, second = (Model(path).infer(x) for path in (trained[0], again))
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name, patient", [("person1017_bacteria_2948.jpeg", "P:1017"),
+                                           ("person3_virus_16.jpeg", "P:3"),
+                                           ("IM-0427-0001.jpeg", "N:427"),
+                                           ("NORMAL2-IM-0427-0001.jpeg", "N:427"),
+                                           ("odd.jpeg", "file:odd.jpeg")])
+def test_patient_is_read_from_the_file_name(name, patient):
+    assert patient_of(name) == patient
+
+
+def test_split_keeps_each_patient_on_one_side_and_is_stratified(tiny_data):
+    samples = list_samples(tiny_data)
+    train_set, val_set = split_by_patient(samples, 0.3, seed=0)
+    assert sorted(s.path for s in train_set + val_set) == sorted(s.path for s in samples)
+    assert not {s.patient for s in train_set} & {s.patient for s in val_set}
+    for label in (0, 1):
+        assert any(s.label == label for s in val_set) and any(s.label == label for s in train_set)
