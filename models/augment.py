@@ -28,7 +28,7 @@ class Augmenter:
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         b = batch.shape[0]
         angle = self._u(b, -math.radians(10), math.radians(10))
-        zoom = torch.exp(self._u(b, -math.log(1.2), math.log(1.2)))
+        zoom = torch.exp(self._u(b, -math.log(1.25), math.log(1.25)))
         aspect = torch.exp(self._u(b, -math.log(1.1), math.log(1.1)))
         sx, sy = aspect.sqrt() / zoom, 1 / (aspect.sqrt() * zoom)
         cos, sin = angle.cos(), angle.sin()
