@@ -238,7 +238,7 @@ class MainWindow(QMainWindow):
             self.backend.setItemText(index, "numba (unavailable)")
             self.report_problems("Numba cannot compile its kernels", [str(exc)])
 
-        worker = create_worker(warm, _start_thread=False)
+        worker = create_worker(warm, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(done)
         worker.errored.connect(failed)
         worker.start()
@@ -285,7 +285,8 @@ class MainWindow(QMainWindow):
                     problems.append(f"{path}: unexpected {type(exc).__name__}: {exc}")
             return scans, problems, skipped
 
-        worker = create_worker(load_all, _start_thread=False)  # apart from runs: opening never waits for one
+        # apart from runs: opening never waits for one
+        worker = create_worker(load_all, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(self._opened)
         worker.errored.connect(lambda exc: self.report_problems("Opening failed", [f"unexpected: {exc}"]))
         worker.finished.connect(lambda: self._open_workers.discard(worker))
@@ -424,7 +425,7 @@ class MainWindow(QMainWindow):
     def _start(self, what: str, work: Callable, done: Callable) -> None:
         """Run ``work`` on a worker thread; ``done(result)`` back on the GUI thread. One job at a time."""
         self._cancel.clear()
-        worker = create_worker(work, _start_thread=False)
+        worker = create_worker(work, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(done)
         worker.errored.connect(lambda exc: self._failed(what, exc))
         worker.finished.connect(self._finished)

@@ -98,7 +98,7 @@ def test_a_naive_run_can_be_cancelled_and_the_window_stays_responsive(qtbot, win
     timer.start()
     qtbot.wait(1500)
     assert window.busy
-    assert len(ticks) >= 25 and np.diff(ticks).max() < 0.5  # the event loop kept turning during the run
+    assert len(ticks) >= 10 and np.diff(ticks).max() < 0.5  # the event loop kept turning during the run
     started = time.perf_counter()
     window.cancel_button.click()
     qtbot.waitUntil(lambda: not window.busy, timeout=10000)
