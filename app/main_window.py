@@ -99,7 +99,7 @@ class MainWindow(QMainWindow):
         column.addWidget(self.frame_row)
         self.setCentralWidget(centre)
 
-        self.scan_list = QListWidget()
+        self.scan_list = QListWidget(maximumWidth=260)
         self._dock("Scans", self.scan_list, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.prediction_panel = PredictionPanel()
         self.timing_chart = TimingChart()
