@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from inference.backends import BACKEND_NAMES
 from inference.model import NOT_FOR_CLINICAL_USE
 
-
 #: The subcommands; anything else as the first argument is a file for the desktop app.
 COMMANDS = ("predict", "gui")
 

@@ -14,9 +14,25 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QListWidget,
-                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSlider, QSpinBox, QTabWidget,
-                               QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 from superqt.utils import create_worker
 
 from app import scan_files
@@ -200,7 +216,7 @@ class MainWindow(QMainWindow):
         self.backend.setCurrentIndex(max(0, self.backend.findData(backend)))
         self.repeats.setValue(int(self.settings.value("repeats", 3)))
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event) -> None:
         self.cancel()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.sync()
@@ -489,11 +505,11 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             self.report_problems("Export failed", [f"{path}: {exc}"])
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def dropEvent(self, event) -> None:
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         if paths:
             self.open_files(paths)

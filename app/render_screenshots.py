@@ -13,11 +13,11 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QThreadPool, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QThreadPool, QTimer
+from PySide6.QtWidgets import QApplication
 
-from app.main_window import MainWindow  # noqa: E402
-from app.scan_files import FIRST_SAMPLE  # noqa: E402
+from app.main_window import MainWindow
+from app.scan_files import FIRST_SAMPLE
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "screenshots"
 
@@ -34,7 +34,7 @@ def _wait(condition, timeout_s: float = 600) -> None:
 
 def main(out: Path = DEFAULT_OUT) -> int:
     out.mkdir(parents=True, exist_ok=True)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    _app = QApplication.instance() or QApplication(sys.argv[:1])  # kept alive for the whole run
     with tempfile.TemporaryDirectory() as tmp:
         window = MainWindow(settings=QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
         window.resize(1500, 900)

@@ -1,6 +1,6 @@
-"""Display windowing for viewers, separate from the model's preprocessing: presets, rendering, mouse W/L.
+"""Display windowing for viewers, separate from the model's preprocessing: presets, rendering, mouse W/L, values.
 
-Pure NumPy; the Qt viewer only turns the uint8 result into a picture.
+Pure NumPy; a Qt viewer only turns the uint8 result into a picture. Nothing here changes what the model sees.
 """
 
 from __future__ import annotations
@@ -34,36 +34,48 @@ def rescaled_frame(scan: Scan, frame: int | None = None) -> np.ndarray:
 
 
 def default_window(scan: Scan, rescaled: np.ndarray) -> tuple[float, float]:
-    """The file's first preset, else the frame's own range (width at least 1)."""
+    """The file's first preset, else the frame's own range as the window stage defines it (width at least 1)."""
     if scan.window_presets:
-        return scan.window_presets[0].center, scan.window_presets[0].width
+        return float(scan.window_presets[0].center), float(scan.window_presets[0].width)
     lo, hi = float(rescaled.min()), float(rescaled.max())
     return (lo + hi + 1) / 2, max(1.0, hi - lo + 1)
 
 
 def render(rescaled: np.ndarray, center: float, width: float, invert: bool) -> np.ndarray:
-    """The DICOM linear window onto 0..255 (uint8); ``invert`` flips it (pass MONOCHROME1 XOR the user's invert)."""
+    """The DICOM linear window onto 0..255 (uint8). Pass ``invert = scan.inverted != user_invert``."""
     windowed = get_backend("vectorized").window(rescaled, center, max(1.0, width), invert)
     return np.round(windowed * 255).astype(np.uint8)
 
 
 def window_drag(center: float, width: float, dx: float, dy: float, value_range: float) -> tuple[float, float]:
-    """Clinical-viewer window/level: dragging right widens the window (less contrast), dragging down raises
-    the level (a darker picture); one :data:`DRAG_PIXELS_PER_RANGE` of travel moves by the whole value range."""
-    step = max(value_range, 1.0) / DRAG_PIXELS_PER_RANGE
+    """Clinical-viewer window/level for a mouse move of (dx, dy) pixels.
+
+    Dragging right widens the window (less contrast), left narrows it; dragging down raises the level (a darker
+    picture), up lowers it. :data:`DRAG_PIXELS_PER_RANGE` pixels of travel move by the whole ``value_range``.
+    The width never drops below 1.
+    """
+    step = max(float(value_range), 1.0) / DRAG_PIXELS_PER_RANGE
     return center + dy * step, max(1.0, width + dx * step)
 
 
 def value_text(scan: Scan, frame: int, row: int, col: int, rescaled: np.ndarray) -> str:
-    """The stored value under the cursor and, when the modality LUT changes it, the rescaled value (HU for CT)."""
+    """What lies under the cursor, e.g. ``(x 30, y 20)  raw 1064  →  40 HU``; empty outside the image.
+
+    The rescaled value (HU for CT, unitless otherwise) is shown only when the modality LUT changes the stored
+    value; colour scans show their RGB triple.
+    """
     if not (0 <= row < rescaled.shape[0] and 0 <= col < rescaled.shape[1]):
         return ""
     raw = scan.pixels[scan.frame_index(frame), row, col]
     where = f"(x {col}, y {row})"
     if scan.is_color:
-        return f"{where}  RGB {tuple(int(v) for v in raw)}"
-    raw_text = f"{raw:g}" if np.issubdtype(type(raw), np.floating) else str(int(raw))
+        return f"{where}  RGB ({', '.join(_number(v) for v in raw)})"
     if scan.rescale_slope == 1.0 and scan.rescale_intercept == 0.0:
-        return f"{where}  value {raw_text}"
+        return f"{where}  raw {_number(raw)}"
     unit = " HU" if scan.modality.upper() == "CT" else ""
-    return f"{where}  raw {raw_text}  →  {float(rescaled[row, col]):g}{unit}"
+    return f"{where}  raw {_number(raw)}  →  {_number(rescaled[row, col])}{unit}"
+
+
+def _number(value) -> str:
+    """An integer as it is, anything else in short ``g`` form."""
+    return str(int(value)) if np.issubdtype(np.asarray(value).dtype, np.integer) else f"{float(value):g}"

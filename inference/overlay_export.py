@@ -6,6 +6,7 @@ never carries patient-identifying values.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -32,13 +33,14 @@ def overlay_image(prediction: Prediction, opacity: float = 0.5) -> Image.Image:
         raise RadBenchError(f"{prediction.path}: the model gives no class activation map, so there is no heatmap")
     grey = display_frame(load_scan(prediction.path), prediction.frame)
     picture = Image.fromarray(blend(grey, prediction.heatmap, opacity))
-    lines = caption(prediction)
     size = max(12, picture.width // 45)
     font = ImageFont.load_default(size=size)
+    columns = max(20, int(picture.width / (0.6 * size)))  # characters that fit on a line, roughly
+    lines = [((255, 200, 0) if line.startswith("WARNING") else (255, 255, 255), part)
+             for line in caption(prediction) for part in textwrap.wrap(line, columns, subsequent_indent="  ")]
     strip = Image.new("RGB", (picture.width, (len(lines) * (size + size // 2)) + size), "black")
     draw = ImageDraw.Draw(strip)
-    for i, line in enumerate(lines):
-        colour = (255, 200, 0) if line.startswith("WARNING") else "white"
+    for i, (colour, line) in enumerate(lines):
         draw.text((size // 2, size // 2 + i * (size + size // 2)), line, fill=colour, font=font)
     out = Image.new("RGB", (picture.width, picture.height + strip.height))
     out.paste(picture, (0, 0))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import random
 import sys
 import time
@@ -29,6 +28,7 @@ from inference.ood import image_statistics, statistics_distance
 from models import card as model_card
 from models import metrics
 from models.augment import Augmenter
+from models.latency import latency
 from models.dataset import (
     LABELS,
     list_samples,
@@ -119,23 +119,6 @@ def onnx_vs_torch(serving: ServingNet, path: Path, batch: np.ndarray) -> dict:
         torch_logits, torch_cam = (t.numpy() for t in serving(torch.from_numpy(batch)))
     return {"batch": len(batch), "logits_max_abs_diff": float(np.abs(onnx_logits - torch_logits).max()),
             "cam_max_abs_diff": float(np.abs(onnx_cam - torch_cam).max())}
-
-
-def latency(path: Path, size: int, repeats: int = 300) -> dict:
-    """ONNX Runtime per-image latency at batch 1 on one thread (median and p90 over ``repeats`` warm runs)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(0).standard_normal((1, 1, size, size)).astype(np.float32)
-    for _ in range(30):
-        session.run(None, {"image": x})
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        session.run(None, {"image": x})
-        times.append((time.perf_counter() - t) * 1e3)
-    return {"onnxruntime": ort.__version__, "threads": 1, "batch": 1, "median_ms": round(float(np.median(times)), 3),
-            "p90_ms": round(float(np.percentile(times, 90)), 3), "cpu": platform.processor() or platform.machine()}
 
 
 def ood_reference(train_equalized: np.ndarray, val_tensors: np.ndarray) -> dict:
