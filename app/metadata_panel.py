@@ -73,7 +73,8 @@ def key_fields(scan: Scan) -> list[tuple[str, str]]:
     frames = scan.pixels.shape[0]
     rows, cols = scan.pixels.shape[1:3]
     window = ", ".join(f"{p.name + ' ' if p.name else ''}C {p.center:g} / W {p.width:g}" for p in scan.window_presets)
-    spacing = f"{scan.pixel_spacing[0]:g} × {scan.pixel_spacing[1]:g} mm" if scan.pixel_spacing else "—"
+    spacing = f"{scan.pixel_spacing[0]:g} × {scan.pixel_spacing[1]:g} mm" if scan.pixel_spacing and any(
+        scan.pixel_spacing) else "—"
     return [
         ("File", scan.path.name),
         ("Format", scan.source_format),

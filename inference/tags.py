@@ -1,8 +1,8 @@
 """Every DICOM header element of a file as display rows, with patient-identifying ones marked.
 
-An element is identifying when its keyword is in :data:`inference.loading.dicom.IDENTIFYING_KEYWORDS`, its
-VR is PN (a person's name), it lies in the patient group (0010,xxxx), or it is a private tag (whose meaning
-is unknown). Front ends hide the values of identifying rows until the user asks to see them.
+An element is identifying when its keyword is in :data:`inference.loading.dicom.IDENTIFYING_KEYWORDS`, it is
+a person's name, a date or a time (VR PN, DA, DT, TM), an instance UID, it lies in the patient group
+(0010,xxxx), or it is a private tag (whose meaning is unknown). Front ends hide the values of identifying rows until the user asks to see them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from inference.loading.dicom import IDENTIFYING_KEYWORDS
 
 _MAX_VALUE_CHARS = 200
 _IDENTIFYING = frozenset(IDENTIFYING_KEYWORDS)
+_IDENTIFYING_VRS = frozenset({"PN", "DA", "DT", "TM"})
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ def _walk(ds: Dataset, depth: int, inherited: bool, rows: list[TagRow]) -> None:
 
 
 def _is_identifying(element) -> bool:
-    return (element.keyword in _IDENTIFYING or element.VR == "PN" or element.tag.group == 0x0010
-            or element.tag.is_private)
+    return (element.keyword in _IDENTIFYING or element.VR in _IDENTIFYING_VRS or element.tag.group == 0x0010
+            or element.tag.is_private or element.keyword.endswith("InstanceUID"))
 
 
 def _value_text(element) -> str:
