@@ -7,11 +7,20 @@ import os
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import TextIO
 
 from inference.backends import BACKEND_NAMES
-from inference.batch import ERROR, OK, SKIPPED, BatchConfig, CsvSink, columns, discover, run_batch, write_json
+from inference.batch import (
+    ERROR,
+    OK,
+    SKIPPED,
+    BatchConfig,
+    CsvSink,
+    columns,
+    discover,
+    run_batch,
+    write_json,
+)
 from inference.errors import RadBenchError
 from inference.model import NOT_FOR_CLINICAL_USE, Model
 

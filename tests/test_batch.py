@@ -114,7 +114,7 @@ def test_two_workers_give_the_same_rows_as_one(folder, tmp_path):
     one, two = tmp_path / "one.csv", tmp_path / "two.csv"
     assert main(["batch", str(folder), "--out", str(one), "--workers", "1"]) == 0
     assert main(["batch", str(folder), "--out", str(two), "--workers", "2", "--json", str(tmp_path / "two.json")]) == 0
-    key = lambda rows: {r["path"]: (r["status"], r["label"], r["prob_NORMAL"]) for r in rows}  # noqa: E731
+    key = lambda rows: {r["path"]: (r["status"], r["label"], r["prob_NORMAL"]) for r in rows}
     assert key(_rows(one)) == key(_rows(two))
     document = json.loads((tmp_path / "two.json").read_text())
     assert document["summary"]["files"] == 7 and len(document["rows"]) == 7
@@ -161,5 +161,5 @@ def test_a_dask_cluster_writes_the_same_rows_as_the_local_pool(folder, tmp_path)
     assert main(["batch", str(folder), "--out", str(local), "--workers", "2"]) == 0
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         assert main(["batch", str(folder), "--out", str(dask), "--scheduler", cluster.scheduler_address]) == 0
-    key = lambda rows: {r["path"]: (r["status"], r["error"], r["label"], r["prob_NORMAL"]) for r in rows}  # noqa: E731
+    key = lambda rows: {r["path"]: (r["status"], r["error"], r["label"], r["prob_NORMAL"]) for r in rows}
     assert key(_rows(local)) == key(_rows(dask))
