@@ -45,9 +45,10 @@ def add_parser(commands) -> None:
                        help="run on a Dask cluster instead of local processes (needs the distributed extra)")
 
 
-def run_batch_command(args: argparse.Namespace, err: TextIO = sys.stderr) -> int:
+def run_batch_command(args: argparse.Namespace, err: TextIO | None = None) -> int:
     """0 when the run completed (error rows counted in the summary); 1 with --strict and error rows;
     2 when the run itself failed; 130 when interrupted (every finished file is in the CSV)."""
+    err = err or sys.stderr
     started = time.perf_counter()
     try:
         labels = Model(args.model).card.labels

@@ -10,7 +10,7 @@ from inference.backends import BACKEND_NAMES
 from inference.model import NOT_FOR_CLINICAL_USE
 
 #: The subcommands; anything else as the first argument is a file for the desktop app.
-COMMANDS = ("predict", "batch", "gui")
+COMMANDS = ("predict", "batch", "bench", "profile", "gui")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write the scan with the model's heatmap blended in (with several files: a folder)")
     predict.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity, 0 to 1 (default: 0.5)")
     from app.batch_command import add_parser as add_batch
+    from app.profile_command import add_parser as add_profile
 
     add_batch(commands)
+    add_profile(commands)
     gui = commands.add_parser("gui", help="open the desktop app (the default with no command)")
     gui.add_argument("files", nargs="*", metavar="FILE", help="scans or folders to open")
     return parser
@@ -49,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.predict_command import run_predict
 
         return run_predict(args)
+    if args.command == "profile":
+        from app.profile_command import run_profile
+
+        return run_profile(args)
     if args.command == "batch":
         from app.batch_command import run_batch_command
 

@@ -1,0 +1,38 @@
+"""``radbench profile``: one run under cProfile; saves the .prof and prints the top functions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from inference.backends import BACKEND_NAMES
+from inference.errors import RadBenchError
+from inference.model import NOT_FOR_CLINICAL_USE, Model
+from inference.profiling import profile_run
+
+
+def add_parser(commands) -> None:
+    profile = commands.add_parser("profile", help="run one file under cProfile and show where the time goes")
+    profile.add_argument("file", help="a DICOM, PNG, JPEG or TIFF file")
+    profile.add_argument("--backend", choices=BACKEND_NAMES, default="vectorized")
+    profile.add_argument("--out", default="run.prof", help="profile to write (open it with snakeviz; default run.prof)")
+    profile.add_argument("--top", type=int, default=25, help="functions to list (default 25)")
+    profile.add_argument("--model", default=None, help="ONNX classifier with a RadBench card (default: bundled)")
+
+
+def run_profile(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        prediction, text = profile_run(args.file, Model(args.model), args.backend, args.out, args.top)
+    except RadBenchError as exc:
+        print(f"radbench profile: {exc}", file=err)
+        return 1
+    except OSError as exc:
+        print(f"radbench profile: {args.out}: cannot write the profile ({exc.strerror or exc})", file=err)
+        return 1
+    print(f"{prediction.path}: {prediction.label}, backend {prediction.backend}, "
+          f"{prediction.timings.total_ms:.1f} ms in stages (Numba compile done before profiling)", file=out)
+    print(text, file=out)
+    print(f"profile written to {args.out} (view it with: snakeviz {args.out}). {NOT_FOR_CLINICAL_USE}", file=out)
+    return 0
