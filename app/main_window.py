@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker
 
 from app import scan_files
+from app.batch_dialog import BatchDialog
 from app.metadata_panel import MetadataPanel
 from app.prediction_panel import PredictionPanel
 from app.timing_chart import TimingChart
@@ -47,6 +48,7 @@ from inference.errors import Cancelled, NotAScanError, RadBenchError
 from inference.loading import load_scan
 from inference.model import NOT_FOR_CLINICAL_USE, Model
 from inference.pipeline import Pipeline, Prediction
+from inference.profiling import profile_run
 from inference.scan import Scan
 
 #: Input dtypes whose Numba kernels are compiled in the background at start-up.
@@ -169,6 +171,7 @@ class MainWindow(QMainWindow):
             self._action(self.samples_menu, path.name, lambda p=path: self.open_files([p]))
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._action(file_menu, "&Batch folder…", self.open_batch, QKeySequence("Ctrl+B"))
         file_menu.addSeparator()
         self._action(file_menu, "&Export view as PNG…", self.choose_export, QKeySequence("Ctrl+E"))
         file_menu.addSeparator()
@@ -181,6 +184,7 @@ class MainWindow(QMainWindow):
         self._action(run, "&Run", self.run_current, QKeySequence("Ctrl+R"))
         self._action(run, "&Compare all backends", self.compare_current, QKeySequence("Ctrl+Shift+R"))
         self._action(run, "C&ancel", self.cancel, QKeySequence("Esc"))
+        self._action(run, "&Profile current run…", self.choose_profile)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About RadBench", self._about)
 
@@ -486,6 +490,44 @@ class MainWindow(QMainWindow):
         self.run_button.setEnabled(can_run)
         self.compare_button.setEnabled(can_run)
         self.cancel_button.setEnabled(self.busy)
+
+    # ----- batch and profile -----------------------------------------------------------------------------------
+    def open_batch(self) -> BatchDialog | None:
+        """The non-modal Batch window (the same runner as ``radbench batch``)."""
+        if self.model is None:
+            return None
+        dialog = getattr(self, "batch_dialog", None)
+        if dialog is None:
+            dialog = self.batch_dialog = BatchDialog(self.model.card.labels, str(self.model.path), self,
+                                                     folder=self._last_folder(), backend=self.backend_name)
+            dialog.openRequested.connect(lambda path: self.open_files([path]))
+        dialog.show()
+        dialog.raise_()
+        return dialog
+
+    def choose_profile(self) -> None:
+        scan = self.current_scan
+        if scan is None:
+            return
+        default = str(Path(self._last_folder()) / f"{scan.path.stem}_{self.backend_name}.prof")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the profile", default, "cProfile output (*.prof)")
+        if path:
+            self.profile_current(path)
+
+    def profile_current(self, out: str | Path) -> None:
+        """Profile a run of the current scan off the GUI thread; the top functions appear in a window."""
+        scan, model, backend = self.current_scan, self.model, self.backend_name
+        if scan is None or model is None or self._job is not None:
+            return
+        self._start(f"Profiling {backend}", lambda: profile_run(scan.path, model, backend, out),
+                    lambda result: self._show_profile(out, result[1]))
+
+    def _show_profile(self, out: str | Path, text: str) -> None:
+        self.last_profile = text
+        box = QMessageBox(QMessageBox.Icon.Information, "Profile", f"Profile written to {out} (open it with "
+                          "snakeviz). The top functions by cumulative time are in the details.", parent=self)
+        box.setDetailedText(text)
+        box.open()
 
     # ----- export, drops, about -------------------------------------------------------------------------------
     def choose_export(self) -> None:

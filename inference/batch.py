@@ -162,7 +162,7 @@ class CsvSink:
         kept = [row for row in kept if _unchanged(row)]
         self.done = {row["path"] for row in kept}
         self.rows: list[dict] = list(kept)
-        _atomic_write(self.path, lambda f: _write_csv(f, header, kept))
+        save_csv(self.path, header, kept)
         self._file = self.path.open("a", newline="", encoding="utf-8")
         self._writer = csv.DictWriter(self._file, header, extrasaction="ignore")
 
@@ -180,6 +180,11 @@ def _write_csv(file, header: list[str], rows: Iterable[dict]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: escape_cell(v) for k, v in row.items()})
+
+
+def save_csv(path: str | Path, header: list[str], rows: Iterable[dict]) -> None:
+    """All ``rows`` as one CSV (formula-like text escaped), written atomically."""
+    _atomic_write(Path(path), lambda f: _write_csv(f, header, rows))
 
 
 def _read_rows(path: Path, header: list[str]) -> list[dict]:

@@ -206,3 +206,38 @@ def test_without_a_display_the_command_says_how_to_use_the_cli():
                             check=False)
     assert "no display" in result.stderr and "radbench predict" in result.stderr
     assert "prediction:" in result.stdout and result.returncode == 0
+
+
+def test_batch_window_processes_a_folder_and_exports_its_rows(qtbot, window, tmp_path):
+    import csv
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(CT, folder / "ct.dcm")
+    (folder / "broken.dcm").write_bytes(CT.read_bytes()[:900])
+    (folder / "notes.txt").write_text("not a scan")
+    dialog = window.open_batch()
+    dialog.folder.setText(str(folder))
+    dialog.workers.setValue(1)
+    dialog.start()
+    qtbot.waitUntil(lambda: not dialog.running, timeout=120000)
+    statuses = {Path(r["path"]).name: r["status"] for r in dialog.rows}
+    assert statuses == {"ct.dcm": "ok", "broken.dcm": "error", "notes.txt": "skipped"}
+    assert dialog.model.rowCount() == 3
+    failed = next(r for r in range(3) if dialog.model.item(r, 1).text() == "error")
+    assert dialog.model.item(failed, 2).text() and dialog.model.item(failed, 0).background().color().red() == 255
+    assert "decode" in dialog.chart.values()["run"]
+    dialog.export_csv(tmp_path / "out.csv")
+    with (tmp_path / "out.csv").open() as f:
+        assert sorted(Path(r["path"]).name for r in csv.DictReader(f)) == ["broken.dcm", "ct.dcm", "notes.txt"]
+    dialog.openRequested.emit(str(folder / "ct.dcm"))
+    qtbot.waitUntil(lambda: not window.opening, timeout=30000)
+    assert window.current_scan.path == folder / "ct.dcm"
+
+
+def test_profile_from_the_menu_writes_a_prof(qtbot, window, tmp_path):
+    _open(qtbot, window, CT)
+    window.profile_current(tmp_path / "run.prof")
+    qtbot.waitUntil(lambda: not window.busy, timeout=60000)
+    assert (tmp_path / "run.prof").stat().st_size > 0 and "cumulative" in window.last_profile
