@@ -9,13 +9,33 @@ from pathlib import Path
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+)
 from superqt.utils import create_worker
 
 from app.timing_chart import TimingChart
 from inference.backends import BACKEND_NAMES
-from inference.batch import ERROR, OK, BatchConfig, columns, discover, run_batch, save_csv
+from inference.batch import (
+    ERROR,
+    OK,
+    BatchConfig,
+    columns,
+    discover,
+    run_batch,
+    save_csv,
+)
 from inference.model import NOT_FOR_CLINICAL_USE
 from inference.pipeline import PIPELINE_STAGES
 
@@ -26,7 +46,7 @@ FAILED = QBrush(QColor("#ffd6d6"))
 class BatchDialog(QDialog):
     """Non-modal; ``openRequested(path)`` asks the main window to show a row's scan."""
 
-    openRequested = Signal(str)  # noqa: N815 - Qt signal naming
+    openRequested = Signal(str)
 
     def __init__(self, labels: tuple[str, ...], model_path: str | None, parent=None, folder: str = "",
                  backend: str = "vectorized"):
