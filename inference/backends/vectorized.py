@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 from inference.backends.checks import check_image, per_channel, voi
-from inference.backends.resample import axis_weights
+from inference.backends.resample import axis_matrix, axis_weights
 
 Cancel = Callable[[], bool] | None
 
@@ -96,6 +96,9 @@ def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
 
 def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None) -> np.ndarray:
     image = check_image(image, "resize")
+    if image.shape[0] < height and image.shape[1] < width:  # enlarging (e.g. a heatmap): two small products
+        rows, cols = axis_matrix(image.shape[0], height), axis_matrix(image.shape[1], width)
+        return ((rows @ image.astype(np.float64)) @ cols.T).astype(np.float32)
     starts, weights = axis_weights(image.shape[0], height)
     rows = np.zeros((height, image.shape[1]))  # first every column is resampled to the new height ...
     for k in range(weights.shape[1]):
