@@ -139,7 +139,7 @@ def dataset_to_scan(path: Path, ds: Dataset) -> Scan:
     syntax = _transfer_syntax(ds)
     if not syntax.is_encapsulated:
         keyword = next(k for k in _PIXEL_KEYWORDS if k in ds)
-        expected, actual = get_expected_length(ds), len(ds[keyword].value)
+        expected, actual = get_expected_length(ds), len(ds[keyword].value or b"")
         if actual < expected:
             raise ScanError(path, f"pixel data truncated: {actual} of {expected} bytes")
     pixels, photometric, decoder = _decode(path, ds, syntax)
