@@ -241,3 +241,14 @@ def test_profile_from_the_menu_writes_a_prof(qtbot, window, tmp_path):
     window.profile_current(tmp_path / "run.prof")
     qtbot.waitUntil(lambda: not window.busy, timeout=60000)
     assert (tmp_path / "run.prof").stat().st_size > 0 and "cumulative" in window.last_profile
+
+
+@pytest.mark.parametrize("content", [b"", b"not onnx at all", b"\x08\x07garbage-protobuf"])
+def test_an_unusable_model_file_is_a_clear_message_and_runs_are_off(qtbot, settings, tmp_path, content):
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(content)
+    win = MainWindow(settings=settings, model_path=bad, warm_numba=False)
+    qtbot.addWidget(win)
+    assert "model.onnx" in win.last_problems and "not a usable ONNX model" in win.last_problems
+    _open(qtbot, win, CT)
+    assert not win.run_button.isEnabled() and not win.compare_button.isEnabled()
