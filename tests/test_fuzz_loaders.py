@@ -166,3 +166,23 @@ def test_seeds_themselves_load():
     for name, path in SEEDS.items():
         scan = load_scan(path)
         assert scan.pixels.size and np.isfinite(scan.pixels.astype(float)).all(), name
+
+
+def test_coverage_guided_fuzzing_briefly_finds_no_crash(tmp_path):
+    """atheris for 15 s from the seeds (longer runs: ``python tests/atheris_loaders.py -max_total_time=N``)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("ct_explicit_le", "rle", "png"):
+        shutil.copy(SEEDS[name], corpus / name)
+    result = subprocess.run([sys.executable, str(Path(__file__).with_name("atheris_loaders.py")),
+                             "-max_total_time=15", "-rss_limit_mb=2048", "-timeout=10", str(corpus)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+                            env={**os.environ, "RUST_BACKTRACE": "0"})
+    crashes = sorted(p.name for p in tmp_path.glob("crash-*")) + sorted(p.name for p in tmp_path.glob("timeout-*"))
+    assert result.returncode == 0 and not crashes, result.stderr[-3000:]
+    assert "Done" in result.stderr
