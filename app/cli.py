@@ -32,9 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write the scan with the model's heatmap blended in (with several files: a folder)")
     predict.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity, 0 to 1 (default: 0.5)")
     from app.batch_command import add_parser as add_batch
+    from app.bench_command import add_parser as add_bench
     from app.profile_command import add_parser as add_profile
 
     add_batch(commands)
+    add_bench(commands)
     add_profile(commands)
     gui = commands.add_parser("gui", help="open the desktop app (the default with no command)")
     gui.add_argument("files", nargs="*", metavar="FILE", help="scans or folders to open")
@@ -51,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.predict_command import run_predict
 
         return run_predict(args)
+    if args.command == "bench":
+        from app.bench_command import run_bench
+
+        return run_bench(args)
     if args.command == "profile":
         from app.profile_command import run_profile
 

@@ -1,0 +1,175 @@
+"""``radbench bench``: time every preprocessing stage per backend, Numba's compile and ONNX Runtime's latency."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from typing import TextIO
+
+from inference.benchmark import (
+    DEFAULT_BACKENDS,
+    LARGE_FRAME_PIXELS,
+    LARGE_NAIVE_REPEATS,
+    PACKAGES,
+    REFERENCE,
+    TOTAL_STAGE,
+    YARDSTICK,
+    Benchmark,
+    CompileReport,
+    CompileTime,
+    FileBench,
+    FileError,
+    default_files,
+    run_benchmark,
+    speedups,
+    write_json,
+)
+from inference.errors import RadBenchError
+
+
+def add_parser(commands) -> None:
+    bench = commands.add_parser("bench", help="time every preprocessing stage per backend, Numba's compile and "
+                                              "ONNX Runtime's latency")
+    bench.add_argument("files", nargs="*", metavar="FILE", help="scans to time (default: the bundled samples)")
+    bench.add_argument("--backends", type=_backend_list, default=",".join(DEFAULT_BACKENDS),
+                       help=f"comma-separated, run interleaved in this order (default: {','.join(DEFAULT_BACKENDS)})")
+    bench.add_argument("--repeat", type=_count(1), default=10,
+                       help=f"timed runs per backend (default 10; naive runs at most {LARGE_NAIVE_REPEATS} "
+                            f"on frames over {LARGE_FRAME_PIXELS / 1e6:g} Mpx)")
+    bench.add_argument("--warmup", type=_count(0), default=1, help="untimed runs per backend first (default 1)")
+    bench.add_argument("--json", metavar="OUT.json", default=None, help="also write every record as JSON")
+    bench.add_argument("--no-fresh-compile", action="store_true",
+                       help="skip timing Numba's cold compile and cache load in fresh processes (saves ~15 s)")
+
+
+def run_bench(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Print a table per file as it finishes, then compile times and the environment; 1 if any file failed."""
+
+    def report(item: FileBench | FileError) -> None:
+        if isinstance(item, FileError):
+            print(f"{'skipped' if item.skipped else 'error'}: {item}", file=err, flush=True)
+        else:
+            print(file_table(item), file=out, flush=True)
+
+    try:
+        benchmark = run_benchmark(args.files or default_files(), backends=args.backends, repeats=args.repeat,
+                                  warmup=args.warmup, fresh_compile=not args.no_fresh_compile, report=report)
+    except RadBenchError as exc:
+        print(f"radbench bench: {exc}", file=err)
+        return 1
+    print(compile_text(benchmark.compile), file=out)
+    print(environment_text(benchmark.environment), file=out)
+    status = _write_json(benchmark, args.json, out, err) if args.json else 0
+    failed = sum(not e.skipped for e in benchmark.errors)
+    if benchmark.errors:
+        print(f"{len(benchmark.files)} benchmarked, {failed} failed, {len(benchmark.errors) - failed} skipped",
+              file=err)
+    return 1 if failed or not benchmark.files else status
+
+
+def file_table(bench: FileBench) -> str:
+    """Stage rows x backend columns of median (p90 / min) ms, then repeats, speedups, tensor agreement, latency."""
+    rows, cols = bench.shape
+    cells = {(r.backend, r.stage): f"{_ms(r.median_ms)} ({_ms(r.p90_ms)} / {_ms(r.min_ms)})" for r in bench.records}
+    width = max(len(c) for c in cells.values()) + 2
+    lines = [f"{bench.file}  [{rows} x {cols} {bench.dtype}, frame {bench.frame + 1} of {bench.frame_count}]",
+             "  ms per run: median (p90 / min)",
+             f"  {'stage':<18}" + "".join(f"{b:<{width}}" for b in bench.backends)]
+    for stage in bench.stages:
+        lines.append(f"  {stage:<18}" + "".join(f"{cells[b, stage]:<{width}}" for b in bench.backends))
+    lines.append(f"  {'repeats':<18}" + "".join(f"{bench.record(b, TOTAL_STAGE).repeats:<{width}}"
+                                                  for b in bench.backends))
+    lines += [f"  note: {note}" for note in bench.notes]
+    lines += _speedup_lines(bench)
+    diffs = ", ".join(f"{name} {diff:.3g}" for name, diff in bench.max_abs_diff.items() if name != YARDSTICK)
+    if diffs:
+        lines.append(f"  model input vs {YARDSTICK}, max |diff|: {diffs}"
+                     + (f" ({REFERENCE} differs by design: its resize anti-aliases with a Gaussian and "
+                        "interpolates bilinearly with reflected edges)" if REFERENCE in bench.max_abs_diff else ""))
+    lines.append("  ONNX Runtime infer, batch 1, ms median (p90 / min): "
+                 + ", ".join(f"{r.backend} {_ms(r.median_ms)} ({_ms(r.p90_ms)} / {_ms(r.min_ms)})"
+                             for r in bench.latency))
+    return "\n".join(lines)
+
+
+def compile_text(report: CompileReport) -> str:
+    """Numba's warm-up times and what Numba did during each (compile or on-disk cache load)."""
+    if not report.in_process:
+        return "Numba compile: not measured (numba not benchmarked)"
+    lines = ["Numba compile (never inside a stage time):"]
+    lines += _compile_lines("this process, first warm-up", report.in_process)
+    lines += _compile_lines("fresh process, empty NUMBA_CACHE_DIR", report.fresh_cold)
+    lines += _compile_lines("another fresh process, reusing that cache", report.fresh_cached)
+    if report.fresh_error:
+        lines.append(f"  fresh processes: {report.fresh_error}")
+    elif not report.fresh_cold:
+        lines.append("  fresh processes: not measured")
+    return "\n".join(lines)
+
+
+def environment_text(env: Mapping[str, object]) -> str:
+    """The environment stamp: CPU, versions, Numba and ONNX Runtime thread settings."""
+    ort = env["onnxruntime_sessions"]
+    settings = ", ".join(f"{k}={v}" for k, v in ort.items() if k.startswith("session."))
+    return "\n".join([
+        f"Environment: CPU {env['cpu']}, {env['cores']} cores ({env['usable_cores']} usable), {env['platform']}",
+        f"  Python {env['python']}, " + ", ".join(f"{p} {env[p]}" for p in PACKAGES),
+        (f"  Numba threads: NUMBA_NUM_THREADS={env['NUMBA_NUM_THREADS']} (config {env['numba_config_threads']}), "
+         f"get_num_threads() {env['numba_get_num_threads']}, threading layer {env['numba_threading_layer']}"),
+        (f"  ONNX Runtime sessions: {ort['provider']}, intra-op threads "
+         f"{' and '.join(map(str, ort['intra_op_threads']))}, inter-op {ort['inter_op_threads']}, "
+         f"{ort['execution_mode']}, {settings}"),
+    ])
+
+
+def _speedup_lines(bench: FileBench) -> list[str]:
+    ratios: dict[str, list[str]] = {}
+    for s in speedups(bench):
+        ratios.setdefault(s.backend, []).append(f"{s.ratio:.3g}x vs {s.baseline}")
+    if not ratios:
+        return []
+    lines = [f"  speedup on {TOTAL_STAGE} (baseline median / backend median; above 1 = faster):"]
+    return lines + [f"    {name:<12}{', '.join(text)}" for name, text in ratios.items()]
+
+
+def _compile_lines(label: str, times: tuple[CompileTime, ...]) -> list[str]:
+    return [f"  {label}, {c.dtype}: {_ms(c.ms)} ms, {c.source}" for c in times]
+
+
+def _write_json(benchmark: Benchmark, path: str, out: TextIO, err: TextIO) -> int:
+    try:
+        write_json(benchmark, path)
+    except OSError as exc:
+        print(f"radbench bench: {path}: cannot write the JSON ({exc.strerror or exc})", file=err)
+        return 1
+    print(f"JSON written to {path}", file=out)
+    return 0
+
+
+def _ms(value: float) -> str:
+    for limit, digits in ((100, 0), (10, 1), (0.1, 2)):
+        if value >= limit:
+            return f"{value:.{digits}f}"
+    return f"{value:.3f}"
+
+
+def _backend_list(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in DEFAULT_BACKENDS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose among {','.join(DEFAULT_BACKENDS)} (got {text!r})")
+    return names
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"needs a whole number of at least {minimum} (got {text!r})")
+        return value
+
+    return parse
