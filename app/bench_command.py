@@ -9,6 +9,7 @@ from typing import TextIO
 
 from inference.benchmark import (
     DEFAULT_BACKENDS,
+    KNOWN_BACKENDS,
     LARGE_FRAME_PIXELS,
     LARGE_NAIVE_REPEATS,
     PACKAGES,
@@ -33,7 +34,8 @@ def add_parser(commands) -> None:
                                               "ONNX Runtime's latency")
     bench.add_argument("files", nargs="*", metavar="FILE", help="scans to time (default: the bundled samples)")
     bench.add_argument("--backends", type=_backend_list, default=",".join(DEFAULT_BACKENDS),
-                       help=f"comma-separated, run interleaved in this order (default: {','.join(DEFAULT_BACKENDS)})")
+                       help=f"comma-separated, run interleaved in this order (default: {','.join(DEFAULT_BACKENDS)}; "
+                            "add numba-fused for the fused Numba path, timed as one stage)")
     bench.add_argument("--repeat", type=_count(1), default=10,
                        help=f"timed runs per backend (default 10; naive runs at most {LARGE_NAIVE_REPEATS} "
                             f"on frames over {LARGE_FRAME_PIXELS / 1e6:g} Mpx)")
@@ -77,7 +79,7 @@ def file_table(bench: FileBench) -> str:
              "  ms per run: median (p90 / min)",
              f"  {'stage':<18}" + "".join(f"{b:<{width}}" for b in bench.backends)]
     for stage in bench.stages:
-        lines.append(f"  {stage:<18}" + "".join(f"{cells[b, stage]:<{width}}" for b in bench.backends))
+        lines.append(f"  {stage:<18}" + "".join(f"{cells.get((b, stage), '-'):<{width}}" for b in bench.backends))
     lines.append(f"  {'repeats':<18}" + "".join(f"{bench.record(b, TOTAL_STAGE).repeats:<{width}}"
                                                   for b in bench.backends))
     lines += [f"  note: {note}" for note in bench.notes]
@@ -156,9 +158,9 @@ def _ms(value: float) -> str:
 
 def _backend_list(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    unknown = [n for n in names if n not in DEFAULT_BACKENDS]
+    unknown = [n for n in names if n not in KNOWN_BACKENDS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"choose among {','.join(DEFAULT_BACKENDS)} (got {text!r})")
+        raise argparse.ArgumentTypeError(f"choose among {','.join(KNOWN_BACKENDS)} (got {text!r})")
     return names
 
 

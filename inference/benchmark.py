@@ -30,18 +30,21 @@ from pathlib import Path
 import numpy as np
 
 from inference import reference_pipeline
-from inference.backends import BACKEND_NAMES, Backend, get_backend
+from inference.backends import BACKEND_NAMES, Backend, fused_numba, get_backend
 from inference.errors import BackendError, NotAScanError, RadBenchError, ScanError
 from inference.loading import load_scan
 from inference.model import Model, ModelCard
-from inference.pipeline import preprocess
+from inference.pipeline import model_window, preprocess
 from inference.scan import Scan
 from inference.timing import StageClock, Timings
 
 TOTAL_STAGE = "preprocess_total"
 INFER_STAGE = "infer"
 REFERENCE = reference_pipeline.NAME
+#: Numba's fused path (window + equalize + resize + normalize in two passes), timed as one stage "fused".
+FUSED = "numba-fused"
 DEFAULT_BACKENDS = (*BACKEND_NAMES, REFERENCE)
+KNOWN_BACKENDS = (*BACKEND_NAMES, FUSED, REFERENCE)  # the fused path is an option: --backends ...,numba-fused
 SPEEDUP_BASELINES = ("naive", "vectorized", REFERENCE)
 YARDSTICK = "vectorized"  # every tensor is compared with this backend's
 
@@ -130,7 +133,9 @@ class FileBench:
 
     @property
     def stages(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(r.stage for r in self.records))
+        """Every stage timed (a fused path's one stage included), the preprocessing total last."""
+        stages = dict.fromkeys(r.stage for r in self.records if r.stage != TOTAL_STAGE)
+        return (*stages, TOTAL_STAGE)
 
     def record(self, backend: str, stage: str) -> Record:
         return next(r for r in self.records if r.backend == backend and r.stage == stage)
@@ -227,15 +232,18 @@ def bench_file(scan: Scan, card: ModelCard, *, backends: Sequence[str] = DEFAULT
     """Time the five compute stages of every backend on the scan's default frame (Numba compiled beforehand)."""
     _check_counts(repeats, warmup)
     image = scan.grey_frame()
-    chosen = {name: stage_backend(name) for name in backends}
+    chosen = {name: stage_backend(name) for name in backends if name != FUSED}
     for backend in chosen.values():
         backend.warm_up(image.dtype)
-    schedules = {name: schedule(name, image.size, repeats, warmup) for name in chosen}
+    if FUSED in backends:
+        fused_numba.warm_up(image.dtype)
+    schedules = {name: schedule(name, image.size, repeats, warmup) for name in backends}
     order = run_order(schedules)
-    timings: dict[str, list[Timings]] = {name: [] for name in chosen}
+    timings: dict[str, list[Timings]] = {name: [] for name in backends}
     tensors: dict[str, np.ndarray] = {}
     for run in order:
-        run_timings, tensors[run.backend] = _time_once(scan, image, chosen[run.backend], card)
+        run_timings, tensors[run.backend] = (_time_fused(scan, image, card) if run.backend == FUSED
+                                             else _time_once(scan, image, chosen[run.backend], card))
         if not run.warmup:
             timings[run.backend].append(run_timings)
     file = str(scan.path)
@@ -249,7 +257,7 @@ def bench_file(scan: Scan, card: ModelCard, *, backends: Sequence[str] = DEFAULT
         records=tuple(r for name, runs in timings.items() for r in _records(file, name, runs)),
         run_order=order,
         notes=tuple(s.note for s in schedules.values() if s.note),
-        max_abs_diff={name: float(np.abs(tensors[name] - yardstick).max()) for name in chosen},
+        max_abs_diff={name: float(np.abs(tensors[name] - yardstick).max()) for name in backends},
         tensor=yardstick,
     )
 
@@ -349,9 +357,9 @@ def run_benchmark(paths: Iterable[str | Path], *, backends: Sequence[str] = DEFA
     model is unusable and ``ValueError`` for bad counts or backend names.
     """
     _check_counts(repeats, warmup)
-    unknown = [b for b in backends if b not in DEFAULT_BACKENDS]
+    unknown = [b for b in backends if b not in KNOWN_BACKENDS]
     if unknown or not backends:
-        raise ValueError(f"backends must be among {', '.join(DEFAULT_BACKENDS)}; got {', '.join(backends) or 'none'}")
+        raise ValueError(f"backends must be among {', '.join(KNOWN_BACKENDS)}; got {', '.join(backends) or 'none'}")
     model = model or Model()
     sessions = ort_sessions(model.path)
     files, errors, compiled = [], [], {}
@@ -405,6 +413,17 @@ def _time_once(scan: Scan, image: np.ndarray, backend: Backend, card: ModelCard)
             return function(*args)
 
     tensor = preprocess(scan, image, backend, *_card_args(card), equalize=card.equalize, stage=stage)
+    return clock.timings(), tensor
+
+
+def _time_fused(scan: Scan, image: np.ndarray, card: ModelCard) -> tuple[Timings, np.ndarray]:
+    if not card.equalize:
+        raise ValueError(f"{FUSED} always equalizes; this model's card turns equalization off")
+    clock = StageClock()
+    (height, width), mean, std, channels = _card_args(card)
+    with clock.stage("fused"):
+        tensor = fused_numba.fused_preprocess(image, scan.rescale_slope, scan.rescale_intercept, *model_window(scan),
+                                              scan.inverted, height, width, mean, std, channels)
     return clock.timings(), tensor
 
 

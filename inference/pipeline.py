@@ -128,14 +128,19 @@ def preprocess(scan: Scan, image: np.ndarray, backend: Backend, size: tuple[int,
     if stage is None:
         def stage(name, *args):
             return backend.stage(name)(*args)
-    preset = scan.window_presets[0] if scan.window_presets else None
-    center, width = (preset.center, preset.width) if preset else (None, None)
+    center, width = model_window(scan)
     image = stage("rescale", image, scan.rescale_slope, scan.rescale_intercept)
     image = stage("window", image, center, width, scan.inverted)
     if equalize:
         image = stage("equalize", image)
     image = stage("resize", image, *size)
     return stage("normalize", image, mean, std, channels)
+
+
+def model_window(scan: Scan) -> tuple[float | None, float | None]:
+    """The window the model's preprocessing uses: the scan's first preset, or ``(None, None)`` for its own range."""
+    preset = scan.window_presets[0] if scan.window_presets else None
+    return (preset.center, preset.width) if preset else (None, None)
 
 
 def _frame_of(scan: Scan, frame: int | None) -> np.ndarray:

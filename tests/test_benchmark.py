@@ -216,3 +216,12 @@ def test_bad_file_gives_an_error_line_and_exit_1_while_good_files_report(tmp_pat
     ds = pydicom.dcmread(CT_SMALL)
     for secret in (str(ds.PatientName), str(ds.PatientID)):
         assert secret not in text and secret not in target.read_text(encoding="utf-8")
+
+
+def test_the_fused_numba_path_is_its_own_bar_with_the_same_numbers(ct_scan, model):
+    from inference.benchmark import FUSED
+
+    bench = bench_file(ct_scan, model.card, backends=("numba", FUSED), repeats=2, warmup=1)
+    assert {r.stage for r in bench.records if r.backend == FUSED} == {"fused", "preprocess_total"}
+    assert bench.record(FUSED, "fused").median_ms > 0
+    assert bench.max_abs_diff[FUSED] == 0.0  # bit-identical to the staged numba kernels

@@ -90,6 +90,8 @@ class Backend:
             return 0.0
         start = time.perf_counter_ns()
         tiny = np.arange(6, dtype=dtype).reshape(2, 3)
+        self.rescale(tiny, 1.0, 0.0)
+        tiny.flags.writeable = False  # frames of loaded scans are read-only, which Numba compiles apart
         image = self.rescale(tiny, 1.0, 0.0)
         image = self.window(image, None, None, False)
         image = self.equalize(image)

@@ -1,0 +1,175 @@
+"""The fused Numba path gives the model input of the five staged Numba kernels, bit for bit, and refuses what
+they refuse in the same words."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numba.core.registry import CPUDispatcher
+from pydicom.data import get_testdata_file
+
+from inference.backends import fused_numba, get_backend
+from inference.backends.fused_numba import fused_preprocess, warm_up
+from inference.errors import BackendError
+from inference.loading import load_scan
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+STAGED = get_backend("numba")
+DTYPES = [np.uint8, np.uint16, np.int16, np.float32]
+
+
+def staged(pixels, slope, intercept, center, width, invert, height, width_out, mean, std, channels):
+    image = STAGED.rescale(pixels, slope, intercept)
+    image = STAGED.window(image, center, width, invert)
+    image = STAGED.equalize(image)
+    image = STAGED.resize(image, height, width_out)
+    return STAGED.normalize(image, mean, std, channels)
+
+
+def assert_same_as_staged(pixels, *args):
+    """Same dtype, shape and values as the staged kernels. They share every float64 operation and summation
+    order, so the values are compared exactly (measured max |difference|: 0 on every case here)."""
+    expected, result = staged(pixels, *args), fused_preprocess(pixels, *args)
+    assert result.dtype == np.float32 and result.shape == expected.shape
+    np.testing.assert_array_equal(result, expected)
+
+
+@cache
+def scan(name: str):
+    path = get_testdata_file(name) if name == "CT_small.dcm" else SAMPLES / name
+    return load_scan(path)
+
+
+def pipeline_args(s, size=(128, 128), mean=(0.5,), std=(0.29,), channels=1):
+    """The arguments ``inference.pipeline.preprocess`` would pass for scan ``s``."""
+    preset = s.window_presets[0] if s.window_presets else None
+    center, width = (preset.center, preset.width) if preset else (None, None)
+    return (s.rescale_slope, s.rescale_intercept, center, width, s.inverted, *size, mean, std, channels)
+
+
+def test_chest_radiograph_as_the_pipeline_runs_it():
+    s = scan("chest_cr_rg1_j2k_lossless.dcm")
+    pixels = s.grey_frame()
+    assert pixels.dtype == np.uint16 and pixels.shape == (1955, 1841) and s.inverted and s.window_presets
+    assert_same_as_staged(pixels, *pipeline_args(s))
+
+
+@pytest.mark.parametrize("window", [None, (40.0, 400.0)], ids=["own range", "soft tissue"])
+def test_ct_in_hounsfield_units(window):
+    s = scan("CT_small.dcm")
+    pixels = s.grey_frame()
+    assert pixels.dtype == np.int16 and s.rescale_intercept == -1024
+    args = list(pipeline_args(s, size=(100, 90), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), channels=3))
+    if window:
+        args[2:4] = window
+    assert_same_as_staged(pixels, *args)
+
+
+@pytest.mark.parametrize("invert", [False, True])
+def test_8_bit_png(invert):
+    s = scan("tibia_cr_rg3_8bit_440px.png")
+    pixels = s.grey_frame()
+    assert pixels.dtype == np.uint8
+    args = list(pipeline_args(s, size=(64, 200)))
+    args[4] = invert
+    assert_same_as_staged(pixels, *args)
+
+
+def chest_crop_as(dtype) -> np.ndarray:
+    """A 300x260 piece of the chest radiograph, its values spread over ``dtype``'s range (or kept, for floats)."""
+    crop = scan("chest_cr_rg1_j2k_lossless.dcm").grey_frame()[800:1100, 700:960].astype(np.float64)
+    if np.dtype(dtype).kind == "f":
+        return (crop / 7.3).astype(dtype)
+    info = np.iinfo(dtype)
+    spread = (crop - crop.min()) / (crop.max() - crop.min())
+    return (info.min + spread * (int(info.max) - int(info.min))).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("slope, intercept", [(1.0, 0.0), (0.5, -1024.0), (-2.0, 7.0)], ids=["identity", "CT-like",
+                                                                                          "negative slope"])
+@pytest.mark.parametrize("window", [None, "middle", "narrow"])
+@pytest.mark.parametrize("invert", [False, True], ids=["normal", "inverted"])
+def test_every_dtype_window_and_modality_lut(dtype, slope, intercept, window, invert):
+    pixels = chest_crop_as(dtype)
+    rescaled = pixels.astype(np.float64) * slope + intercept
+    center = float(np.median(rescaled))
+    width = {None: None, "middle": float(np.ptp(rescaled)) / 2, "narrow": 1.0}[window]
+    assert_same_as_staged(pixels, slope, intercept, center if window else None, width, invert, 40, 33,
+                          (0.5,), (0.29,), 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("window", [None, (100.0, 50.0)], ids=["own range", "given"])
+def test_flat_image(dtype, window):
+    pixels = np.full((37, 41), 90, dtype=dtype)
+    assert_same_as_staged(pixels, 1.0, 0.0, *(window or (None, None)), True, 12, 80, (0.5,), (0.29,), 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("size", [(50, 40), (700, 520), (60, 260), (300, 260)], ids=["shrink", "enlarge", "mixed",
+                                                                                    "same"])
+def test_output_sizes(dtype, size):
+    assert_same_as_staged(chest_crop_as(dtype), 1.0, 0.0, None, None, False, *size, (0.5,), (0.29,), 1)
+
+
+def test_strided_big_endian_and_float16_input_are_taken_as_the_staged_kernels_take_them():
+    pixels = chest_crop_as(np.uint16)
+    assert_same_as_staged(np.asfortranarray(pixels.astype(">u2"))[::2, ::-3], 1.0, 0.0, None, None, True, 30, 20,
+                          (0.5,), (0.29,), 1)
+    assert_same_as_staged(chest_crop_as(np.float16), 1.0, 0.0, None, None, False, 30, 20, (0.5,), (0.29,), 1)
+
+
+def test_window_made_non_monotonic_by_rounding_still_matches():
+    """At x = 1e10 the float64 window's upper edge rounds up onto a pixel, which then maps above 1 (7/6) while
+    brighter pixels map to 1: the windowed range predicted from the image's extremes is wrong, and the fused
+    path must notice and bin the histogram with the range it saw."""
+    x = np.float32(1e10)
+    pixels = np.array([[x - 1024, x, x + 1024, x]] * 3, dtype=np.float32)
+    center, width = 1e10 + 0.5 - 2.0**-19, 1 + 3 * 2.0**-20
+    for invert in (False, True):
+        windowed = STAGED.window(pixels, center, width, invert)
+        assert windowed.max() - windowed.min() > 1  # the premise: not a monotonic map into [0, 1]
+        assert_same_as_staged(pixels, 1.0, 0.0, center, width, invert, 2, 3, (0.5,), (0.29,), 1)
+
+
+GOOD = {"pixels": np.arange(20, dtype=np.uint16).reshape(4, 5), "slope": 1.0, "intercept": 0.0, "center": 10.0,
+        "width": 8.0, "invert": False, "out_height": 3, "out_width": 3, "mean": (0.5,), "std": (0.29,), "channels": 1}
+BAD = {
+    "3-D": {"pixels": np.zeros((2, 3, 4))}, "1-D": {"pixels": np.zeros(5)}, "empty": {"pixels": np.zeros((0, 4))},
+    "complex": {"pixels": np.zeros((2, 2), complex)}, "bool": {"pixels": np.zeros((2, 2), bool)},
+    "half window": {"width": None}, "narrow window": {"width": 0.5}, "nan center": {"center": np.nan},
+    "zero height": {"out_height": 0}, "fractional width": {"out_width": 2.5}, "no channels": {"channels": 0},
+    "zero std": {"std": (0.0,)}, "two means for three channels": {"mean": (0.5, 0.5), "channels": 3},
+}
+
+
+@pytest.mark.parametrize("bad", BAD.values(), ids=BAD.keys())
+def test_refuses_what_the_staged_kernels_refuse_in_their_words(bad):
+    args = {**GOOD, **bad}
+    with pytest.raises(BackendError) as expected:
+        staged(*args.values())
+    with pytest.raises(BackendError) as refused:
+        fused_preprocess(**args)
+    assert str(refused.value) == str(expected.value)
+
+
+def signatures() -> dict[str, int]:
+    kernels = {name: obj for name, obj in vars(fused_numba).items() if isinstance(obj, CPUDispatcher)}
+    assert len(kernels) >= 8
+    return {name: len(kernel.signatures) for name, kernel in kernels.items()}
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_warm_up_compiles_everything_a_run_needs(dtype):
+    assert warm_up(dtype) >= 0
+    assert warm_up(dtype) == 0.0
+    compiled = signatures()
+    pixels = chest_crop_as(dtype)[::2, 1:]
+    pixels.flags.writeable = False  # as a loaded scan's frame is
+    fused_preprocess(pixels, 1, -1024, 40, 400, True, 224, 224, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], 3)
+    fused_preprocess(pixels, 2.0, 0.0, None, None, False, 8, 8, (0.5,), (0.29,), 1)
+    assert signatures() == compiled
