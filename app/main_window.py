@@ -435,6 +435,9 @@ class MainWindow(QMainWindow):
             self.predictions[(last.path, last.frame)] = last
             self._show_prediction_for_view()
         self.tabs.setCurrentWidget(self.timing_chart)
+        notes = [r.note for r in comparison.results.values() if r.note]
+        if notes:
+            self.statusBar().showMessage("; ".join(notes), 15000)
 
     def cancel(self) -> None:
         if self._job is not None:

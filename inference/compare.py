@@ -1,4 +1,4 @@
-"""Compare backends on one scan: a warm-up run each, then repeats interleaved across backends, medians per stage.
+"""Compare backends on one scan (the desktop app's Compare all): full pipeline runs, interleaved, medians per stage.
 
 Interleaving (naive, vectorized, numba, naive, ...) lets machine drift hit every backend alike. The scan is
 decoded once by the caller, so the comparison times only the stages that differ between backends plus
@@ -14,6 +14,7 @@ from types import MappingProxyType
 import numpy as np
 
 from inference.backends import BACKEND_NAMES, get_backend
+from inference.benchmark import Record, run_order, schedule
 from inference.errors import Cancelled
 from inference.model import Model
 from inference.pipeline import Pipeline, Prediction
@@ -30,6 +31,7 @@ class BackendResult:
     repeats: int
     compile_ms: float  # Numba's first-use compile or cache load during the warm-up; 0 for the others
     last: Prediction  # the last timed run (label, probabilities, tensor, heatmap)
+    note: str = ""  # why it ran fewer repeats than asked, if it did
 
     @property
     def total_ms(self) -> float:
@@ -50,33 +52,33 @@ class Comparison:
 def compare_backends(model: Model, scan: Scan, *, frame: int | None = None, backends: Sequence[str] = BACKEND_NAMES,
                      repeats: int = 3, cancel: Callable[[], bool] | None = None,
                      progress: Callable[[int, int, str], None] | None = None) -> Comparison:
-    """Run every backend once to warm up, then ``repeats`` interleaved rounds; medians of the timed rounds.
+    """A warm-up run per backend, then ``repeats`` interleaved rounds; medians of the timed rounds.
 
-    ``progress(done, total, backend)`` is called before each run; ``cancel()`` returning True raises
-    :class:`Cancelled` between and inside stages.
+    The schedule (naive capped on large frames) and the statistics are the benchmark's own
+    (:mod:`inference.benchmark`). ``progress(done, total, backend)`` is called before each run;
+    ``cancel()`` returning True raises :class:`Cancelled` between and inside stages.
     """
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     pipelines = {name: Pipeline(model, get_backend(name)) for name in backends}
-    total = len(pipelines) * (repeats + 1)
+    rows, cols = scan.pixels.shape[1:3]
+    schedules = {name: schedule(name, rows * cols, repeats, warmup=1) for name in pipelines}
+    order = run_order(schedules)
     runs: dict[str, list[Prediction]] = {name: [] for name in pipelines}
-    compile_ms: dict[str, float] = {}
-    done = 0
-    for round_index in range(repeats + 1):
-        for name, pipeline in pipelines.items():
-            if cancel is not None and cancel():
-                raise Cancelled()
-            if progress is not None:
-                progress(done, total, name)
-            prediction = pipeline.run(scan, frame=frame, cancel=cancel)
-            if round_index == 0:
-                compile_ms[name] = prediction.compile_ms
-            else:
-                runs[name].append(prediction)
-            done += 1
+    compile_ms = dict.fromkeys(pipelines, 0.0)
+    for done, run in enumerate(order):
+        if cancel is not None and cancel():
+            raise Cancelled()
+        if progress is not None:
+            progress(done, len(order), run.backend)
+        prediction = pipelines[run.backend].run(scan, frame=frame, cancel=cancel)
+        compile_ms[run.backend] += prediction.compile_ms
+        if not run.warmup:
+            runs[run.backend].append(prediction)
     if progress is not None:
-        progress(done, total, "")
-    results = {name: BackendResult(name, _medians(preds), repeats, compile_ms[name], preds[-1])
+        progress(len(order), len(order), "")
+    results = {name: BackendResult(name, _medians(str(scan.path), name, preds), len(preds), compile_ms[name],
+                                   preds[-1], schedules[name].note)
                for name, preds in runs.items()}
     lasts = [r.last for r in results.values()]
     return Comparison(
@@ -86,6 +88,7 @@ def compare_backends(model: Model, scan: Scan, *, frame: int | None = None, back
     )
 
 
-def _medians(predictions: list[Prediction]) -> Mapping[str, float]:
+def _medians(file: str, backend: str, predictions: list[Prediction]) -> Mapping[str, float]:
     stages = [name for name, _ in predictions[0].timings.stages]
-    return MappingProxyType({s: float(np.median([p.timings.ms(s) for p in predictions])) for s in stages})
+    return MappingProxyType({s: Record.of(file, backend, s, [p.timings.ms(s) for p in predictions]).median_ms
+                             for s in stages})
