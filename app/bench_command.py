@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Mapping
 from typing import TextIO
 
 from inference.benchmark import (
     DEFAULT_BACKENDS,
+    FUSED,
     KNOWN_BACKENDS,
     LARGE_FRAME_PIXELS,
     LARGE_NAIVE_REPEATS,
@@ -27,6 +29,7 @@ from inference.benchmark import (
     write_json,
 )
 from inference.errors import RadBenchError
+from inference.memory_bench import MemoryPeak, memory_peak
 
 
 def add_parser(commands) -> None:
@@ -41,6 +44,9 @@ def add_parser(commands) -> None:
                             f"on frames over {LARGE_FRAME_PIXELS / 1e6:g} Mpx)")
     bench.add_argument("--warmup", type=_count(0), default=1, help="untimed runs per backend first (default 1)")
     bench.add_argument("--json", metavar="OUT.json", default=None, help="also write every record as JSON")
+    bench.add_argument("--memory", action="store_true",
+                       help="also measure each backend's peak memory of loading and preprocessing each file, "
+                            "in fresh processes")
     bench.add_argument("--no-fresh-compile", action="store_true",
                        help="skip timing Numba's cold compile and cache load in fresh processes (saves ~15 s)")
 
@@ -60,6 +66,8 @@ def run_bench(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
     except RadBenchError as exc:
         print(f"radbench bench: {exc}", file=err)
         return 1
+    if args.memory:
+        benchmark = dataclasses.replace(benchmark, memory=_memory(benchmark, args.backends, out, err))
     print(compile_text(benchmark.compile), file=out)
     print(environment_text(benchmark.environment), file=out)
     status = _write_json(benchmark, args.json, out, err) if args.json else 0
@@ -137,6 +145,24 @@ def _speedup_lines(bench: FileBench) -> list[str]:
 
 def _compile_lines(label: str, times: tuple[CompileTime, ...]) -> list[str]:
     return [f"  {label}, {c.dtype}: {_ms(c.ms)} ms, {c.source}" for c in times]
+
+
+def _memory(benchmark: Benchmark, backends: list[str], out: TextIO, err: TextIO) -> tuple[MemoryPeak, ...]:
+    """Peak memory above the baseline, per file and backend (not the fused path), printed as it comes."""
+    peaks = []
+    for bench in benchmark.files:
+        print(f"Peak memory of loading + preprocessing {bench.file} (fresh process each, above its baseline):",
+              file=out)
+        for backend in (b for b in backends if b != FUSED):
+            try:
+                peak = memory_peak(bench.file, backend)
+            except RuntimeError as exc:
+                print(f"error: {exc}", file=err)
+                continue
+            peaks.append(peak)
+            print(f"  {backend:<12}{peak.peak_above_baseline_bytes / 2**20:8.1f} MiB = {peak.ratio:.1f} x the decoded "
+                  f"image ({peak.decoded_bytes / 2**20:.1f} MiB){' (at most)' if peak.censored else ''}", file=out)
+    return tuple(peaks)
 
 
 def _write_json(benchmark: Benchmark, path: str, out: TextIO, err: TextIO) -> int:

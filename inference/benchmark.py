@@ -184,6 +184,7 @@ class Benchmark:
     errors: tuple[FileError, ...]
     compile: CompileReport
     environment: Mapping[str, object]
+    memory: tuple = ()  # inference.memory_bench.MemoryPeak per (file, backend), when measured
 
     @property
     def records(self) -> tuple[Record, ...]:
@@ -198,6 +199,7 @@ class Benchmark:
                        "frames": f.frame_count, "notes": list(f.notes),
                        "max_abs_diff_vs_vectorized": dict(f.max_abs_diff)} for f in self.files],
             "errors": [{"file": e.file, "reason": e.reason, "skipped": e.skipped} for e in self.errors],
+            "memory": [{**asdict(m), "ratio": round(m.ratio, 3)} for m in self.memory],
         }
 
 

@@ -163,3 +163,14 @@ def test_a_dask_cluster_writes_the_same_rows_as_the_local_pool(folder, tmp_path)
         assert main(["batch", str(folder), "--out", str(dask), "--scheduler", cluster.scheduler_address]) == 0
     key = lambda rows: {r["path"]: (r["status"], r["error"], r["label"], r["prob_NORMAL"]) for r in rows}
     assert key(_rows(local)) == key(_rows(dask))
+
+
+def test_a_file_removed_during_the_run_becomes_an_error_row(folder):
+    from inference.batch import BatchConfig, discover, run_batch
+
+    files = discover(folder)
+    victim = next(p for p in files if p.name == "tibia.png")
+    victim.unlink()  # gone between the folder walk and its turn
+    rows = {Path(r["path"]).name: r for r in run_batch(files, BatchConfig(None, "vectorized"))}
+    assert len(rows) == len(files)
+    assert rows["tibia.png"]["status"] == "error" and "No such file" in rows["tibia.png"]["error"]

@@ -225,3 +225,18 @@ def test_the_fused_numba_path_is_its_own_bar_with_the_same_numbers(ct_scan, mode
     assert {r.stage for r in bench.records if r.backend == FUSED} == {"fused", "preprocess_total"}
     assert bench.record(FUSED, "fused").median_ms > 0
     assert bench.max_abs_diff[FUSED] == 0.0  # bit-identical to the staged numba kernels
+
+
+def test_memory_option_measures_each_backend_in_a_fresh_process(tmp_path):
+    from app.bench_command import add_parser, run_bench
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    out, err = io.StringIO(), io.StringIO()
+    args = parser.parse_args(["bench", get_testdata_file("CT_small.dcm"), "--backends", "vectorized,numba",
+                              "--repeat", "1", "--no-fresh-compile", "--memory", "--json", str(tmp_path / "b.json")])
+    assert run_bench(args, out, err) == 0, err.getvalue()
+    assert "Peak memory" in out.getvalue() and "x the decoded image" in out.getvalue()
+    memory = json.loads((tmp_path / "b.json").read_text())["memory"]
+    assert [m["backend"] for m in memory] == ["vectorized", "numba"]
+    assert all(m["decoded_bytes"] == 128 * 128 * 2 and m["peak_above_baseline_bytes"] >= 0 for m in memory)
