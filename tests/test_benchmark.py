@@ -165,7 +165,6 @@ def test_numba_cold_compile_and_cache_load_in_fresh_processes():
     assert [c.dtype for c in cold] == [c.dtype for c in cached] == ["uint16", "int16"]
     assert [c.source for c in cold] == ["compiled", "compiled"]  # int16 compiles its own rescale kernel
     assert [c.source for c in cached] == ["loaded from on-disk cache"] * 2
-    assert cached[0].ms < cold[0].ms
 
 
 def parse(argv):

@@ -99,11 +99,9 @@ def test_a_naive_run_can_be_cancelled_and_the_window_stays_responsive(qtbot, win
     qtbot.wait(1500)
     assert window.busy
     assert len(ticks) >= 10 and np.diff(ticks).max() < 0.5  # the event loop kept turning during the run
-    started = time.perf_counter()
     window.cancel_button.click()
-    qtbot.waitUntil(lambda: not window.busy, timeout=10000)
+    qtbot.waitUntil(lambda: not window.busy, timeout=10000)  # a naive run alone would take far longer
     timer.stop()
-    assert time.perf_counter() - started < 10
     assert "cancelled" in window.statusBar().currentMessage()
     assert (CHEST, window.viewer.frame) not in window.predictions
     assert window.run_button.isEnabled()
