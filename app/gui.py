@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from app import scan_files
+from inference.benchmark import default_files
 
 
 def has_display() -> bool:
@@ -42,7 +43,7 @@ def _no_display(files: Sequence[str]) -> int:
     """Headless: say so, show the command-line equivalent, and run it on the files (or the bundled samples)."""
     from app.cli import main
 
-    targets = list(files) or [str(p) for p in scan_files.samples()]
+    targets = list(files) or [str(p) for p in default_files()]
     print("radbench: no display here (no DISPLAY or WAYLAND_DISPLAY), so the desktop app cannot open.\n"
           "Use the command line instead, e.g.:\n"
           f"  radbench predict {' '.join(targets) if files else 'sample_images/*'}\n"

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker
 
 from app import scan_files
+from inference.benchmark import default_files
 from app.batch_dialog import BatchDialog
 from app.metadata_panel import MetadataPanel
 from app.prediction_panel import PredictionPanel
@@ -167,7 +168,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Open…", self.choose_files, QKeySequence.StandardKey.Open)
         self._action(file_menu, "Open &folder…", self.choose_folder)
         self.samples_menu = file_menu.addMenu("Open &sample")
-        for path in scan_files.samples():
+        for path in default_files():
             self._action(self.samples_menu, path.name, lambda p=path: self.open_files([p]))
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
@@ -509,11 +510,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def choose_profile(self) -> None:
-        scan = self.current_scan
-        if scan is None:
-            return
-        default = str(Path(self._last_folder()) / f"{scan.path.stem}_{self.backend_name}.prof")
-        path, _ = QFileDialog.getSaveFileName(self, "Save the profile", default, "cProfile output (*.prof)")
+        path = self._ask_save_path("Save the profile", f"_{self.backend_name}.prof", "cProfile output (*.prof)")
         if path:
             self.profile_current(path)
 
@@ -534,13 +531,17 @@ class MainWindow(QMainWindow):
 
     # ----- export, drops, about -------------------------------------------------------------------------------
     def choose_export(self) -> None:
-        scan = self.current_scan
-        if scan is None:
-            return
-        default = str(Path(self._last_folder()) / f"{scan.path.stem}_view.png")
-        path, _ = QFileDialog.getSaveFileName(self, "Export view as PNG", default, "PNG image (*.png)")
+        path = self._ask_save_path("Export view as PNG", "_view.png", "PNG image (*.png)")
         if path:
             self.export_view(path)
+
+    def _ask_save_path(self, title: str, suffix: str, file_filter: str) -> str:
+        """A save dialog for the current scan, proposing ``<scan stem><suffix>`` in the last folder; "" if none."""
+        scan = self.current_scan
+        if scan is None:
+            return ""
+        default = str(Path(self._last_folder()) / f"{scan.path.stem}{suffix}")
+        return QFileDialog.getSaveFileName(self, title, default, file_filter)[0]
 
     def export_view(self, path: str | Path) -> None:
         """Save the view; the notice is burnt in whenever a prediction is shown."""

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "sample_images"
-FIRST_SAMPLE = SAMPLES_DIR / "chest_cr_rg1_j2k_lossless.dcm"
+from inference.benchmark import SAMPLE_DIR
+
+FIRST_SAMPLE = SAMPLE_DIR / "chest_cr_rg1_j2k_lossless.dcm"
 RECENT_LIMIT = 10
 OPEN_FILTER = "Scans (*.dcm *.dicom *.dic *.ima *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 
@@ -23,10 +24,6 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
         else:
             out.append(path)
     return out
-
-
-def samples() -> list[Path]:
-    return sorted(p for p in SAMPLES_DIR.iterdir() if p.is_file() and p.suffix != ".md") if SAMPLES_DIR.is_dir() else []
 
 
 def recent_files(settings: QSettings) -> list[str]:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from inference.atomic_file import write_atomically
 from inference.errors import NotAScanError, RadBenchError, ScanError
 from inference.model import NOT_FOR_CLINICAL_USE, Model
 from inference.pipeline import PIPELINE_STAGES, Pipeline
@@ -184,7 +184,7 @@ def _write_csv(file, header: list[str], rows: Iterable[dict]) -> None:
 
 def save_csv(path: str | Path, header: list[str], rows: Iterable[dict]) -> None:
     """All ``rows`` as one CSV (formula-like text escaped), written atomically."""
-    _atomic_write(Path(path), lambda f: _write_csv(f, header, rows))
+    write_atomically(Path(path), lambda f: _write_csv(f, header, rows))
 
 
 def _read_rows(path: Path, header: list[str]) -> list[dict]:
@@ -210,20 +210,7 @@ def _unchanged(row: dict) -> bool:
     return str(stat.st_size) == str(row.get("size_bytes")) and str(stat.st_mtime_ns) == str(row.get("mtime_ns"))
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as file:
-            write(file)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: str | Path, rows: list[dict], summary: dict) -> None:
     """All rows and the summary as one JSON document, written atomically."""
     document = {"notice": NOT_FOR_CLINICAL_USE, "summary": summary, "rows": rows}
-    _atomic_write(Path(path), lambda f: json.dump(document, f, indent=1))
+    write_atomically(Path(path), lambda f: json.dump(document, f, indent=1))

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from inference import reference_pipeline
+from inference.atomic_file import write_atomically
 from inference.backends import BACKEND_NAMES, Backend, fused_numba, get_backend
 from inference.errors import BackendError, NotAScanError, RadBenchError, ScanError
 from inference.loading import load_scan
@@ -386,15 +387,7 @@ def run_benchmark(paths: Iterable[str | Path], *, backends: Sequence[str] = DEFA
 
 def write_json(benchmark: Benchmark, path: str | Path) -> None:
     """The benchmark as JSON, written atomically (a temporary file in the same folder, then a rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(benchmark.as_json(), file, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda file: json.dump(benchmark.as_json(), file, indent=1))
 
 
 def _check_counts(repeats: int, warmup: int) -> None:

@@ -11,8 +11,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from inference.backends import get_backend
-from inference.scan import Scan
 
 #: Anchor colours of the heatmap colour scale, low to high (a "jet"-like ramp: blue, cyan, yellow, red).
 _RAMP = np.array([[0, 0, 128], [0, 64, 255], [0, 224, 255], [255, 255, 0], [255, 96, 0], [160, 0, 0]], float)
@@ -31,16 +29,6 @@ def heatmap(maps: np.ndarray, label_index: int, shape: tuple[int, int],
             resize: Callable[..., np.ndarray]) -> np.ndarray:
     """The evidence map for a label, resized (by a backend's ``resize`` stage) to the frame's ``shape``."""
     return np.clip(resize(evidence_map(maps, label_index), *shape), 0.0, 1.0)
-
-
-def display_frame(scan: Scan, frame: int | None = None) -> np.ndarray:
-    """The frame as the model's preprocessing windows it (first preset or own range, MONOCHROME1 inverted),
-    as uint8 grey for display and export."""
-    backend = get_backend("vectorized")
-    preset = scan.window_presets[0] if scan.window_presets else None
-    image = backend.rescale(scan.grey_frame(frame), scan.rescale_slope, scan.rescale_intercept)
-    image = backend.window(image, preset and preset.center, preset and preset.width, scan.inverted)
-    return np.round(image * 255).astype(np.uint8)
 
 
 def colorize(heat: np.ndarray) -> np.ndarray:

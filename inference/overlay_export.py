@@ -11,8 +11,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from inference import display
 from inference.errors import RadBenchError
-from inference.heatmap import blend, display_frame
+from inference.heatmap import blend
 from inference.loading import load_scan
 from inference.model import NOT_FOR_CLINICAL_USE
 from inference.pipeline import Prediction
@@ -31,7 +32,9 @@ def overlay_image(prediction: Prediction, opacity: float = 0.5) -> Image.Image:
     """The frame (windowed as the model saw it) with the heatmap blended in, and the caption strip."""
     if prediction.heatmap is None:
         raise RadBenchError(f"{prediction.path}: the model gives no class activation map, so there is no heatmap")
-    grey = display_frame(load_scan(prediction.path), prediction.frame)
+    scan = load_scan(prediction.path)
+    rescaled = display.rescaled_frame(scan, prediction.frame)  # windowed as the model saw it
+    grey = display.render(rescaled, *display.default_window(scan, rescaled), scan.inverted)
     picture = Image.fromarray(blend(grey, prediction.heatmap, opacity))
     size = max(12, picture.width // 45)
     font = ImageFont.load_default(size=size)

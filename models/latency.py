@@ -11,32 +11,25 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
+from inference.benchmark import infer_latency, ort_sessions
 from inference.model import CARD_KEY, DEFAULT_MODEL_PATH
 from models import card as model_card
 
 
 def latency(path: Path, size: int, repeats: int = 300) -> dict:
-    """Median and p90 milliseconds per image over ``repeats`` warm runs (batch 1, one intra-op thread)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    """Median and p90 milliseconds per image over ``repeats`` warm runs (batch 1, one intra-op thread), timed by
+    the benchmark's own ONNX Runtime measurement (:func:`inference.benchmark.infer_latency`)."""
+    sessions = ort_sessions(path, threads=(1,))
     x = np.random.default_rng(0).standard_normal((1, 1, size, size)).astype(np.float32)
-    for _ in range(30):
-        session.run(None, {"image": x})
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        session.run(None, {"image": x})
-        times.append((time.perf_counter() - t) * 1e3)
+    record = infer_latency(sessions, x, str(path), repeats=repeats, warmup=30)[0]
     return {"onnxruntime": ort.__version__, "threads": 1, "batch": 1, "repeats": repeats,
-            "median_ms": round(float(np.median(times)), 3), "p90_ms": round(float(np.percentile(times, 90)), 3),
+            "median_ms": round(record.median_ms, 3), "p90_ms": round(record.p90_ms, 3),
             "cpu": platform.processor() or platform.machine()}
 
 
