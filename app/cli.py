@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="radbench",
         description=f"RadBench: preprocess and classify medical scans, and time every stage. {NOT_FOR_CLINICAL_USE}",
+        epilog="With no command, or with only files (radbench FILE...), the desktop app opens.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     predict = commands.add_parser("predict", help="classify scans and show per-stage timings")
