@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: Characters that would end or forge a line of output, or cannot be encoded: C0/C1 controls, DEL, the Unicode
+#: line and paragraph separators, and the lone surrogates that stand for undecodable bytes in file names.
+_UNPRINTABLE = {c: repr(chr(c))[1:-1] for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+_UNPRINTABLE.update({c: f"\\x{c - 0xDC00:02x}" for c in range(0xDC80, 0xDD00)})
+
+
+def printable(text: str) -> str:
+    """``text`` as one line of output: control characters, line separators and undecodable bytes escaped."""
+    return text.translate(_UNPRINTABLE)
+
+
+def quoted(value: object, limit: int = 64) -> str:
+    """A value read from a file, as shown in a message: quoted, on one line, cut at ``limit`` characters."""
+    text = printable(str(value))
+    return f"'{text[:limit]}…'" if len(text) > limit else f"'{text}'"
+
 
 class RadBenchError(Exception):
     """Base class: anything RadBench reports to a user as one clear line."""
@@ -12,13 +28,16 @@ class RadBenchError(Exception):
 class ScanError(RadBenchError):
     """A file could not be read as a scan.
 
-    ``str(error)`` is ``"<path>: <reason>"``, ready to show to a user.
+    ``str(error)`` is ``"<path>: <reason>"`` on one line (see :func:`printable`), ready to show to a user.
     """
 
     def __init__(self, path: str | Path, reason: str):
         self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        self.reason = printable(reason)
+        super().__init__(f"{printable(str(self.path))}: {self.reason}")
+
+    def __reduce__(self):  # pickles with its path and reason (errors cross process boundaries)
+        return type(self), (self.path, self.reason)
 
 
 class ModelError(RadBenchError):

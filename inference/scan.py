@@ -51,6 +51,7 @@ class Scan:
     bits_stored: int = 0
     metadata: Mapping[str, str] = field(default_factory=dict)
     identifiers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    warnings: tuple[str, ...] = ()  # what the loader noticed and worked around, e.g. excess frames ignored
 
     def __post_init__(self) -> None:
         if self.pixels.ndim not in (3, 4):

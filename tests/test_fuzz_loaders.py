@@ -7,10 +7,12 @@ large allocation. Files that once broke this are kept in ``tests/fuzz_regression
 from __future__ import annotations
 
 import io
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
+import bomb_files
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -33,6 +35,15 @@ SEEDS = {
     "jpeg_baseline": Path(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm")),
     "png": SAMPLES / "tibia_cr_rg3_8bit_440px.png",
 }
+_BOMBS = Path(tempfile.mkdtemp(prefix="radbench-bomb-seeds-"))  # the small decoder bombs of bomb_files
+SEEDS.update({
+    "bomb_jpeg_sof": bomb_files.jpeg_sof_bomb(_BOMBS),
+    "bomb_jpeg_ls_sof": bomb_files.jpeg_ls_sof_bomb(_BOMBS),
+    "bomb_rle_offsets": bomb_files.rle_offset_bomb(_BOMBS),
+    "bomb_deflate": bomb_files.deflate_bomb(_BOMBS, pixel_bytes=64 * 1024**2),
+    "excess_frames": bomb_files.excess_frames(_BOMBS, frames_held=8),
+})
+_EXCESS_DATA = ("bomb_deflate", "excess_frames")  # seeds whose pixel data holds far more than the image
 SEED_BYTES = {name: path.read_bytes() for name, path in SEEDS.items()}
 TIME_LIMIT_S = 10.0
 MEMORY_LIMIT = 256 * 2**20  # far above what any seed decodes to, far below a declared absurd size
@@ -72,7 +83,8 @@ def test_truncation_anywhere(tmp_path, seed, keep):
     data = SEED_BYTES[seed]
     path = tmp_path / f"cut_{seed}"
     path.write_bytes(data[: int(keep * len(data))])
-    assert _loads_or_refuses(path) is None or keep > 0.5  # a scan survives only a cut in trailing padding
+    survives = keep > 0.5 or seed in _EXCESS_DATA  # a scan survives only a cut in trailing padding or excess
+    assert _loads_or_refuses(path) is None or survives
 
 
 @pytest.mark.parametrize("seed", ["ct_explicit_le", "mr_implicit_le", "rle", "jpeg_baseline"])
@@ -162,8 +174,12 @@ def test_the_regression_folder_is_not_empty():
     assert any(REGRESSIONS.iterdir())
 
 
-def test_seeds_themselves_load():
+def test_seeds_themselves_load_and_the_bombs_are_refused():
     for name, path in SEEDS.items():
+        if name.startswith("bomb_"):
+            with pytest.raises(ScanError, match="declares|do not fit|expands beyond"):
+                load_scan(path)
+            continue
         scan = load_scan(path)
         assert scan.pixels.size and np.isfinite(scan.pixels.astype(float)).all(), name
 
@@ -177,7 +193,7 @@ def test_coverage_guided_fuzzing_briefly_finds_no_crash(tmp_path):
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for name in ("ct_explicit_le", "rle", "png"):
+    for name in ("ct_explicit_le", "rle", "png", "bomb_jpeg_sof", "bomb_rle_offsets", "bomb_deflate"):
         shutil.copy(SEEDS[name], corpus / name)
     result = subprocess.run([sys.executable, str(Path(__file__).with_name("atheris_loaders.py")),
                              "-max_total_time=15", "-rss_limit_mb=2048", "-timeout=10", str(corpus)],

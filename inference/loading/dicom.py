@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
+from io import BytesIO
 from math import ceil
 from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileDataset
+from pydicom.filereader import _read_file_meta_info, read_preamble
+from pydicom.filereader import read_dataset as read_elements
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, get_decoder
 from pydicom.pixels.utils import as_pixel_options, get_expected_length
 from pydicom.uid import (
+    JPEG2000,
     UID,
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    JPEG2000,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGExtended12Bit,
@@ -28,7 +33,8 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from inference.errors import NotAScanError, ScanError
+from inference.errors import NotAScanError, ScanError, quoted
+from inference.loading.codestream import check_frames
 from inference.scan import Scan, WindowPreset
 
 #: Decoder plugins to try per transfer syntax, fastest first; available plugins not named here come last.
@@ -84,8 +90,13 @@ _MAX_NAME_LENGTH = 200  # keep one odd element from flooding a display
 _BITS_ALLOCATED = (1, 8, 16, 32, 64)
 _SUPPORTED = (("MONOCHROME1", 1), ("MONOCHROME2", 1), ("RGB", 3))  # after YBR -> RGB and the palette
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00009, 0x7FE00008)
 _SHARED_SEQUENCES = ("PixelValueTransformationSequence", "FrameVOILUTSequence", "PixelMeasuresSequence")
 _DEFER_SIZE = "64 KB"  # large values (pixel data) are read only when used, after the size check
+#: A deflated dataset's elements before the pixel data must inflate within this; the whole dataset within
+#: the declared image plus this margin (overlays, icons, padding and private elements around the pixels).
+_DEFLATED_MARGIN = 16 * 1024**2
+_INFLATE_CHUNK = 1024**2
 
 
 def plugin_order(uid: UID) -> tuple[str, ...]:
@@ -95,22 +106,65 @@ def plugin_order(uid: UID) -> tuple[str, ...]:
     return preferred + tuple(name for name in available if name not in preferred)
 
 
-def read_dataset(path: Path, *, force: bool) -> Dataset:
+def read_dataset(path: Path, *, force: bool, max_bytes: int) -> Dataset:
     """The header and (deferred) pixel data of a DICOM file; refuses objects that hold no image.
 
     ``force`` reads old files without the 'DICM' preamble. Large values such as the pixel data are read
-    only when used, so :func:`declared_size` can refuse a huge image before it is loaded.
+    only when used, so :func:`declared_size` can refuse a huge image before it is loaded. A deflated
+    dataset is inflated under a cap (see :func:`_read_deflated`), ``max_bytes`` bounding its image.
     """
     try:
-        ds = pydicom.dcmread(path, force=force, defer_size=_DEFER_SIZE)
+        with path.open("rb") as fp:
+            preamble = read_preamble(fp, force)
+            meta = _read_file_meta_info(fp)
+            if meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+                ds = _read_deflated(path, fp, preamble, meta, max_bytes)
+            else:
+                ds = pydicom.dcmread(path, force=force, defer_size=_DEFER_SIZE)
+    except ScanError:
+        raise
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a damaged header
         raise ScanError(path, f"damaged DICOM header: {_last_line(exc)}") from exc
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         sop_class = UID(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID") or "")
         if "Rows" in ds or "Image Storage" in sop_class.name:
-            raise ScanError(path, f"no pixel data in this {sop_class.name or 'image'} object (truncated file?)")
-        raise NotAScanError(path, f"no pixel data (a DICOMDIR or non-image object: {sop_class.name or 'unknown'})")
+            raise ScanError(path, f"no pixel data in this {_uid_name(sop_class, 'image')} object (truncated file?)")
+        raise NotAScanError(path, f"no pixel data (a DICOMDIR or non-image object: {_uid_name(sop_class, 'unknown')})")
     return ds
+
+
+def _read_deflated(path: Path, fp, preamble: bytes | None, meta, max_bytes: int) -> FileDataset:
+    """A Deflated Explicit VR Little Endian dataset, inflated as a stream that may never outgrow its image.
+
+    The elements before the pixel data must inflate within ``_DEFLATED_MARGIN``; the whole dataset within
+    the image they declare (at most ``max_bytes``) plus that margin. pydicom would inflate it all at once.
+    """
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    inflated = bytearray()
+
+    def inflate_to(limit: int) -> None:
+        while len(inflated) < limit and not inflater.eof:
+            data = inflater.unconsumed_tail or fp.read(_INFLATE_CHUNK)
+            if not data:
+                break
+            inflated.extend(inflater.decompress(data, limit - len(inflated)))
+
+    inflate_to(_DEFLATED_MARGIN)
+    header = read_elements(BytesIO(inflated), False, True, stop_when=lambda tag, vr, length: tag in _PIXEL_TAGS)
+    try:
+        declared = declared_size(path, header)[3]
+    except ScanError:
+        declared = 0  # no image header: the dataset is read and refused as usual, within the margin
+    cap = min(declared, max_bytes) + _DEFLATED_MARGIN
+    inflate_to(cap + 1)
+    if len(inflated) > cap:
+        raise ScanError(path, f"deflated data expands beyond its declared size ({_mib(declared)} image): refused")
+    ds = read_elements(BytesIO(inflated), False, True)
+    return FileDataset(path, ds, preamble, meta, is_implicit_VR=False, is_little_endian=True)
+
+
+def _mib(nbytes: int) -> str:
+    return f"{nbytes / 1024**2:.1f} MiB"
 
 
 def declared_size(path: Path, ds: Dataset) -> tuple[int, int, int, int]:
@@ -137,11 +191,19 @@ def declared_size(path: Path, ds: Dataset) -> tuple[int, int, int, int]:
 def dataset_to_scan(path: Path, ds: Dataset) -> Scan:
     """Decode a dataset from :func:`read_dataset` (after the size check) into a :class:`Scan`."""
     syntax = _transfer_syntax(ds)
-    if not syntax.is_encapsulated:
+    frames = _count(path, ds, "NumberOfFrames", default=1)
+    warnings = []
+    if syntax.is_encapsulated:
+        check_frames(path, ds, syntax, frames)
+    else:
         keyword = next(k for k in _PIXEL_KEYWORDS if k in ds)
         expected, actual = get_expected_length(ds), len(ds[keyword].value or b"")
         if actual < expected:
             raise ScanError(path, f"pixel data truncated: {actual} of {expected} bytes")
+        frame_bytes = max(1, expected // frames)
+        if actual >= expected + frame_bytes:
+            warnings.append(f"pixel data holds {actual // frame_bytes} frames' worth but Number of Frames is "
+                            f"{frames}: only the declared frames were read")
     pixels, photometric, decoder = _decode(path, ds, syntax)
     return Scan(
         path=path,
@@ -160,6 +222,7 @@ def dataset_to_scan(path: Path, ds: Dataset) -> Scan:
         bits_stored=int(ds.get("BitsStored") or ds.BitsAllocated),
         metadata=_strings(ds, METADATA_KEYWORDS),
         identifiers=_strings(ds, IDENTIFYING_KEYWORDS),
+        warnings=tuple(warnings),
     )
 
 
@@ -183,7 +246,7 @@ def _count(path: Path, ds: Dataset, keyword: str, default: int | None = None) ->
     try:
         count = int(value)
     except (TypeError, ValueError):
-        raise ScanError(path, f"invalid {keyword} {value!r}") from None
+        raise ScanError(path, f"invalid {keyword} {quoted(value)}") from None
     if count < 1:
         raise ScanError(path, f"invalid {keyword} {count}")
     return count
@@ -194,8 +257,8 @@ def _decode(path: Path, ds: Dataset, syntax: UID) -> tuple[np.ndarray, str, str]
     try:
         decoder = get_decoder(syntax)
     except NotImplementedError:
-        raise ScanError(path, f"unsupported transfer syntax {syntax.name} ({syntax})") from None
-    options = as_pixel_options(ds)
+        raise ScanError(path, f"unsupported transfer syntax {_uid_name(syntax, '(none)')}") from None
+    options = {**as_pixel_options(ds), "allow_excess_frames": False}
     if decoder.is_native:
         array, properties = decoder.as_array(ds, **options)
         plugin = "pydicom"
@@ -206,7 +269,7 @@ def _decode(path: Path, ds: Dataset, syntax: UID) -> tuple[np.ndarray, str, str]
     if photometric == "PALETTE COLOR" and samples == 1:
         array, photometric, samples = _apply_palette(array, ds), "RGB", 3
     if (photometric, samples) not in _SUPPORTED:
-        raise ScanError(path, f"unsupported photometric interpretation {photometric or '(none)'} "
+        raise ScanError(path, f"unsupported photometric interpretation {quoted(photometric) if photometric else '(none)'} "
                               f"with {samples} sample(s) per pixel")
     if properties["number_of_frames"] == 1:
         array = array[np.newaxis]
@@ -242,6 +305,11 @@ def _decode_compressed(path: Path, ds: Dataset, decoder, options: dict) -> tuple
             return array, properties, plugin
     raise ScanError(path, f"{decoder.UID.name} pixel data could not be decoded (damaged or truncated?): "
                           + "; ".join(failures))
+
+
+def _uid_name(uid: UID, default: str) -> str:
+    """A UID's registered name, or the UID itself quoted (it came from the file)."""
+    return uid.name if uid.is_valid and uid.name != uid else quoted(uid) if uid else default
 
 
 def _last_line(exc: Exception) -> str:

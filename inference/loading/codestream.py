@@ -1,0 +1,160 @@
+"""The image size a compressed frame declares inside its own codestream, read before any decoder runs.
+
+A decoder sizes its buffers from the codestream (JPEG 2000 SIZ, JPEG SOFn, JPEG-LS SOF55, the RLE header),
+not from the DICOM header, so a file whose header says 1841 x 1955 can still ask a decoder for 60000 x 60000.
+:func:`check_frames` parses those few header bytes of every frame and refuses a frame whose codestream
+disagrees with Rows, Columns, Samples per Pixel or Bits Allocated, naming both sizes.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from itertools import pairwise
+from math import ceil
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
+from pydicom.uid import (
+    HTJ2K,
+    JPEG2000,
+    UID,
+    HTJ2KLossless,
+    HTJ2KLosslessRPCL,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
+
+from inference.errors import ScanError
+
+_J2K = (JPEG2000, JPEG2000Lossless, HTJ2K, HTJ2KLossless, HTJ2KLosslessRPCL)
+_JPEG = (JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1)
+_JPEG_LS = (JPEGLSLossless, JPEGLSNearLossless)
+_FAMILY = {**dict.fromkeys(_J2K, "JPEG 2000"), **dict.fromkeys(_JPEG, "JPEG"),
+           **dict.fromkeys(_JPEG_LS, "JPEG-LS"), RLELossless: "RLE"}
+
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}  # F7: SOF55
+_STANDALONE = {0x01, *range(0xD0, 0xD9)}  # TEM, RSTn, SOI: markers without a length
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+_MAX_TILES = 65535  # Isot is 16 bits: a codestream cannot hold more tiles
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """What a header (DICOM or codestream) says one frame decodes to."""
+
+    rows: int
+    columns: int
+    samples: int
+    bits: int  # DICOM: Bits Allocated; codestream: the largest component precision
+
+    def describe(self) -> str:
+        return f"{self.rows} x {self.columns} x {self.samples} sample(s) of {self.bits} bits"
+
+
+def check_frames(path: Path, ds: Dataset, syntax: UID, frames: int) -> None:
+    """Refuse the file when any of its first ``frames`` frames declares another size than the DICOM header.
+
+    Only the transfer syntaxes with a codestream header are checked (JPEG, JPEG-LS, JPEG 2000, HTJ2K, RLE).
+    """
+    family = _FAMILY.get(syntax)
+    if family is None:
+        return
+    header = Geometry(int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel") or 1), int(ds.BitsAllocated))
+    for index, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=frames)):
+        where = f"frame {index + 1}: " if frames > 1 else ""
+        try:
+            _check(family, frame, header)
+        except ValueError as exc:
+            raise ScanError(path, f"{where}{family} {exc}") from None
+
+
+def _check(family: str, frame: bytes, header: Geometry) -> None:
+    if family == "RLE":
+        _check_rle(frame, header)
+        return
+    declared = _j2k_geometry(frame) if family == "JPEG 2000" else _jpeg_geometry(frame)
+    if (declared.rows, declared.columns, declared.samples) != (header.rows, header.columns, header.samples) \
+            or declared.bits > header.bits:
+        raise ValueError(f"codestream declares {declared.describe()} but the header says {header.describe()}")
+
+
+def _jpeg_geometry(frame: bytes) -> Geometry:
+    """The frame header (SOF0-15, or SOF55 for JPEG-LS) of a JPEG or JPEG-LS stream."""
+    if frame[:2] != b"\xff\xd8":
+        raise ValueError("frame does not start with a JPEG start-of-image marker")
+    at = 2
+    while at + 4 <= len(frame):
+        if frame[at] != 0xFF:
+            raise ValueError(f"codestream damaged before its frame header (byte {at})")
+        marker = frame[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in _STANDALONE:
+            at += 2
+            continue
+        if marker == 0xDA:
+            break
+        (length,) = struct.unpack_from(">H", frame, at + 2)
+        if marker in _JPEG_SOF:
+            if length < 8 or at + 10 > len(frame):
+                break
+            bits, rows, columns, samples = struct.unpack_from(">BHHB", frame, at + 4)
+            return Geometry(rows, columns, samples, bits)
+        at += 2 + length
+    raise ValueError("codestream has no frame header (SOF) before its image data")
+
+
+def _j2k_geometry(frame: bytes) -> Geometry:
+    """The SIZ marker of a JPEG 2000 / HTJ2K codestream (raw, or inside a JP2 file's 'jp2c' box)."""
+    stream = _jp2_codestream(frame) if frame.startswith(_JP2_SIGNATURE) else frame
+    if stream[:4] != b"\xff\x4f\xff\x51" or len(stream) < 42:
+        raise ValueError("codestream does not start with SOC and SIZ markers")
+    xsiz, ysiz, xosiz, yosiz, xtsiz, ytsiz, xtosiz, ytosiz, components = struct.unpack_from(">8IH", stream, 8)
+    if len(stream) < 42 + 3 * components or not components:
+        raise ValueError("codestream SIZ marker is cut short")
+    if not (xtsiz and ytsiz and xosiz < xsiz and yosiz < ysiz and xtosiz <= xosiz and ytosiz <= yosiz):
+        raise ValueError(f"codestream SIZ marker is inconsistent (image {xsiz} x {ysiz}, tile {xtsiz} x {ytsiz})")
+    tiles = ceil((xsiz - xtosiz) / xtsiz) * ceil((ysiz - ytosiz) / ytsiz)
+    if tiles > _MAX_TILES:
+        raise ValueError(f"codestream declares {tiles} tiles of {xtsiz} x {ytsiz}, over the {_MAX_TILES} allowed")
+    bits = max((stream[42 + 3 * c] & 0x7F) + 1 for c in range(components))
+    return Geometry(ysiz - yosiz, xsiz - xosiz, components, bits)
+
+
+def _jp2_codestream(frame: bytes) -> bytes:
+    """The contiguous codestream box ('jp2c') of a JP2 file."""
+    at = 0
+    while at + 8 <= len(frame):
+        length, kind = struct.unpack_from(">I4s", frame, at)
+        header = 8
+        if length == 1 and at + 16 <= len(frame):
+            (length,) = struct.unpack_from(">Q", frame, at + 8)
+            header = 16
+        if kind == b"jp2c":
+            return frame[at + header:]
+        if length < header:
+            break
+        at += length
+    raise ValueError("JP2 file has no codestream box")
+
+
+def _check_rle(frame: bytes, header: Geometry) -> None:
+    """The RLE header: one segment per sample and byte, offsets increasing and inside the frame."""
+    if len(frame) < 64:
+        raise ValueError(f"frame of {len(frame)} bytes is shorter than its 64-byte header")
+    segments, *offsets = struct.unpack_from("<16I", frame)
+    expected = header.samples * ceil(header.bits / 8)
+    if segments != expected:
+        raise ValueError(f"header declares {segments} segment(s) but {header.describe()} needs {expected}")
+    offsets = offsets[:segments]
+    if offsets[0] != 64 or any(b <= a for a, b in pairwise(offsets)) or offsets[-1] >= len(frame):
+        raise ValueError(f"segment offsets {offsets} do not fit the frame's {len(frame)} bytes")
