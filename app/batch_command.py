@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
+import signal
 import sys
 import time
 from collections import Counter
@@ -11,17 +12,21 @@ from typing import TextIO
 
 from inference.backends import BACKEND_NAMES
 from inference.batch import (
+    DEFAULT_TIMEOUT_S,
     ERROR,
     OK,
     SKIPPED,
     BatchConfig,
     CsvSink,
+    OutputLock,
     columns,
     discover,
     run_batch,
+    usable_cpus,
     write_json,
 )
 from inference.errors import RadBenchError
+from inference.memory_ceiling import parse_size
 from inference.model import NOT_FOR_CLINICAL_USE, Model
 
 
@@ -29,11 +34,13 @@ def add_parser(commands) -> None:
     batch = commands.add_parser("batch", help="classify every scan under a folder into a CSV (and JSON)")
     batch.add_argument("folder", help="folder to walk (DICOM files without extension included)")
     batch.add_argument("--backend", choices=BACKEND_NAMES, default="vectorized")
-    batch.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                       help="worker processes (default: the CPU count)")
-    batch.add_argument("--out", default="results.csv", help="CSV written row by row (default: results.csv)")
+    batch.add_argument("--workers", type=_positive(int), default=None,
+                       help="worker processes (default and most: the CPUs this process may use)")
+    batch.add_argument("--out", default="results.csv",
+                       help="CSV written row by row; one run at a time per file (default: results.csv)")
     batch.add_argument("--json", default=None, metavar="RESULTS.json", help="also write every row as JSON")
-    batch.add_argument("--glob", default="*", metavar="PATTERN", help="only files matching PATTERN (default: *)")
+    batch.add_argument("--glob", default="*", metavar="PATTERN",
+                       help="only files matching PATTERN, inside the folder (default: *)")
     batch.add_argument("--no-recursive", action="store_true", help="only the folder itself, not its subfolders")
     batch.add_argument("--resume", action="store_true",
                        help="keep the rows already in --out for unchanged files and do only the rest")
@@ -43,44 +50,115 @@ def add_parser(commands) -> None:
     batch.add_argument("--model", default=None, help="ONNX classifier with a RadBench card (default: bundled)")
     batch.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                        help="run on a Dask cluster instead of local processes (needs the distributed extra)")
+    batch.add_argument("--memory-limit", type=_size, default=None, metavar="SIZE",
+                       help="memory a worker may add for one file, e.g. 512M or 4G; a file that needs more is an "
+                            "error row (default: physical memory / (workers + 1), at most 16G; Linux only)")
+    batch.add_argument("--timeout", type=_positive(float), default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                       help="time limit per file: a worker still busy after it is ended and the file is an "
+                            f"error row (default: {DEFAULT_TIMEOUT_S:g}; local workers only)")
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number greater than 0")
+        return value
+    return parse
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C."""
 
 
 def run_batch_command(args: argparse.Namespace, err: TextIO | None = None) -> int:
     """0 when the run completed (error rows counted in the summary); 1 with --strict and error rows;
-    2 when the run itself failed; 130 when interrupted (every finished file is in the CSV)."""
+    2 when the run itself failed; 130 when interrupted, 143 when terminated (every finished file is in the CSV)."""
     err = err or sys.stderr
-    started = time.perf_counter()
     try:
         labels = Model(args.model).card.labels
-        files = discover(args.folder, args.glob, not args.no_recursive)
+        lock = OutputLock(args.out)
+    except (RadBenchError, OSError) as exc:
+        print(f"radbench batch: {exc}", file=err)
+        return 2
+    try:
+        return _run(args, labels, lock, err)
+    finally:
+        lock.release()
+
+
+def _run(args: argparse.Namespace, labels: tuple[str, ...], lock: OutputLock, err: TextIO) -> int:
+    started = time.perf_counter()
+    try:
+        outputs = [args.out, lock.path] + ([args.json] if args.json else [])
+        files = discover(args.folder, args.glob, not args.no_recursive, exclude=outputs)
         sink = CsvSink(args.out, columns(labels, args.include_phi), resume=args.resume)
     except (RadBenchError, OSError) as exc:
         print(f"radbench batch: {exc}", file=err)
         return 2
     todo = [p for p in files if str(p) not in sink.done]
-    if sink.done:
-        print(f"resuming: {len(files) - len(todo)} file(s) already done in {args.out}", file=err)
+    if sink.done or sink.damaged:
+        print(f"resuming: {len(files) - len(todo)} file(s) already done in {args.out}"
+              + (f"; {sink.damaged} damaged row(s) dropped, their files are done again" if sink.damaged else ""),
+              file=err)
+    workers = max(1, min(_workers(args.workers, err), len(todo)))
     config = BatchConfig(args.model, args.backend, args.include_phi)
-    interrupted = False
-    rows = run_batch(todo, config, workers=max(1, min(args.workers, len(todo))), scheduler=args.scheduler)
-    try:
-        for row in _progress(rows, len(todo), err):
-            sink.write(row)
-    except KeyboardInterrupt:
-        interrupted = True
-    except RadBenchError as exc:
-        print(f"radbench batch: {exc}", file=err)
-        return 2
-    finally:
-        rows.close()
-        sink.close()
+    rows = run_batch(todo, config, workers=workers, scheduler=args.scheduler,
+                     ceiling_bytes=args.memory_limit, timeout_s=args.timeout)
+    stopped = 0
+    with _sigterm_as_interrupt():
+        try:
+            for row in _progress(rows, len(todo), err):
+                sink.write(row)
+        except Terminated:
+            stopped = 143
+        except KeyboardInterrupt:
+            stopped = 130
+        except RadBenchError as exc:
+            print(f"radbench batch: {exc}", file=err)
+            return 2
+        finally:
+            rows.close()
+            sink.close()
     summary = _summary(sink.rows, len(files), time.perf_counter() - started, len(todo))
     if args.json:
         write_json(args.json, sink.rows, summary)
-    _print_summary(summary, args, interrupted, err)
-    if interrupted:
-        return 130
+    _print_summary(summary, args, bool(stopped), err)
+    if stopped:
+        return stopped
     return 1 if args.strict and summary["errors"] else 0
+
+
+def _workers(requested: int | None, err: TextIO) -> int:
+    """``--workers``, at most the usable CPUs (said on stderr when capped)."""
+    usable = usable_cpus()
+    if requested is not None and requested > usable:
+        print(f"radbench batch: --workers {requested} capped at the {usable} usable CPU(s)", file=err)
+    return min(requested or usable, usable)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Inside the block, the first SIGTERM raises :class:`Terminated`; later ones are ignored while cleaning up."""
+    def terminate(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _progress(rows, total: int, err: TextIO):
