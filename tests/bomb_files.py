@@ -20,6 +20,7 @@ from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
+    HTJ2KLossless,
     SecondaryCaptureImageStorage,
 )
 
@@ -28,22 +29,30 @@ CHEST_J2K = SAMPLES / "chest_cr_rg1_j2k_lossless.dcm"
 HUGE = 60000
 
 
-def _with_frame(source: Path, target: Path, edit) -> Path:
+def _with_frame(source: Path, target: Path, edit, syntax=None) -> Path:
     """``source`` with its (single) encapsulated frame replaced by ``edit(bytearray(frame))``."""
     ds = dcmread(source)
     frame = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
     ds.PixelData = encapsulate([bytes(edit(frame))])
+    ds.file_meta.TransferSyntaxUID = syntax or ds.file_meta.TransferSyntaxUID
     ds.save_as(target, enforce_file_format=True)
     return target
 
 
+def _siz_60000(frame: bytearray) -> bytearray:
+    struct.pack_into(">2I", frame, 8, HUGE, HUGE)  # Xsiz, Ysiz
+    struct.pack_into(">2I", frame, 24, HUGE, HUGE)  # XTsiz, YTsiz
+    return frame
+
+
 def j2k_siz_bomb(folder: Path) -> Path:
     """The chest film (header 1955 x 1841) whose SIZ marker declares a 60000 x 60000 image and tile."""
-    def edit(frame):
-        struct.pack_into(">2I", frame, 8, HUGE, HUGE)  # Xsiz, Ysiz
-        struct.pack_into(">2I", frame, 24, HUGE, HUGE)  # XTsiz, YTsiz
-        return frame
-    return _with_frame(CHEST_J2K, folder / "j2k_siz_60000.dcm", edit)
+    return _with_frame(CHEST_J2K, folder / "j2k_siz_60000.dcm", _siz_60000)
+
+
+def htj2k_siz_bomb(folder: Path) -> Path:
+    """The same codestream as HTJ2K Lossless (an HTJ2K decoder reads Part 1 codestreams; SIZ is shared)."""
+    return _with_frame(CHEST_J2K, folder / "htj2k_siz_60000.dcm", _siz_60000, syntax=HTJ2KLossless)
 
 
 def j2k_tile_bomb(folder: Path) -> Path:
@@ -131,6 +140,7 @@ def excess_frames(folder: Path, frames_held: int = 512) -> Path:
 
 BOMBS = {
     "j2k_siz": j2k_siz_bomb,
+    "htj2k_siz": htj2k_siz_bomb,
     "j2k_tiles": j2k_tile_bomb,
     "jpeg_sof": jpeg_sof_bomb,
     "jpeg_ls_sof": jpeg_ls_sof_bomb,

@@ -29,6 +29,8 @@ from inference.loading import (
 REASONS = {
     "j2k_siz": "JPEG 2000 codestream declares 60000 x 60000 x 1 sample(s) of 15 bits but the header says "
                "1955 x 1841 x 1 sample(s) of 16 bits",
+    "htj2k_siz": "HTJ2K codestream declares 60000 x 60000 x 1 sample(s) of 15 bits but the header says "
+                 "1955 x 1841",
     "j2k_tiles": "JPEG 2000 codestream declares 3599155 tiles of 1 x 1, over the 65535 allowed",
     "jpeg_sof": "JPEG codestream declares 60000 x 60000 x 3 sample(s) of 8 bits but the header says 100 x 100",
     "jpeg_ls_sof": "JPEG-LS codestream declares 60000 x 60000 x 1 sample(s) of 16 bits but the header says 64 x 64",

@@ -9,6 +9,7 @@ disagrees with Rows, Columns, Samples per Pixel or Bits Allocated, naming both s
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from math import ceil
@@ -34,12 +35,6 @@ from pydicom.uid import (
 
 from inference.errors import ScanError
 
-_J2K = (JPEG2000, JPEG2000Lossless, HTJ2K, HTJ2KLossless, HTJ2KLosslessRPCL)
-_JPEG = (JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1)
-_JPEG_LS = (JPEGLSLossless, JPEGLSNearLossless)
-_FAMILY = {**dict.fromkeys(_J2K, "JPEG 2000"), **dict.fromkeys(_JPEG, "JPEG"),
-           **dict.fromkeys(_JPEG_LS, "JPEG-LS"), RLELossless: "RLE"}
-
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}  # F7: SOF55
 _STANDALONE = {0x01, *range(0xD0, 0xD9)}  # TEM, RSTn, SOI: markers without a length
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
@@ -59,28 +54,45 @@ class Geometry:
         return f"{self.rows} x {self.columns} x {self.samples} sample(s) of {self.bits} bits"
 
 
+def _families() -> dict[UID, tuple[str, Callable[[bytes, Geometry], None]]]:
+    """Transfer syntax -> (its name in messages, the check of one frame against the header)."""
+    families = {}
+    for name, syntaxes, check in (
+            ("JPEG 2000", (JPEG2000, JPEG2000Lossless), _check_j2k),
+            ("HTJ2K", (HTJ2K, HTJ2KLossless, HTJ2KLosslessRPCL), _check_j2k),
+            ("JPEG", (JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1), _check_jpeg),
+            ("JPEG-LS", (JPEGLSLossless, JPEGLSNearLossless), _check_jpeg),
+            ("RLE", (RLELossless,), _check_rle)):
+        families.update(dict.fromkeys(syntaxes, (name, check)))
+    return families
+
+
 def check_frames(path: Path, ds: Dataset, syntax: UID, frames: int) -> None:
     """Refuse the file when any of its first ``frames`` frames declares another size than the DICOM header.
 
     Only the transfer syntaxes with a codestream header are checked (JPEG, JPEG-LS, JPEG 2000, HTJ2K, RLE).
     """
-    family = _FAMILY.get(syntax)
-    if family is None:
+    if syntax not in _FAMILIES:
         return
+    family, check = _FAMILIES[syntax]
     header = Geometry(int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel") or 1), int(ds.BitsAllocated))
     for index, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=frames)):
         where = f"frame {index + 1}: " if frames > 1 else ""
         try:
-            _check(family, frame, header)
+            check(frame, header)
         except ValueError as exc:
             raise ScanError(path, f"{where}{family} {exc}") from None
 
 
-def _check(family: str, frame: bytes, header: Geometry) -> None:
-    if family == "RLE":
-        _check_rle(frame, header)
-        return
-    declared = _j2k_geometry(frame) if family == "JPEG 2000" else _jpeg_geometry(frame)
+def _check_jpeg(frame: bytes, header: Geometry) -> None:
+    _compare(_jpeg_geometry(frame), header)
+
+
+def _check_j2k(frame: bytes, header: Geometry) -> None:
+    _compare(_j2k_geometry(frame), header)
+
+
+def _compare(declared: Geometry, header: Geometry) -> None:
     if (declared.rows, declared.columns, declared.samples) != (header.rows, header.columns, header.samples) \
             or declared.bits > header.bits:
         raise ValueError(f"codestream declares {declared.describe()} but the header says {header.describe()}")
@@ -158,3 +170,6 @@ def _check_rle(frame: bytes, header: Geometry) -> None:
     offsets = offsets[:segments]
     if offsets[0] != 64 or any(b <= a for a, b in pairwise(offsets)) or offsets[-1] >= len(frame):
         raise ValueError(f"segment offsets {offsets} do not fit the frame's {len(frame)} bytes")
+
+
+_FAMILIES = _families()

@@ -269,8 +269,8 @@ def _decode(path: Path, ds: Dataset, syntax: UID) -> tuple[np.ndarray, str, str]
     if photometric == "PALETTE COLOR" and samples == 1:
         array, photometric, samples = _apply_palette(array, ds), "RGB", 3
     if (photometric, samples) not in _SUPPORTED:
-        raise ScanError(path, f"unsupported photometric interpretation {quoted(photometric) if photometric else '(none)'} "
-                              f"with {samples} sample(s) per pixel")
+        shown = quoted(photometric) if photometric else "(none)"
+        raise ScanError(path, f"unsupported photometric interpretation {shown} with {samples} sample(s) per pixel")
     if properties["number_of_frames"] == 1:
         array = array[np.newaxis]
     if not array.dtype.isnative:  # big endian files: one copy, so NumPy and Numba consumers get native data
