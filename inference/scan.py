@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 
@@ -60,6 +60,11 @@ class Scan:
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
         object.__setattr__(self, "identifiers", MappingProxyType(dict(self.identifiers)))
 
+    def __reduce__(self):  # picklable (read-only mappings as dicts): scans come back from loader processes
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(metadata=dict(self.metadata), identifiers=dict(self.identifiers))
+        return _scan_from_fields, (values,)
+
     @property
     def frame_count(self) -> int:
         return self.pixels.shape[0]
@@ -101,3 +106,7 @@ class Scan:
             return data
         r, g, b = LUMA_WEIGHTS
         return (r * data[..., 0] + g * data[..., 1] + b * data[..., 2]).astype(np.float32)
+
+
+def _scan_from_fields(values: dict) -> Scan:
+    return Scan(**values)
