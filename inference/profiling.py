@@ -7,6 +7,7 @@ import io
 import pstats
 from pathlib import Path
 
+from inference.errors import RadBenchError, ScanError
 from inference.loading import load_scan
 from inference.model import Model
 from inference.pipeline import Pipeline, Prediction
@@ -17,16 +18,22 @@ def profile_run(path: str | Path, model: Model, backend: str, out: str | Path | 
     """Run the pipeline on ``path`` under cProfile; Numba's compile happens before, outside the profile.
 
     Returns the prediction and the top ``top`` functions by cumulative time as text; writes the raw
-    profile to ``out`` when given.
+    profile to ``out`` when given. Any failure of the run is a ``RadBenchError`` naming the file.
     """
     pipeline = Pipeline(model, backend)
-    pipeline.backend.warm_up(load_scan(path).pixels.dtype)
     profiler = cProfile.Profile()
-    profiler.enable()
     try:
-        prediction = pipeline.run(path)
-    finally:
-        profiler.disable()
+        pipeline.backend.warm_up(load_scan(path).grey_frame().dtype)
+        profiler.enable()
+        try:
+            prediction = pipeline.run(path)
+        finally:
+            profiler.disable()
+    except ScanError:
+        raise  # its message names the file already
+    except Exception as exc:  # as in predict and batch: whatever a file causes is one clear line naming it
+        reason = str(exc) if isinstance(exc, RadBenchError) else f"unexpected {type(exc).__name__}: {exc}"
+        raise RadBenchError(f"{path}: {reason}") from exc
     if out is not None:
         profiler.dump_stats(str(out))
     text = io.StringIO()

@@ -28,6 +28,10 @@ Every backend module defines the same five stage functions with the same signatu
     ``(x - mean[c]) / std[c]`` in float64 per channel; ``mean``/``std`` hold 1 or ``channels`` values;
     a grey image is replicated into every channel.
 
+Every stage refuses an image holding NaN or infinity with one ``BackendError``, "<stage> refused: the image has
+N non-finite pixel values (NaN or infinity)", before any kernel runs (:func:`inference.backends.checks.check_image`).
+Rescale may itself make infinity (values beyond float32) or NaN (an infinite slope times 0); the next stage refuses it.
+
 ``cancel`` is a zero-argument callable; when it returns True a stage that can stop mid-way raises
 :class:`inference.errors.Cancelled`. The naive backend checks it between rows; the others run too
 briefly to need it (the pipeline checks between stages). Kernels carry no timing code: the pipeline

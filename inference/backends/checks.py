@@ -9,11 +9,25 @@ import numpy as np
 
 from inference.errors import BackendError
 
+
 def check_image(image: np.ndarray, stage: str) -> np.ndarray:
+    """``image`` as a non-empty 2-D array of finite real numbers; ``BackendError`` in words otherwise."""
     image = np.asarray(image)
     if image.ndim != 2 or image.size == 0 or image.dtype.kind not in "uif":
         raise BackendError(f"{stage} needs a non-empty 2-D array of real numbers, got {image.dtype} {image.shape}")
+    check_finite(image, stage)
     return image
+
+
+def check_finite(image: np.ndarray, stage: str) -> None:
+    """The one rule for NaN and infinity: no stage takes an image holding any (``BackendError`` says how many).
+
+    Min and max propagate NaN, so two reductions without a temporary decide it; counting happens only on refusal.
+    """
+    if image.dtype.kind == "f" and not (np.isfinite(image.min()) and np.isfinite(image.max())):
+        count = int(image.size - np.count_nonzero(np.isfinite(image)))
+        raise BackendError(f"{stage} refused: the image has {count} non-finite pixel value{'s' * (count != 1)} "
+                           "(NaN or infinity)")
 
 
 def voi(center: float | None, width: float | None) -> tuple[float, float]:

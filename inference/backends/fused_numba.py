@@ -27,8 +27,9 @@ from collections.abc import Sequence
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from inference.backends.checks import check_image, per_channel, voi
+from inference.backends.checks import check_finite, check_image, per_channel, voi
 from inference.backends.resample import axis_weights
+from inference.backends.vectorized import rescale
 
 _warm_dtypes: set[np.dtype] = set()
 
@@ -43,27 +44,27 @@ def fused_preprocess(pixels: np.ndarray, slope: float, intercept: float, center:
     """
     pixels = _pixels(pixels)
     slope, intercept, invert = float(slope), float(intercept), bool(invert)
-    own_range = center is None and width is None
-    if not own_range:
-        c0, w1 = voi(center, width)
+    tabulated = pixels.dtype.kind in "ui" and pixels.dtype.itemsize <= 2
+    if tabulated:
+        first = int(np.iinfo(pixels.dtype).min)
+        bands = min(pixels.shape[0], max(get_num_threads(), -(-pixels.size // 2**31)))  # < 2**32 pixels each
+        counts = _value_counts(pixels, -first, 1 << (8 * pixels.dtype.itemsize), bands)
+        present = np.flatnonzero(counts)
+        raw_range = first + present[0], first + present[-1]
+    else:
+        raw_range = _raw_range(pixels)
+    lo, hi = _range_of_ends(_rescaled, *raw_range, slope, intercept)
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # refused as the window stage refuses the rescaled image
+        check_finite(rescale(pixels, slope, intercept), "window")
+    c0, w1 = _own_window(lo, hi) if center is None and width is None else voi(center, width)
     row_starts, row_weights = axis_weights(pixels.shape[0], out_height)
     column_starts, column_weights = axis_weights(pixels.shape[1], out_width)
     means, stds = (np.array(values) for values in per_channel(mean, std, channels))
 
-    if pixels.dtype.kind in "ui" and pixels.dtype.itemsize <= 2:
-        first = int(np.iinfo(pixels.dtype).min)
-        bands = min(pixels.shape[0], max(get_num_threads(), -(-pixels.size // 2**31)))  # < 2**32 pixels each
-        counts = _value_counts(pixels, -first, 1 << (8 * pixels.dtype.itemsize), bands)
-        if own_range:
-            present = np.flatnonzero(counts)
-            lo, hi = first + present[0], first + present[-1]
-            c0, w1 = _own_window(*_range_of_ends(_rescaled, lo, hi, slope, intercept))
+    if tabulated:
         table = _equalization_table(counts, first, slope, intercept, c0, w1, invert)
         rows = _tabulated_rows(pixels, -first, table, row_starts, row_weights)
     else:
-        lo, hi = _range_of_ends(_rescaled, *_raw_range(pixels), slope, intercept)
-        if own_range:
-            c0, w1 = _own_window(lo, hi)
         predicted = _range_of_ends(_windowed, lo, hi, c0, w1, invert)
         histogram, *seen = _windowed_histogram(pixels, slope, intercept, c0, w1, invert, *_bins(*predicted))
         if tuple(seen) != predicted:  # rounding made the window non-monotonic: count again with the true range
@@ -104,9 +105,9 @@ def _own_window(lo: float, hi: float) -> tuple[float, float]:
 
 
 def _range_of_ends(function, lo: float, hi: float, *args) -> tuple[float, float]:
-    """The range of a monotonic ``function(x, *args)`` over ``[lo, hi]``, from its values at the ends."""
+    """The range of a monotonic ``function(x, *args)`` over ``[lo, hi]``, from its values at the ends (NaN if any)."""
     ends = [float(function(x, *args)) for x in (lo, hi)]
-    return min(ends), max(ends)
+    return float(np.min(ends)), float(np.max(ends))
 
 
 def _bins(lo: float, hi: float) -> tuple[float, float]:

@@ -23,10 +23,11 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cance
     slope, intercept = float(slope), float(intercept)
     height, width = pixels.shape
     out = np.empty((height, width), dtype=np.float32)
-    for i in range(height):
-        _stop_if(cancel)
-        for j in range(width):
-            out[i, j] = float(pixels[i, j]) * slope + intercept
+    with np.errstate(over="ignore"):  # infinity out: the next stage refuses it
+        for i in range(height):
+            _stop_if(cancel)
+            for j in range(width):
+                out[i, j] = float(pixels[i, j]) * slope + intercept
     return out
 
 

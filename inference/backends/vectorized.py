@@ -26,11 +26,12 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cance
     pixels = check_image(pixels, "rescale")
     slope, intercept = float(slope), float(intercept)
     out = np.empty(pixels.shape, dtype=np.float32)
-    for rows in _row_blocks(pixels.shape):
-        x = pixels[rows].astype(np.float64)
-        x *= slope
-        x += intercept
-        out[rows] = x
+    with np.errstate(over="ignore", invalid="ignore"):  # infinity or NaN out: the next stage refuses it
+        for rows in _row_blocks(pixels.shape):
+            x = pixels[rows].astype(np.float64)
+            x *= slope
+            x += intercept
+            out[rows] = x
     return out
 
 
