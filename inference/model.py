@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from inference.errors import ModelError
+from inference.ood import domain_problems, header_text
 
 #: Key of the card in the ONNX file's ``metadata_props``; ``<model>.card.json`` beside the file also works.
 CARD_KEY = "radbench.card"
@@ -22,6 +24,9 @@ NOT_FOR_CLINICAL_USE = "For education, not for clinical use."
 _OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
                         "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 _ACTIVATIONS = ("softmax", "sigmoid", "none")
+#: Sane bounds a card must keep: input side, labels, length of a label or name, normalization (of [0, 1] images).
+MAX_SIDE, MAX_LABELS, MAX_TEXT = 4096, 1000, 64
+MIN_STD, MAX_NORMALIZATION = 1e-6, 1e3
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,12 @@ class ModelCard:
         """Validate a card read from ``source``; ``ModelError`` says which field is wrong."""
         try:
             inp, norm = card["input"], card["normalization"]
+            if not isinstance(card["labels"], list) or not all(isinstance(label, str) for label in card["labels"]):
+                raise TypeError("labels must be a list of text")
             parsed = cls(
                 name=str(card["name"]),
                 version=str(card["version"]),
-                labels=tuple(str(label) for label in card["labels"]),
+                labels=tuple(card["labels"]),
                 input_height=int(inp["height"]),
                 input_width=int(inp["width"]),
                 input_channels=int(inp["channels"]),
@@ -70,19 +77,34 @@ class ModelCard:
                 domain=dict(card.get("domain", {})),
                 extra={k: v for k, v in card.items() if k not in _CARD_FIELDS},
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ModelError(f"{source}: model card is incomplete or malformed ({exc!r})") from exc
         problems = []
-        if len(parsed.labels) < 2 and parsed.activation != "sigmoid":
+        labels = parsed.labels
+        if len(labels) < 2 and parsed.activation != "sigmoid":
             problems.append("needs at least two labels")
+        if len(labels) > MAX_LABELS:
+            problems.append(f"has {len(labels)} labels, more than {MAX_LABELS}")
+        unprintable = [text for text in (parsed.name, parsed.version, *labels) if not _plain(text)]
+        if unprintable:
+            problems.append(f"name, version and labels must be 1 to {MAX_TEXT} printable characters, not "
+                            f"{header_text(unprintable[0])}")
+        repeated = sorted(label for label, count in Counter(labels).items() if count > 1)
+        if repeated:
+            problems.append(f"labels must be unique, not repeat {', '.join(map(header_text, repeated))}")
         if parsed.activation not in _ACTIVATIONS:
             problems.append(f"activation must be one of {', '.join(_ACTIVATIONS)}")
-        if min(parsed.input_height, parsed.input_width, parsed.input_channels) < 1:
-            problems.append("input size and channels must be positive")
+        if not (1 <= parsed.input_height <= MAX_SIDE and 1 <= parsed.input_width <= MAX_SIDE):
+            problems.append(f"input height and width must lie between 1 and {MAX_SIDE}")
+        if parsed.input_channels not in (1, 3):
+            problems.append("input channels must be 1 or 3")
         if any(len(v) not in (1, parsed.input_channels) for v in (parsed.mean, parsed.std)):
             problems.append("normalization mean/std need 1 value or one per channel")
-        if any(s <= 0 for s in parsed.std):
-            problems.append("normalization std must be positive")
+        limit = MAX_NORMALIZATION
+        if not (all(abs(m) <= limit for m in parsed.mean) and all(MIN_STD <= s <= limit for s in parsed.std)):
+            problems.append(f"normalization mean must lie between -{limit:g} and {limit:g} and std between "
+                            f"{MIN_STD:g} and {limit:g} (the image is in [0, 1] when normalized)")
+        problems += domain_problems(parsed.domain, parsed.input_height, parsed.input_width)
         if (parsed.positive_label is None) != (parsed.threshold is None) or (
                 parsed.positive_label is not None and parsed.positive_label not in parsed.labels):
             problems.append("decision needs a positive_label among the labels and a threshold")
@@ -104,6 +126,10 @@ class ModelCard:
 
 def _optional(value: Any, kind: type) -> Any:
     return None if value is None else kind(value)
+
+
+def _plain(text: str) -> bool:
+    return 0 < len(text) <= MAX_TEXT and text.isprintable()
 
 
 _CARD_FIELDS = {"name", "version", "labels", "input", "normalization", "activation", "preprocessing",
@@ -135,20 +161,30 @@ class Model:
         self._check_input()
         if self.card.cam_output is not None and self.card.cam_output not in self._output_names:
             raise ModelError(f"{self.path}: its card names a CAM output {self.card.cam_output!r}, but the model's "
-                             f"outputs are {', '.join(self._output_names)}")
+                             f"outputs are {', '.join(map(repr, self._output_names))}")
 
     def _read_card(self) -> dict[str, Any]:
         beside = self.path.with_suffix(".card.json")
         text = self.session.get_modelmeta().custom_metadata_map.get(CARD_KEY)
         if text is None and beside.is_file():
-            text = beside.read_text(encoding="utf-8")
+            try:
+                text = beside.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise ModelError(f"{beside}: model card is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            except OSError as exc:
+                raise ModelError(f"{beside}: cannot read the model card ({exc.strerror or exc})") from None
         if text is None:
             raise ModelError(f"{self.path}: no model card (ONNX metadata {CARD_KEY!r} or {beside.name} beside it); "
                              "RadBench cannot know the labels and preprocessing without one")
         try:
-            return json.loads(text)
+            card = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ModelError(f"{self.path}: model card is not valid JSON ({exc})") from exc
+            raise ModelError(f"{self.path}: model card is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ModelError(f"{self.path}: model card is nested too deeply to read") from None
+        if not isinstance(card, dict):
+            raise ModelError(f"{self.path}: model card must be a JSON object, not {type(card).__name__}")
+        return card
 
     def _check_input(self) -> None:
         card = self.card
@@ -174,27 +210,44 @@ class Model:
         """The first image's class activation maps ``(classes, h, w)``, or None if the model has none."""
         if self.card.cam_output is None:
             return None
-        maps = np.asarray(outputs[self._output_names.index(self.card.cam_output)], dtype=np.float64)[0]
+        maps = self._first_image(outputs, self._output_names.index(self.card.cam_output))
         if maps.ndim != 3 or maps.shape[0] != len(self.card.labels):
             raise ModelError(f"{self.path}: CAM output has shape {maps.shape}, expected (classes, h, w)")
         return maps
 
     def probabilities(self, outputs: list[np.ndarray]) -> np.ndarray:
         """Class probabilities of the first image from the raw outputs, per the card's activation."""
-        scores = np.asarray(outputs[0], dtype=np.float64)[0].ravel()
+        scores = self._first_image(outputs, 0).ravel()
         activation = self.card.activation
         if activation == "softmax":
             exp = np.exp(scores - scores.max())
             probs = exp / exp.sum()
         elif activation == "sigmoid":
-            probs = 1.0 / (1.0 + np.exp(-scores))
+            with np.errstate(over="ignore"):  # exp(-score) of a very negative score: probability 0
+                probs = 1.0 / (1.0 + np.exp(-scores))
             if len(self.card.labels) == 2 and probs.size == 1:
                 probs = np.array([1.0 - probs[0], probs[0]])
         else:
             probs = scores
+            if not ((probs >= 0) & (probs <= 1)).all():
+                raise ModelError(f"{self.path}: model output {self._output_names[0]!r} must hold probabilities in "
+                                 "[0, 1] (its card's activation is none)")
         if probs.size != len(self.card.labels):
             raise ModelError(f"{self.path}: model gives {probs.size} scores for {len(self.card.labels)} labels")
         return probs
+
+    def _first_image(self, outputs: list[np.ndarray], index: int) -> np.ndarray:
+        """Output ``index`` for the first image as float64; ``ModelError`` unless it holds finite real numbers."""
+        name, array = self._output_names[index], np.asarray(outputs[index])
+        if array.dtype.kind != "f" or array.ndim == 0 or array.size == 0:
+            raise ModelError(f"{self.path}: model output {name!r} must be floating-point numbers shaped (batch, ...), "
+                             f"not {array.dtype} {array.shape}")
+        first = array[0].astype(np.float64)
+        bad = int(first.size - np.count_nonzero(np.isfinite(first)))
+        if bad:
+            raise ModelError(f"{self.path}: model output {name!r} holds {bad} non-finite value{'s' * (bad != 1)} "
+                             "(NaN or infinity)")
+        return first
 
 
 def _first_line(exc: Exception) -> str:

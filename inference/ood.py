@@ -8,6 +8,8 @@ carried by the prediction.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +17,17 @@ import numpy as np
 
 from inference.backends.resample import axis_matrix
 from inference.scan import Scan
+
+#: A plain DICOM code string (CS: letters, digits, underscore and space, at most 16 characters), e.g. CT, CHEST.
+CODE_STRING = re.compile(r"[A-Za-z0-9_ ]{1,16}")
+
+
+def header_text(value: str, limit: int = 32) -> str:
+    """A header value fit to print inside a line: a plain code string as it is, anything else quoted like ``repr``
+    (a newline shows as ``\\n``) and cut after ``limit`` characters, so a crafted value cannot forge lines."""
+    if CODE_STRING.fullmatch(value):
+        return value
+    return repr(value[:limit]) + ("..." if len(value) > limit else "")
 
 
 def image_statistics(tensor: np.ndarray, cells: int = 8) -> np.ndarray:
@@ -35,11 +48,11 @@ def domain_warnings(scan: Scan, tensor: np.ndarray, domain: Mapping[str, Any]) -
     warnings = []
     modalities = [m.upper() for m in domain.get("modalities", [])]
     if modalities and scan.modality and scan.modality.upper() not in modalities:
-        warnings.append(f"out of distribution: modality {scan.modality}; the model was trained on "
+        warnings.append(f"out of distribution: modality {header_text(scan.modality)}; the model was trained on "
                         f"{'/'.join(modalities)} images only")
     body_parts = [b.upper() for b in domain.get("body_parts", [])]
     if body_parts and scan.body_part and scan.body_part.upper() not in body_parts:
-        warnings.append(f"out of distribution: body part {scan.body_part}; the model was trained on "
+        warnings.append(f"out of distribution: body part {header_text(scan.body_part)}; the model was trained on "
                         f"{'/'.join(body_parts).lower()} images only")
     reference = domain.get("image_statistics")
     if reference:
@@ -48,3 +61,30 @@ def domain_warnings(scan: Scan, tensor: np.ndarray, domain: Mapping[str, Any]) -
             warnings.append(f"out of distribution: the image looks unlike the training images (distance "
                             f"{distance:.2f}, typical films stay below {float(reference['threshold']):.2f})")
     return warnings
+
+
+def domain_problems(domain: Mapping[str, Any], height: int, width: int) -> list[str]:
+    """What is wrong with a card's ``domain`` for a model input of ``height x width`` (empty: nothing)."""
+    problems = []
+    for key in ("modalities", "body_parts"):
+        values = domain.get(key, [])
+        if not (isinstance(values, list) and all(isinstance(v, str) and CODE_STRING.fullmatch(v) for v in values)):
+            problems.append(f"domain {key} must be a list of DICOM code strings (letters, digits, _ and space, "
+                            "at most 16)")
+    reference = domain.get("image_statistics")
+    if reference and not _valid_statistics(reference, min(height, width)):
+        problems.append(f"domain image_statistics needs whole cells from 1 to {min(height, width)} (the input size), "
+                        "cells x cells finite means and positive finite stds, and a positive finite threshold")
+    return problems
+
+
+def _valid_statistics(reference: Any, max_cells: int) -> bool:
+    try:
+        cells = reference["cells"]
+        mean, std = (np.asarray(reference[key], dtype=np.float64) for key in ("mean", "std"))
+        threshold = float(reference["threshold"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return False
+    return (isinstance(cells, int) and 1 <= cells <= max_cells and mean.shape == std.shape == (cells * cells,)
+            and bool(np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all())
+            and 0 < threshold < math.inf)

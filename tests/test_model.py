@@ -105,7 +105,7 @@ def test_incomplete_card_names_the_problem(placeholder_module, tmp_path):
         Model(_save(placeholder_module, tmp_path, card=card))
     card = copy.deepcopy(placeholder_module.CARD)
     card["normalization"]["std"] = [0.0]
-    with pytest.raises(ModelError, match="std must be positive"):
+    with pytest.raises(ModelError, match="std between 1e-06 and 1000"):
         Model(_save(placeholder_module, tmp_path, card=card, name="m2.onnx"))
 
 
