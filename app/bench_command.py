@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
+from app.cli import count
 from inference.benchmark import (
     DEFAULT_BACKENDS,
     FUSED,
@@ -39,10 +40,10 @@ def add_parser(commands) -> None:
     bench.add_argument("--backends", type=_backend_list, default=",".join(DEFAULT_BACKENDS),
                        help=f"comma-separated, run interleaved in this order (default: {','.join(DEFAULT_BACKENDS)}; "
                             "add numba-fused for the fused Numba path, timed as one stage)")
-    bench.add_argument("--repeat", type=_count(1), default=10,
+    bench.add_argument("--repeat", type=count(1), default=10,
                        help=f"timed runs per backend (default 10; naive runs at most {LARGE_NAIVE_REPEATS} "
                             f"on frames over {LARGE_FRAME_PIXELS / 1e6:g} Mpx)")
-    bench.add_argument("--warmup", type=_count(0), default=1, help="untimed runs per backend first (default 1)")
+    bench.add_argument("--warmup", type=count(0), default=1, help="untimed runs per backend first (default 1)")
     bench.add_argument("--json", metavar="OUT.json", default=None, help="also write every record as JSON")
     bench.add_argument("--memory", action="store_true",
                        help="also measure each backend's peak memory of loading and preprocessing each file, "
@@ -51,8 +52,9 @@ def add_parser(commands) -> None:
                        help="skip timing Numba's cold compile and cache load in fresh processes (saves ~15 s)")
 
 
-def run_bench(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_bench(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Print a table per file as it finishes, then compile times and the environment; 1 if any file failed."""
+    out, err = out or sys.stdout, err or sys.stderr
 
     def report(item: FileBench | FileError) -> None:
         if isinstance(item, FileError):
@@ -188,16 +190,3 @@ def _backend_list(text: str) -> tuple[str, ...]:
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"choose among {','.join(KNOWN_BACKENDS)} (got {text!r})")
     return names
-
-
-def _count(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"needs a whole number of at least {minimum} (got {text!r})")
-        return value
-
-    return parse

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -28,10 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="frame index of a multi-frame scan (default: the middle frame)")
     predict.add_argument("--json", action="store_true", help="print one JSON object per file instead of tables")
     predict.add_argument("--model", default=None, help="ONNX classifier with a RadBench card (default: bundled)")
-    predict.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default: 1)")
+    predict.add_argument("--threads", type=count(1), default=1,
+                         help="ONNX Runtime threads (default: 1; at most the CPUs this process may use)")
     predict.add_argument("--heatmap", metavar="OUT.png", default=None,
                          help="write the scan with the model's heatmap blended in (with several files: a folder)")
-    predict.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity, 0 to 1 (default: 0.5)")
+    predict.add_argument("--opacity", type=_fraction, default=0.5, help="heatmap opacity, 0 to 1 (default: 0.5)")
     from app.batch_command import add_parser as add_batch
     from app.bench_command import add_parser as add_bench
     from app.profile_command import add_parser as add_profile
@@ -42,6 +44,31 @@ def build_parser() -> argparse.ArgumentParser:
     gui = commands.add_parser("gui", help="open the desktop app (the default with no command)")
     gui.add_argument("files", nargs="*", metavar="FILE", help="scans or folders to open")
     return parser
+
+
+def count(minimum: int):
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"needs a whole number of at least {minimum} (got {text!r})")
+        return value
+
+    return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"needs a number from 0 to 1 (got {text!r})")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

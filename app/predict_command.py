@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
 
 from inference.errors import NotAScanError, RadBenchError, ScanError
 from inference.model import NOT_FOR_CLINICAL_USE, Model
+from inference.ood import header_text
 from inference.overlay_export import save_overlay
 from inference.pipeline import Pipeline, Prediction
 
 
-def run_predict(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Print a result per file; return 1 if any file failed, none was a scan, or the model/backend is unusable.
 
     Files that are not scans at all (a README, a DICOMDIR) are reported as skipped, not as failures.
     """
+    out, err = out or sys.stdout, err or sys.stderr
     try:
-        pipeline = Pipeline(Model(args.model, threads=args.threads), args.backend)
+        pipeline = Pipeline(Model(args.model, threads=_usable_threads(args.threads, err)), args.backend)
         heatmap_paths = _heatmap_paths(args.heatmap, args.files)
     except RadBenchError as exc:
         print(f"radbench: {exc}", file=err)
@@ -29,6 +32,7 @@ def run_predict(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO 
     for path in args.files:
         try:
             prediction = pipeline.run(path, frame=args.frame)
+            text = json.dumps(as_record(prediction), allow_nan=False) if args.json else as_table(prediction)
             if heatmap_paths:
                 save_overlay(prediction, heatmap_paths[path], args.opacity)
                 print(f"heatmap: {heatmap_paths[path]}", file=err)
@@ -48,12 +52,20 @@ def run_predict(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO 
             failed += 1
             print(f"error: {path}: unexpected {type(exc).__name__}: {exc}", file=err)
             continue
-        print(json.dumps(as_record(prediction)) if args.json else as_table(prediction), file=out, flush=True)
+        print(text, file=out, flush=True)
     if not args.json:
         print(NOT_FOR_CLINICAL_USE, file=out)
     if failed or skipped:
         print(f"{len(args.files) - failed - skipped} classified, {failed} failed, {skipped} skipped", file=err)
     return 1 if failed or skipped == len(args.files) else 0
+
+
+def _usable_threads(requested: int, err: TextIO) -> int:
+    """``requested`` capped at the CPUs this process may run on, with a note when capped."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if requested > usable:
+        print(f"note: --threads {requested} capped at {usable}, the CPUs this process may use", file=err)
+    return min(requested, usable)
 
 
 def _heatmap_paths(target: str | None, files: list[str]) -> dict[str, Path]:
@@ -91,11 +103,10 @@ def as_record(p: Prediction) -> dict:
 
 def as_table(p: Prediction) -> str:
     """A human-readable block: header, probabilities, a per-stage timing table, warnings."""
-    lines = [
-        f"{p.path}  [frame {p.frame + 1} of {p.frame_count}, {p.modality or 'no modality'}, "
-        f"decoded by {p.decoder}, backend {p.backend}, model {p.model}]",
-        f"  prediction: {p.label}{_decision_note(p)}",
-    ]
+    modality = header_text(p.modality) if p.modality else "no modality"
+    header = (f"{p.path}  [frame {p.frame + 1} of {p.frame_count}, {modality}, decoded by {p.decoder}, "
+              f"backend {p.backend}, model {p.model}]")
+    lines = [header, f"  prediction: {p.label}{_decision_note(p)}"]
     width = max(len(label) for label in p.probabilities)
     for label, prob in p.probabilities.items():
         lines.append(f"    {label:<{width}}  {prob * 100:5.1f} %  {'#' * round(prob * 20)}")
