@@ -46,7 +46,7 @@ from inference.backends import BACKEND_NAMES, get_backend
 from inference.compare import Comparison, compare_backends
 from inference.display import presets_for
 from inference.errors import Cancelled, NotAScanError, RadBenchError
-from inference.loading import load_scan
+from inference.loading import load_scan_isolated
 from inference.model import NOT_FOR_CLINICAL_USE, Model
 from inference.pipeline import Pipeline, Prediction
 from inference.profiling import profile_run
@@ -297,7 +297,7 @@ class MainWindow(QMainWindow):
             scans, problems, skipped = [], [], 0
             for path in files:
                 try:
-                    scans.append(load_scan(path))
+                    scans.append(load_scan_isolated(path))
                 except NotAScanError:
                     skipped += 1
                 except RadBenchError as exc:

@@ -21,6 +21,7 @@ from inference.errors import ScanError
 from inference.loading import (
     DEFAULT_MAX_BYTES,
     load_scan,
+    load_scan_isolated,
     memory_budget,
     processing_peak,
 )
@@ -124,6 +125,16 @@ def test_header_values_in_messages_are_quoted_on_one_line(tmp_path):
     with pytest.raises(ScanError) as refused:
         load_scan(tmp_path / "forged.dcm")
     assert "\n" not in str(refused.value) and "'YBR\\nok: NORMAL 0.99'" in refused.value.reason
+
+
+def test_isolated_loading_turns_a_decoder_over_its_ceiling_into_a_scan_error(tmp_path):
+    ds = dcmread(excess_frames(tmp_path, frames_held=1))
+    ds.Rows = ds.Columns = 4000
+    ds.PixelData = bytes(4000 * 4000 * 2)  # 32 MB: accepted by every size check, over a 16 MiB ceiling
+    ds.save_as(tmp_path / "big.dcm")
+    with pytest.raises(ScanError, match=r"big\.dcm: decoder exceeded the memory limit"):
+        load_scan_isolated(tmp_path / "big.dcm", ceiling_bytes=16 * 1024**2)
+    assert load_scan_isolated(tmp_path / "big.dcm").pixels.shape == (1, 4000, 4000)
 
 
 def test_a_batch_over_every_bomb_and_good_files_gives_one_row_each(bombs, tmp_path):

@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import bomb_files
 import numpy as np
 import pytest
 from pydicom.data import get_testdata_file
@@ -105,6 +106,13 @@ def test_a_naive_run_can_be_cancelled_and_the_window_stays_responsive(qtbot, win
     assert "cancelled" in window.statusBar().currentMessage()
     assert (CHEST, window.viewer.frame) not in window.predictions
     assert window.run_button.isEnabled()
+
+
+def test_a_decoder_bomb_is_reported_by_name_and_the_good_file_opens(qtbot, window, tmp_path):
+    bomb = bomb_files.jpeg_sof_bomb(tmp_path)
+    _open(qtbot, window, bomb, CT, expect=1)
+    assert window.current_scan.path == CT
+    assert "jpeg_sof_60000.dcm: JPEG codestream declares 60000 x 60000" in window.last_problems
 
 
 def test_bad_files_are_reported_together_and_the_app_goes_on(qtbot, window, tmp_path):

@@ -15,9 +15,11 @@ from pydicom.uid import AllTransferSyntaxes
 
 from inference.errors import ScanError
 from inference.loading import dicom, images
+from inference.memory_ceiling import MemoryCeilingError, TimeLimitError, default_ceiling_bytes, run_in_child
 from inference.scan import Scan
 
-__all__ = ["DEFAULT_MAX_BYTES", "decoder_plugins", "load_scan", "memory_budget", "processing_peak"]
+__all__ = ["DEFAULT_MAX_BYTES", "decoder_plugins", "load_scan", "load_scan_isolated", "memory_budget",
+           "processing_peak"]
 
 #: The largest decoded image accepted by default: 2 GiB.
 DEFAULT_MAX_BYTES = 2 * 1024**3
@@ -43,6 +45,16 @@ def load_scan(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Scan:
         raise
     except BaseException as exc:  # noqa: BLE001 - the boundary; BaseException for a Rust plugin's PanicException
         raise ScanError(path, f"unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+def load_scan_isolated(path: str | Path, *, ceiling_bytes: int | None = None, timeout_s: float = 300.0) -> Scan:
+    """:func:`load_scan` in a separate process that may grow by ``ceiling_bytes`` (default: a share of this
+    machine's memory) and run for ``timeout_s``: a decoder bomb the checks miss costs one ``ScanError``."""
+    try:
+        return run_in_child(load_scan, path, ceiling_bytes=ceiling_bytes or default_ceiling_bytes(),
+                            timeout_s=timeout_s)
+    except (MemoryCeilingError, TimeLimitError) as exc:
+        raise ScanError(path, str(exc)) from None
 
 
 def decoder_plugins() -> dict[str, tuple[str, ...]]:
