@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace, labels: tuple[str, ...], lock: OutputLock, er
         finally:
             rows.close()
             sink.close()
-    summary = _summary(sink.rows, len(files), time.perf_counter() - started, len(todo))
+    summary = _summary(sink.rows, len(files), time.perf_counter() - started, len(sink.rows) - len(sink.done))
     if args.json:
         write_json(args.json, sink.rows, summary)
     _print_summary(summary, args, bool(stopped), err)

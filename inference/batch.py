@@ -128,7 +128,8 @@ def process_file(path: str | Path, config: BatchConfig, ceiling_bytes: int | Non
     try:
         info = path.stat()
     except (OSError, ValueError) as exc:
-        reason = "broken symbolic link" if path.is_symlink() else f"cannot read the file ({_strerror(exc)})"
+        broken_link = isinstance(exc, FileNotFoundError) and os.path.islink(path)
+        reason = "broken symbolic link" if broken_link else f"cannot read the file ({_strerror(exc)})"
         return {**row, "status": ERROR, "error": reason}
     row.update(size_bytes=info.st_size, mtime_ns=info.st_mtime_ns)
     if not stat.S_ISREG(info.st_mode):
@@ -290,15 +291,16 @@ class _Worker:
 
 def _serve(conn: connection.Connection, config: BatchConfig, ceiling_bytes: int) -> None:
     """A worker's life: warm up, say so, then one row per path received, until the parent hangs up."""
-    try:
-        _pipeline(config)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which stops the run
-        conn.send(("failed", str(exc)))
-        return
-    conn.send(("ready", None))
-    with contextlib.suppress(EOFError, OSError):
+    with contextlib.suppress(EOFError, BrokenPipeError):  # the parent hung up, or is gone
+        try:
+            _pipeline(config)
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which stops the run
+            conn.send(("failed", str(exc)))
+            return
+        conn.send(("ready", None))
         while True:
-            conn.send(("row", process_file(conn.recv(), config, ceiling_bytes)))
+            path = conn.recv()
+            conn.send(("row", process_file(path, config, ceiling_bytes)))
 
 
 def _run_dask(files: Sequence[Path], config: BatchConfig, scheduler: str, ceiling_bytes: int) -> Iterator[dict]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
+from test_batch_hostile import uncompressed_bomb
 
 from app.cli import main
 from inference.batch import columns, escape_cell
@@ -114,7 +115,9 @@ def test_two_workers_give_the_same_rows_as_one(folder, tmp_path):
     one, two = tmp_path / "one.csv", tmp_path / "two.csv"
     assert main(["batch", str(folder), "--out", str(one), "--workers", "1"]) == 0
     assert main(["batch", str(folder), "--out", str(two), "--workers", "2", "--json", str(tmp_path / "two.json")]) == 0
-    key = lambda rows: {r["path"]: (r["status"], r["label"], r["prob_NORMAL"]) for r in rows}
+
+    def key(rows):
+        return {r["path"]: (r["status"], r["label"], r["prob_NORMAL"]) for r in rows}
     assert key(_rows(one)) == key(_rows(two))
     document = json.loads((tmp_path / "two.json").read_text())
     assert document["summary"]["files"] == 7 and len(document["rows"]) == 7
@@ -157,12 +160,18 @@ def test_a_killed_batch_leaves_valid_rows_and_resume_completes_it(tmp_path):
 def test_a_dask_cluster_writes_the_same_rows_as_the_local_pool(folder, tmp_path):
     from distributed import LocalCluster
 
+    uncompressed_bomb(folder / "bomb.dcm")
     local, dask = tmp_path / "local.csv", tmp_path / "dask.csv"
-    assert main(["batch", str(folder), "--out", str(local), "--workers", "2"]) == 0
+    assert main(["batch", str(folder), "--out", str(local), "--workers", "2", "--memory-limit", "512M"]) == 0
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        assert main(["batch", str(folder), "--out", str(dask), "--scheduler", cluster.scheduler_address]) == 0
-    key = lambda rows: {r["path"]: (r["status"], r["error"], r["label"], r["prob_NORMAL"]) for r in rows}
+        assert main(["batch", str(folder), "--out", str(dask), "--scheduler", cluster.scheduler_address,
+                     "--memory-limit", "512M"]) == 0
+
+    def key(rows):
+        return {r["path"]: (r["status"], r["error"], r["label"], r["prob_NORMAL"]) for r in rows}
     assert key(_rows(local)) == key(_rows(dask))
+    assert {Path(r["path"]).name: r["error"] for r in _rows(dask)}["bomb.dcm"] == \
+        "decoder exceeded the memory limit (0.5 GiB)"
 
 
 def test_a_file_removed_during_the_run_becomes_an_error_row(folder):
