@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from inference.errors import NotAScanError, RadBenchError, ScanError
+from inference.errors import NotAScanError, RadBenchError, ScanError, quoted
 from inference.model import NOT_FOR_CLINICAL_USE, Model
-from inference.ood import header_text
 from inference.overlay_export import save_overlay
 from inference.pipeline import Pipeline, Prediction
 
@@ -103,7 +102,7 @@ def as_record(p: Prediction) -> dict:
 
 def as_table(p: Prediction) -> str:
     """A human-readable block: header, probabilities, a per-stage timing table, warnings."""
-    modality = header_text(p.modality) if p.modality else "no modality"
+    modality = quoted(p.modality) if p.modality else "no modality"
     header = (f"{p.path}  [frame {p.frame + 1} of {p.frame_count}, {modality}, decoded by {p.decoder}, "
               f"backend {p.backend}, model {p.model}]")
     lines = [header, f"  prediction: {p.label}{_decision_note(p)}"]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+#: A plain DICOM code string (CS: letters, digits, underscore and space, at most 16 characters), e.g. CT, CHEST.
+CODE_STRING = re.compile(r"[A-Za-z0-9_ ]{1,16}")
 
 #: Characters that would end or forge a line of output, or cannot be encoded: C0/C1 controls, DEL, the Unicode
 #: line and paragraph separators, and the lone surrogates that stand for undecodable bytes in file names.
@@ -15,9 +19,13 @@ def printable(text: str) -> str:
     return text.translate(_UNPRINTABLE)
 
 
-def quoted(value: object, limit: int = 64) -> str:
-    """A value read from a file, as shown in a message: quoted, on one line, cut at ``limit`` characters."""
-    text = printable(str(value))
+def quoted(value: object, limit: int = 32) -> str:
+    """A value read from a file or a card, as shown inside a line: a plain DICOM code string (``CT``, ``LEFT
+    KNEE``) as it is, anything else quoted, escaped onto one line and cut after ``limit`` characters."""
+    text = str(value)
+    if CODE_STRING.fullmatch(text):
+        return text
+    text = printable(text)
     return f"'{text[:limit]}…'" if len(text) > limit else f"'{text}'"
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from inference.errors import ModelError
-from inference.ood import domain_problems, header_text
+from inference.errors import ModelError, quoted
+from inference.ood import domain_problems
 
 #: Key of the card in the ONNX file's ``metadata_props``; ``<model>.card.json`` beside the file also works.
 CARD_KEY = "radbench.card"
@@ -88,10 +88,10 @@ class ModelCard:
         unprintable = [text for text in (parsed.name, parsed.version, *labels) if not _plain(text)]
         if unprintable:
             problems.append(f"name, version and labels must be 1 to {MAX_TEXT} printable characters, not "
-                            f"{header_text(unprintable[0])}")
+                            f"{quoted(unprintable[0])}")
         repeated = sorted(label for label, count in Counter(labels).items() if count > 1)
         if repeated:
-            problems.append(f"labels must be unique, not repeat {', '.join(map(header_text, repeated))}")
+            problems.append(f"labels must be unique, not repeat {', '.join(map(quoted, repeated))}")
         if parsed.activation not in _ACTIVATIONS:
             problems.append(f"activation must be one of {', '.join(_ACTIVATIONS)}")
         if not (1 <= parsed.input_height <= MAX_SIDE and 1 <= parsed.input_width <= MAX_SIDE):

@@ -9,25 +9,14 @@ carried by the prediction.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from inference.backends.resample import axis_matrix
+from inference.errors import CODE_STRING, quoted
 from inference.scan import Scan
-
-#: A plain DICOM code string (CS: letters, digits, underscore and space, at most 16 characters), e.g. CT, CHEST.
-CODE_STRING = re.compile(r"[A-Za-z0-9_ ]{1,16}")
-
-
-def header_text(value: str, limit: int = 32) -> str:
-    """A header value fit to print inside a line: a plain code string as it is, anything else quoted like ``repr``
-    (a newline shows as ``\\n``) and cut after ``limit`` characters, so a crafted value cannot forge lines."""
-    if CODE_STRING.fullmatch(value):
-        return value
-    return repr(value[:limit]) + ("..." if len(value) > limit else "")
 
 
 def image_statistics(tensor: np.ndarray, cells: int = 8) -> np.ndarray:
@@ -48,11 +37,11 @@ def domain_warnings(scan: Scan, tensor: np.ndarray, domain: Mapping[str, Any]) -
     warnings = []
     modalities = [m.upper() for m in domain.get("modalities", [])]
     if modalities and scan.modality and scan.modality.upper() not in modalities:
-        warnings.append(f"out of distribution: modality {header_text(scan.modality)}; the model was trained on "
+        warnings.append(f"out of distribution: modality {quoted(scan.modality)}; the model was trained on "
                         f"{'/'.join(modalities)} images only")
     body_parts = [b.upper() for b in domain.get("body_parts", [])]
     if body_parts and scan.body_part and scan.body_part.upper() not in body_parts:
-        warnings.append(f"out of distribution: body part {header_text(scan.body_part)}; the model was trained on "
+        warnings.append(f"out of distribution: body part {quoted(scan.body_part)}; the model was trained on "
                         f"{'/'.join(body_parts).lower()} images only")
     reference = domain.get("image_statistics")
     if reference:

@@ -151,7 +151,7 @@ def _frame_of(scan: Scan, frame: int | None) -> np.ndarray:
 
 
 def _warnings(scan: Scan, model: Model) -> tuple[str, ...]:
-    warnings = []
+    warnings = list(scan.warnings)
     if model.card.untrained:
         warnings.append(f"model {model.card.name} is an UNTRAINED placeholder: its prediction means nothing")
     if scan.is_color:

@@ -25,9 +25,8 @@ from pydicom.uid import (
 from app.cli import main
 from inference.backends import BACKEND_NAMES, STAGES, get_backend
 from inference.backends.fused_numba import fused_preprocess
-from inference.errors import BackendError, ModelError
+from inference.errors import BackendError, ModelError, quoted
 from inference.model import Model
-from inference.ood import header_text
 from inference.overlay_export import caption
 from inference.pipeline import Pipeline
 
@@ -383,9 +382,9 @@ def test_too_many_threads_are_capped_at_the_usable_cpus_with_a_note(files, tmp_p
 
 @pytest.mark.parametrize("value, shown", [("CT", "CT"), ("CHEST", "CHEST"), ("LEFT KNEE", "LEFT KNEE"),
                                           ("MR\nprediction: NORMAL", r"'MR\nprediction: NORMAL'"),
-                                          ("x" * 40, "'" + "x" * 32 + "'..."), ("CT\x00", r"'CT\x00'")])
+                                          ("x" * 40, "'" + "x" * 32 + "…'"), ("CT\x00", r"'CT\x00'")])
 def test_header_values_are_shown_plain_or_quoted_and_cut(value, shown):
-    assert header_text(value) == shown
+    assert quoted(value) == shown
 
 
 def test_crafted_modality_and_body_part_cannot_forge_output_lines(tmp_path, capsys):
