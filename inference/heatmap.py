@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-
 #: Anchor colours of the heatmap colour scale, low to high (a "jet"-like ramp: blue, cyan, yellow, red).
 _RAMP = np.array([[0, 0, 128], [0, 64, 255], [0, 224, 255], [255, 255, 0], [255, 96, 0], [160, 0, 0]], float)
 

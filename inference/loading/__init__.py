@@ -43,7 +43,7 @@ def load_scan(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Scan:
         raise ScanError(path, "not enough memory to decode the image") from None
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
-    except BaseException as exc:  # noqa: BLE001 - the boundary; BaseException for a Rust plugin's PanicException
+    except BaseException as exc:  # the boundary; BaseException for a Rust plugin's PanicException
         raise ScanError(path, f"unreadable ({type(exc).__name__}: {exc})") from exc
 
 

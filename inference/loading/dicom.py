@@ -123,7 +123,7 @@ def read_dataset(path: Path, *, force: bool, max_bytes: int) -> Dataset:
                 ds = pydicom.dcmread(path, force=force, defer_size=_DEFER_SIZE)
     except ScanError:
         raise
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a damaged header
+    except Exception as exc:  # pydicom raises many types for a damaged header
         raise ScanError(path, f"damaged DICOM header: {_last_line(exc)}") from exc
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         sop_class = UID(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID") or "")
