@@ -162,16 +162,16 @@ def test_a_dask_cluster_writes_the_same_rows_as_the_local_pool(folder, tmp_path)
 
     uncompressed_bomb(folder / "bomb.dcm")
     local, dask = tmp_path / "local.csv", tmp_path / "dask.csv"
-    assert main(["batch", str(folder), "--out", str(local), "--workers", "2", "--memory-limit", "512M"]) == 0
+    assert main(["batch", str(folder), "--out", str(local), "--workers", "2", "--memory-limit", "256M"]) == 0
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         assert main(["batch", str(folder), "--out", str(dask), "--scheduler", cluster.scheduler_address,
-                     "--memory-limit", "512M"]) == 0
+                     "--memory-limit", "256M"]) == 0
 
     def key(rows):
         return {r["path"]: (r["status"], r["error"], r["label"], r["prob_NORMAL"]) for r in rows}
     assert key(_rows(local)) == key(_rows(dask))
     assert {Path(r["path"]).name: r["error"] for r in _rows(dask)}["bomb.dcm"] == \
-        "decoder exceeded the memory limit (0.5 GiB)"
+        "decoder exceeded the memory limit (0.25 GiB)"
 
 
 def test_a_file_removed_during_the_run_becomes_an_error_row(folder):
