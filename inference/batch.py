@@ -209,8 +209,8 @@ def _run_pool(files: Sequence[Path], config: BatchConfig, workers: int, ceiling_
     try:
         while queue or any(worker.path is not None for worker in pool):
             for worker in pool:
-                if worker.idle and queue:
-                    worker.give(queue.pop())
+                if worker.idle and queue and worker.give(queue[-1]):
+                    queue.pop()
             deadlines = [worker.started + timeout_s for worker in pool if worker.path is not None]
             wait_s = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             connection.wait([w.conn for w in pool] + [w.process.sentinel for w in pool], wait_s)
@@ -240,9 +240,14 @@ class _Worker:
     def idle(self) -> bool:
         return self.ready and self.alive and self.path is None
 
-    def give(self, path: Path) -> None:
-        self.conn.send(str(path))
+    def give(self, path: Path) -> bool:
+        """Hand ``path`` over; False if the worker is gone (it died while idle, and the file is not lost)."""
+        try:
+            self.conn.send(str(path))
+        except OSError:
+            return False
         self.path, self.started = path, time.monotonic()
+        return True
 
     def collect(self, timeout_s: float) -> dict | None:
         """The row of the file this worker held, if it finished, died or ran out of time; else ``None``."""
@@ -266,9 +271,11 @@ class _Worker:
     def _death(self) -> str:
         self.process.join(5)
         code = self.process.exitcode
-        if code is not None and code < 0:
+        if code is None or code >= 0:
+            return f"worker process exited unexpectedly (code {code})"
+        with contextlib.suppress(ValueError):  # a signal without a name (real-time)
             return f"worker process died (signal {-code}, {signal.Signals(-code).name})"
-        return f"worker process exited unexpectedly (code {code})"
+        return f"worker process died (signal {-code})"
 
     def _lost(self, reason: str) -> dict | None:
         self.alive = False
