@@ -153,3 +153,5 @@ def test_a_batch_over_every_bomb_and_good_files_gives_one_row_each(bombs, tmp_pa
         "ct_small_128px.dcm", "tibia_cr_rg3_8bit_440px.png", "excess_frames.dcm"}
     for name, path in bombs.items():
         assert rows[path.name]["status"] == "error" and REASONS[name][:40] in rows[path.name]["error"]
+    assert "only the declared frames were read" in rows["excess_frames.dcm"]["warning"]
+    assert not rows["ct_small_128px.dcm"]["warning"]
