@@ -10,8 +10,8 @@ import time
 from collections import Counter
 from typing import TextIO
 
-from inference.backends import BACKEND_NAMES
-from inference.batch import (
+from radbench.inference.backends import BACKEND_NAMES
+from radbench.inference.batch import (
     DEFAULT_TIMEOUT_S,
     ERROR,
     OK,
@@ -25,9 +25,9 @@ from inference.batch import (
     usable_cpus,
     write_json,
 )
-from inference.errors import RadBenchError
-from inference.memory_ceiling import parse_size
-from inference.model import NOT_FOR_CLINICAL_USE, Model
+from radbench.inference.errors import RadBenchError
+from radbench.inference.memory_ceiling import parse_size
+from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 
 
 def add_parser(commands) -> None:

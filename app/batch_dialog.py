@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
-from app.timing_chart import TimingChart
-from inference.backends import BACKEND_NAMES
-from inference.batch import (
+from radbench.app.timing_chart import TimingChart
+from radbench.inference.backends import BACKEND_NAMES
+from radbench.inference.batch import (
     ERROR,
     OK,
     BatchConfig,
@@ -36,8 +36,8 @@ from inference.batch import (
     run_batch,
     save_csv,
 )
-from inference.model import NOT_FOR_CLINICAL_USE
-from inference.pipeline import PIPELINE_STAGES
+from radbench.inference.model import NOT_FOR_CLINICAL_USE
+from radbench.inference.pipeline import PIPELINE_STAGES
 
 SHOWN = ("path", "status", "error", "label")  # then one probability column per label, then "ood_warning"
 FAILED = QBrush(QColor("#ffd6d6"))

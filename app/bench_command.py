@@ -8,8 +8,9 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
-from app.cli import count
-from inference.benchmark import (
+from radbench.app.cli import count
+from radbench.sample_images import sample_files
+from radbench.inference.benchmark import (
     DEFAULT_BACKENDS,
     FUSED,
     KNOWN_BACKENDS,
@@ -24,13 +25,12 @@ from inference.benchmark import (
     CompileTime,
     FileBench,
     FileError,
-    default_files,
     run_benchmark,
     speedups,
     write_json,
 )
-from inference.errors import RadBenchError
-from inference.memory_bench import MemoryPeak, memory_peak
+from radbench.inference.errors import RadBenchError
+from radbench.inference.memory_bench import MemoryPeak, memory_peak
 
 
 def add_parser(commands) -> None:
@@ -63,7 +63,7 @@ def run_bench(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
             print(file_table(item), file=out, flush=True)
 
     try:
-        benchmark = run_benchmark(args.files or default_files(), backends=args.backends, repeats=args.repeat,
+        benchmark = run_benchmark(args.files or sample_files(), backends=args.backends, repeats=args.repeat,
                                   warmup=args.warmup, fresh_compile=not args.no_fresh_compile, report=report)
     except RadBenchError as exc:
         print(f"radbench bench: {exc}", file=err)

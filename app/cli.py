@@ -7,8 +7,8 @@ import math
 import sys
 from collections.abc import Sequence
 
-from inference.backends import BACKEND_NAMES
-from inference.model import NOT_FOR_CLINICAL_USE
+from radbench.inference.backends import BACKEND_NAMES
+from radbench.inference.model import NOT_FOR_CLINICAL_USE
 
 #: The subcommands; anything else as the first argument is a file for the desktop app.
 COMMANDS = ("predict", "batch", "bench", "profile", "gui")
@@ -34,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--heatmap", metavar="OUT.png", default=None,
                          help="write the scan with the model's heatmap blended in (with several files: a folder)")
     predict.add_argument("--opacity", type=_fraction, default=0.5, help="heatmap opacity, 0 to 1 (default: 0.5)")
-    from app.batch_command import add_parser as add_batch
-    from app.bench_command import add_parser as add_bench
-    from app.profile_command import add_parser as add_profile
+    from radbench.app.batch_command import add_parser as add_batch
+    from radbench.app.bench_command import add_parser as add_bench
+    from radbench.app.profile_command import add_parser as add_profile
 
     add_batch(commands)
     add_bench(commands)
@@ -78,22 +78,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["gui", *argv]  # ``radbench`` and ``radbench FILE...`` open the desktop app
     args = parser.parse_args(argv)
     if args.command == "predict":
-        from app.predict_command import run_predict
+        from radbench.app.predict_command import run_predict
 
         return run_predict(args)
     if args.command == "bench":
-        from app.bench_command import run_bench
+        from radbench.app.bench_command import run_bench
 
         return run_bench(args)
     if args.command == "profile":
-        from app.profile_command import run_profile
+        from radbench.app.profile_command import run_profile
 
         return run_profile(args)
     if args.command == "batch":
-        from app.batch_command import run_batch_command
+        from radbench.app.batch_command import run_batch_command
 
         return run_batch_command(args)
-    from app.gui import launch
+    from radbench.app.gui import launch
 
     return launch(args.files)
 

@@ -6,8 +6,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app import scan_files
-from inference.benchmark import default_files
+from radbench.app import scan_files
+from radbench.sample_images import sample_files
 
 
 def has_display() -> bool:
@@ -23,7 +23,7 @@ def launch(files: Sequence[str]) -> int:
         return _no_display(files)
     from PySide6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow
+    from radbench.app.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("RadBench")
@@ -41,9 +41,9 @@ def launch(files: Sequence[str]) -> int:
 
 def _no_display(files: Sequence[str]) -> int:
     """Headless: say so, show the command-line equivalent, and run it on the files (or the bundled samples)."""
-    from app.cli import main
+    from radbench.app.cli import main
 
-    targets = list(files) or [str(p) for p in default_files()]
+    targets = list(files) or [str(p) for p in sample_files()]
     print("radbench: no display here (no DISPLAY or WAYLAND_DISPLAY), so the desktop app cannot open.\n"
           "Use the command line instead, e.g.:\n"
           f"  radbench predict {' '.join(targets) if files else 'sample_images/*'}\n"

@@ -35,22 +35,22 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
-from app import scan_files
-from inference.benchmark import default_files
-from app.batch_dialog import BatchDialog
-from app.metadata_panel import MetadataPanel
-from app.prediction_panel import PredictionPanel
-from app.timing_chart import TimingChart
-from app.viewer import ScanViewer
-from inference.backends import BACKEND_NAMES, get_backend
-from inference.compare import Comparison, compare_backends
-from inference.display import presets_for
-from inference.errors import Cancelled, NotAScanError, RadBenchError
-from inference.loading import load_scan_isolated
-from inference.model import NOT_FOR_CLINICAL_USE, Model
-from inference.pipeline import Pipeline, Prediction
-from inference.profiling import profile_run
-from inference.scan import Scan
+from radbench.app import scan_files
+from radbench.sample_images import sample_files
+from radbench.app.batch_dialog import BatchDialog
+from radbench.app.metadata_panel import MetadataPanel
+from radbench.app.prediction_panel import PredictionPanel
+from radbench.app.timing_chart import TimingChart
+from radbench.app.viewer import ScanViewer
+from radbench.inference.backends import BACKEND_NAMES, get_backend
+from radbench.inference.compare import Comparison, compare_backends
+from radbench.inference.display import presets_for
+from radbench.inference.errors import Cancelled, NotAScanError, RadBenchError
+from radbench.inference.loading import load_scan_isolated
+from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
+from radbench.inference.pipeline import Pipeline, Prediction
+from radbench.inference.profiling import profile_run
+from radbench.inference.scan import Scan
 
 #: Input dtypes whose Numba kernels are compiled in the background at start-up.
 WARM_DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Open…", self.choose_files, QKeySequence.StandardKey.Open)
         self._action(file_menu, "Open &folder…", self.choose_folder)
         self.samples_menu = file_menu.addMenu("Open &sample")
-        for path in default_files():
+        for path in sample_files():
             self._action(self.samples_menu, path.name, lambda p=path: self.open_files([p]))
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)

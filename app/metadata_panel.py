@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inference.scan import Scan
-from inference.tags import TagRow, read_tags
+from radbench.inference.scan import Scan
+from radbench.inference.tags import TagRow, read_tags
 
 HIDDEN = "•••• (patient-identifying: hidden)"
 

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from inference.errors import NotAScanError, RadBenchError, ScanError, quoted
-from inference.model import NOT_FOR_CLINICAL_USE, Model
-from inference.overlay_export import save_overlay
-from inference.pipeline import Pipeline, Prediction
+from radbench.inference.errors import NotAScanError, RadBenchError, ScanError, quoted
+from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
+from radbench.inference.overlay_export import save_overlay
+from radbench.inference.pipeline import Pipeline, Prediction
 
 
 def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from inference.model import NOT_FOR_CLINICAL_USE, Model
-from inference.pipeline import Prediction
+from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
+from radbench.inference.pipeline import Prediction
 
 
 class PredictionPanel(QWidget):

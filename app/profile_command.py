@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import TextIO
 
-from inference.backends import BACKEND_NAMES
-from inference.errors import RadBenchError
-from inference.model import NOT_FOR_CLINICAL_USE, Model
-from inference.profiling import profile_run
+from radbench.inference.backends import BACKEND_NAMES
+from radbench.inference.errors import RadBenchError
+from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
+from radbench.inference.profiling import profile_run
 
 
 def add_parser(commands) -> None:

@@ -16,8 +16,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.main_window import MainWindow
-from app.scan_files import FIRST_SAMPLE
+from radbench.app.main_window import MainWindow
+from radbench.app.scan_files import FIRST_SAMPLE
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "screenshots"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from inference.benchmark import SAMPLE_DIR
+from radbench.sample_images import SAMPLE_DIR
 
 FIRST_SAMPLE = SAMPLE_DIR / "chest_cr_rg1_j2k_lossless.dcm"
 RECENT_LIMIT = 10

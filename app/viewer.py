@@ -13,9 +13,9 @@ from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
-from inference import display
-from inference.heatmap import colorize
-from inference.scan import Scan
+from radbench.inference import display
+from radbench.inference.heatmap import colorize
+from radbench.inference.scan import Scan
 
 #: Zoom factor per wheel notch, and the zoom limits (screen pixels per image pixel).
 ZOOM_STEP = 1.25

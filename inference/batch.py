@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from multiprocessing import connection
 from pathlib import Path, PurePath
 
-from inference.atomic_file import write_atomically
-from inference.errors import NotAScanError, RadBenchError, ScanError
-from inference.memory_ceiling import (
+from radbench.inference.atomic_file import write_atomically
+from radbench.inference.errors import NotAScanError, RadBenchError, ScanError
+from radbench.inference.memory_ceiling import (
     address_space_limit,
     caused_by_memory,
     default_ceiling_bytes,
@@ -42,13 +42,13 @@ from inference.memory_ceiling import (
     start_shielded,
     time_limit_message,
 )
-from inference.model import NOT_FOR_CLINICAL_USE, Model
+from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 
 try:
     import fcntl
 except ImportError:  # Windows: no output lock
     fcntl = None
-from inference.pipeline import PIPELINE_STAGES, Pipeline
+from radbench.inference.pipeline import PIPELINE_STAGES, Pipeline
 
 OK, ERROR, SKIPPED = "ok", "error", "skipped"
 #: DICOM values added as columns only with ``include_phi``.

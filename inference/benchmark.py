@@ -29,15 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from inference import reference_pipeline
-from inference.atomic_file import write_atomically
-from inference.backends import BACKEND_NAMES, Backend, fused_numba, get_backend
-from inference.errors import BackendError, NotAScanError, RadBenchError, ScanError
-from inference.loading import load_scan
-from inference.model import Model, ModelCard
-from inference.pipeline import model_window, preprocess
-from inference.scan import Scan
-from inference.timing import StageClock, Timings
+from radbench.inference import reference_pipeline
+from radbench.inference.atomic_file import write_atomically
+from radbench.inference.backends import BACKEND_NAMES, Backend, fused_numba, get_backend
+from radbench.inference.errors import BackendError, NotAScanError, RadBenchError, ScanError
+from radbench.inference.loading import load_scan
+from radbench.inference.model import Model, ModelCard
+from radbench.inference.pipeline import model_window, preprocess
+from radbench.inference.scan import Scan
+from radbench.inference.timing import StageClock, Timings
 
 TOTAL_STAGE = "preprocess_total"
 INFER_STAGE = "infer"
@@ -57,11 +57,10 @@ LARGE_NAIVE_REPEATS = 3
 ORT_THREADS = (1, 2)
 ORT_CONFIG = {"session.intra_op.allow_spinning": "0", "session.inter_op.allow_spinning": "0"}
 
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_images"
 
 PACKAGES = ("numpy", "numba", "onnxruntime", "pydicom", "scikit-image")
 _FRESH_COMPILE_SCRIPT = ("import json, sys; from dataclasses import asdict; "
-                         "from inference.benchmark import compile_in_process; "
+                         "from radbench.inference.benchmark import compile_in_process; "
                          "print(json.dumps([asdict(compile_in_process(d)) for d in sys.argv[1:]]))")
 
 
@@ -202,11 +201,6 @@ class Benchmark:
             "errors": [{"file": e.file, "reason": e.reason, "skipped": e.skipped} for e in self.errors],
             "memory": [{**asdict(m), "ratio": round(m.ratio, 3)} for m in self.memory],
         }
-
-
-def default_files() -> list[Path]:
-    """The bundled sample scans: every file in ``sample_images/`` except its README."""
-    return sorted(p for p in SAMPLE_DIR.iterdir() if p.is_file() and p.name != "README.md")
 
 
 def stage_backend(name: str) -> Backend:
@@ -437,7 +431,7 @@ def _file_error(path: str | Path, exc: Exception) -> FileError:
 def _cache_counts() -> tuple[int, int]:
     from numba.core.dispatcher import Dispatcher
 
-    from inference.backends import numba_jit
+    from radbench.inference.backends import numba_jit
 
     kernels = [k for k in vars(numba_jit).values() if isinstance(k, Dispatcher)]
     return (sum(sum(k.stats.cache_hits.values()) for k in kernels),

@@ -13,12 +13,12 @@ from types import MappingProxyType
 
 import numpy as np
 
-from inference.backends import BACKEND_NAMES, get_backend
-from inference.benchmark import Record, run_order, schedule
-from inference.errors import Cancelled
-from inference.model import Model
-from inference.pipeline import Pipeline, Prediction
-from inference.scan import Scan
+from radbench.inference.backends import BACKEND_NAMES, get_backend
+from radbench.inference.benchmark import Record, run_order, schedule
+from radbench.inference.errors import Cancelled
+from radbench.inference.model import Model
+from radbench.inference.pipeline import Pipeline, Prediction
+from radbench.inference.scan import Scan
 
 #: Largest max-abs difference between preprocessed tensors that still counts as "the same numbers".
 TENSOR_TOLERANCE = 1e-4

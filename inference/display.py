@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.backends import get_backend
-from inference.scan import Scan, WindowPreset
+from radbench.inference.backends import get_backend
+from radbench.inference.scan import Scan, WindowPreset
 
 #: The usual named CT windows (Hounsfield units), offered for every CT scan after the file's own presets.
 CT_PRESETS = (

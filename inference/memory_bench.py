@@ -15,10 +15,10 @@ from pathlib import Path
 
 _SCRIPT = """
 import json, os, resource, sys
-from inference.benchmark import stage_backend
-from inference.loading import load_scan
-from inference.model import Model
-from inference.pipeline import preprocess
+from radbench.inference.benchmark import stage_backend
+from radbench.inference.loading import load_scan
+from radbench.inference.model import Model
+from radbench.inference.pipeline import preprocess
 path, name = sys.argv[1:3]
 card, backend = Model().card, stage_backend(name)
 for dtype in ("uint8", "uint16", "int16", "float32"):

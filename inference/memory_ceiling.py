@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing import connection
 
-from inference.errors import RadBenchError
+from radbench.inference.errors import RadBenchError
 
 try:
     import resource

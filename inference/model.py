@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from inference.errors import ModelError, quoted
-from inference.ood import domain_problems
+from radbench.inference.errors import ModelError, quoted
+from radbench.inference.ood import domain_problems
 
 #: Key of the card in the ONNX file's ``metadata_props``; ``<model>.card.json`` beside the file also works.
 CARD_KEY = "radbench.card"
 
-#: The model used when none is named: the bundled one in the repository's ``models/`` folder.
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "pneumonia.onnx"
+#: The model used when none is named: the bundled one (package data of ``radbench.models``, the repository's ``models/`` folder).
+DEFAULT_MODEL_PATH = Path(str(files("radbench.models").joinpath("pneumonia.onnx")))
 
 NOT_FOR_CLINICAL_USE = "For education, not for clinical use."
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from inference.backends.resample import axis_matrix
-from inference.errors import CODE_STRING, quoted
-from inference.scan import Scan
+from radbench.inference.backends.resample import axis_matrix
+from radbench.inference.errors import CODE_STRING, quoted
+from radbench.inference.scan import Scan
 
 
 def image_statistics(tensor: np.ndarray, cells: int = 8) -> np.ndarray:

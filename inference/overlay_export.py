@@ -11,12 +11,12 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from inference import display
-from inference.errors import RadBenchError
-from inference.heatmap import blend
-from inference.loading import load_scan
-from inference.model import NOT_FOR_CLINICAL_USE
-from inference.pipeline import Prediction
+from radbench.inference import display
+from radbench.inference.errors import RadBenchError
+from radbench.inference.heatmap import blend
+from radbench.inference.loading import load_scan
+from radbench.inference.model import NOT_FOR_CLINICAL_USE
+from radbench.inference.pipeline import Prediction
 
 
 def caption(prediction: Prediction) -> list[str]:

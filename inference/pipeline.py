@@ -10,14 +10,14 @@ from types import MappingProxyType
 
 import numpy as np
 
-from inference.backends import Backend, get_backend
-from inference.errors import Cancelled, ScanError
-from inference.heatmap import heatmap
-from inference.loading import load_scan
-from inference.model import Model
-from inference.ood import domain_warnings
-from inference.scan import Scan
-from inference.timing import StageClock, Timings
+from radbench.inference.backends import Backend, get_backend
+from radbench.inference.errors import Cancelled, ScanError
+from radbench.inference.heatmap import heatmap
+from radbench.inference.loading import load_scan
+from radbench.inference.model import Model
+from radbench.inference.ood import domain_warnings
+from radbench.inference.scan import Scan
+from radbench.inference.timing import StageClock, Timings
 
 #: Every stage a run can time, in order ("equalize" is skipped when the model card turns it off).
 PIPELINE_STAGES = ("decode", "rescale", "window", "equalize", "resize", "normalize", "infer", "postprocess",

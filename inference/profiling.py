@@ -7,10 +7,10 @@ import io
 import pstats
 from pathlib import Path
 
-from inference.errors import RadBenchError, ScanError
-from inference.loading import load_scan
-from inference.model import Model
-from inference.pipeline import Pipeline, Prediction
+from radbench.inference.errors import RadBenchError, ScanError
+from radbench.inference.loading import load_scan
+from radbench.inference.model import Model
+from radbench.inference.pipeline import Pipeline, Prediction
 
 
 def profile_run(path: str | Path, model: Model, backend: str, out: str | Path | None = None,

@@ -17,7 +17,7 @@ from pydicom.pixels import apply_modality_lut, apply_windowing
 from skimage.exposure import equalize_hist
 from skimage.transform import resize as skimage_resize
 
-from inference.backends import Backend
+from radbench.inference.backends import Backend
 
 NAME = "reference"
 

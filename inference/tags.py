@@ -14,7 +14,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from inference.loading.dicom import IDENTIFYING_KEYWORDS
+from radbench.inference.loading.dicom import IDENTIFYING_KEYWORDS
 
 _MAX_VALUE_CHARS = 200
 _IDENTIFYING = frozenset(IDENTIFYING_KEYWORDS)

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from inference.backends.resample import axis_matrix
+from radbench.inference.backends.resample import axis_matrix
 
 
 class Augmenter:

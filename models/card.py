@@ -67,7 +67,7 @@ def build(*, args: argparse.Namespace, argv: list[str], labels, size: int, mean:
                                  "linear), logits averaged", "parameters": parameters,
                          "trained_from": "scratch (no pretrained weights)"},
         "training": {
-            "command": "python -m models.train " + " ".join(argv),
+            "command": "python -m radbench.models.train " + " ".join(argv),
             "seed": args.seed, "epochs": args.epochs, "members": args.members, "batch": args.batch,
             "optimizer": f"AdamW lr {args.lr} (one-cycle), weight decay 0.02",
             "loss": "cross-entropy with inverse-frequency class weights, label smoothing 0.05",

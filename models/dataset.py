@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.backends import get_backend
-from inference.loading import load_scan
-from inference.pipeline import preprocess
+from radbench.inference.backends import get_backend
+from radbench.inference.loading import load_scan
+from radbench.inference.pipeline import preprocess
 
 LABELS = ("NORMAL", "PNEUMONIA")
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}

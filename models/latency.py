@@ -1,6 +1,6 @@
 """ONNX Runtime latency of a model at batch 1 on one thread; optionally written back into its card.
 
-    python -m models.latency [MODEL] [--repeats N] [--update-card]
+    python -m radbench.models.latency [MODEL] [--repeats N] [--update-card]
 
 Run it on a quiet machine: other processes on the same cores inflate the figure.
 """
@@ -17,9 +17,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from inference.benchmark import infer_latency, ort_sessions
-from inference.model import CARD_KEY, DEFAULT_MODEL_PATH
-from models import card as model_card
+from radbench.inference.benchmark import infer_latency, ort_sessions
+from radbench.inference.model import CARD_KEY, DEFAULT_MODEL_PATH
+from radbench.models import card as model_card
 
 
 def latency(path: Path, size: int, repeats: int = 300) -> dict:

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from skimage import filters, transform
 
-from inference.backends import get_backend
-from inference.loading import load_scan
-from inference.pipeline import preprocess
+from radbench.inference.backends import get_backend
+from radbench.inference.loading import load_scan
+from radbench.inference.pipeline import preprocess
 
 
 def _zoom(image: np.ndarray, factor: float) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Train RadBench's pneumonia classifier from scratch on CPU, calibrate it, and export it to ONNX with its card.
 
-    python -m models.train --data ../shared/data/chest_xray/train
+    python -m radbench.models.train --data ../shared/data/chest_xray/train
 
 Deterministic for a given ``--seed`` and thread count. Writes ``models/pneumonia.onnx`` (the card embedded in
 its metadata) and the card section of ``models/README.md``. Needs the ``train`` extra (PyTorch).
@@ -23,21 +23,21 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 
-from inference.model import CARD_KEY
-from inference.ood import image_statistics, statistics_distance
-from models import card as model_card
-from models import metrics
-from models.augment import Augmenter
-from models.latency import latency
-from models.dataset import (
+from radbench.inference.model import CARD_KEY
+from radbench.inference.ood import image_statistics, statistics_distance
+from radbench.models import card as model_card
+from radbench.models import metrics
+from radbench.models.augment import Augmenter
+from radbench.models.latency import latency
+from radbench.models.dataset import (
     LABELS,
     list_samples,
     load_equalized,
     serving_tensors,
     split_by_patient,
 )
-from models.net import PneumoniaNet, ServingNet
-from models.shifts import SHIFTS, shifted_tensors
+from radbench.models.net import PneumoniaNet, ServingNet
+from radbench.models.shifts import SHIFTS, shifted_tensors
 
 HERE = Path(__file__).resolve().parent
 MEAN, STD = 0.5, 0.29  # of equalized images (uniform on [0, 1]: mean 0.5, std 0.289)

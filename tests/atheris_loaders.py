@@ -16,8 +16,8 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from inference.errors import ScanError
-    from inference.loading import load_scan
+    from radbench.inference.errors import ScanError
+    from radbench.inference.loading import load_scan
 
 _SCRATCH = Path(tempfile.mkdtemp(prefix="radbench-atheris-")) / "input"
 

@@ -15,7 +15,7 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from inference.backends import BACKEND_NAMES, get_backend
+from radbench.inference.backends import BACKEND_NAMES, get_backend
 
 
 @dataclass(frozen=True)

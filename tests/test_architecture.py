@@ -10,11 +10,11 @@ import textwrap
 def test_importing_all_of_inference_loads_no_qt_and_no_torch():
     script = textwrap.dedent("""
         import importlib, pkgutil, sys
-        import inference
-        names = [m.name for m in pkgutil.walk_packages(inference.__path__, "inference.")]
+        import radbench.inference
+        names = [m.name for m in pkgutil.walk_packages(radbench.inference.__path__, "radbench.inference.")]
         for name in names:
             importlib.import_module(name)
-        import app.cli, app.predict_command
+        import radbench.app.cli, radbench.app.predict_command
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("PySide6", "shiboken6", "torch"))
         print(len(names), loaded)
     """)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from numba.core.registry import CPUDispatcher
 
-import inference.backends.numba_jit as numba_jit
+import radbench.inference.backends.numba_jit as numba_jit
 from backend_samples import BACKENDS
-from inference.backends import BACKEND_NAMES, STAGES, Backend, get_backend
-from inference.backends.resample import axis_weights
-from inference.errors import BackendError, Cancelled
+from radbench.inference.backends import BACKEND_NAMES, STAGES, Backend, get_backend
+from radbench.inference.backends.resample import axis_weights
+from radbench.inference.errors import BackendError, Cancelled
 
 backends = pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
 IMAGE = np.arange(20 * 13, dtype=np.float32).reshape(20, 13) / 100

@@ -15,9 +15,9 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from test_batch_hostile import uncompressed_bomb
 
-from app.cli import main
-from inference.batch import columns, escape_cell
-from inference.model import Model
+from radbench.app.cli import main
+from radbench.inference.batch import columns, escape_cell
+from radbench.inference.model import Model
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 RADBENCH = Path(sys.executable).parent / "radbench"
@@ -175,7 +175,7 @@ def test_a_dask_cluster_writes_the_same_rows_as_the_local_pool(folder, tmp_path)
 
 
 def test_a_file_removed_during_the_run_becomes_an_error_row(folder):
-    from inference.batch import BatchConfig, discover, run_batch
+    from radbench.inference.batch import BatchConfig, discover, run_batch
 
     files = discover(folder)
     victim = next(p for p in files if p.name == "tibia.png")

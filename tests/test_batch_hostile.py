@@ -21,11 +21,11 @@ from PIL import Image
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from app.cli import main
-from inference.batch import decode_text, encode_text
-from inference.errors import ScanError
-from inference.loading import load_scan
-from inference.memory_ceiling import MemoryCeilingError, TimeLimitError, run_in_child
+from radbench.app.cli import main
+from radbench.inference.batch import decode_text, encode_text
+from radbench.inference.errors import ScanError
+from radbench.inference.loading import load_scan
+from radbench.inference.memory_ceiling import MemoryCeilingError, TimeLimitError, run_in_child
 
 RADBENCH = Path(sys.executable).parent / "radbench"
 CT = get_testdata_file("CT_small.dcm")

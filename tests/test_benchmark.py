@@ -14,10 +14,10 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from app.bench_command import add_parser, run_bench
-from inference import reference_pipeline
-from inference.backends import STAGES, get_backend
-from inference.benchmark import (
+from radbench.app.bench_command import add_parser, run_bench
+from radbench.inference import reference_pipeline
+from radbench.inference.backends import STAGES, get_backend
+from radbench.inference.benchmark import (
     DEFAULT_BACKENDS,
     INFER_STAGE,
     LARGE_FRAME_PIXELS,
@@ -35,9 +35,9 @@ from inference.benchmark import (
     schedule,
     speedups,
 )
-from inference.loading import load_scan
-from inference.model import Model
-from inference.pipeline import preprocess
+from radbench.inference.loading import load_scan
+from radbench.inference.model import Model
+from radbench.inference.pipeline import preprocess
 
 CT_SMALL = get_testdata_file("CT_small.dcm")
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
@@ -218,7 +218,7 @@ def test_bad_file_gives_an_error_line_and_exit_1_while_good_files_report(tmp_pat
 
 
 def test_the_fused_numba_path_is_its_own_bar_with_the_same_numbers(ct_scan, model):
-    from inference.benchmark import FUSED
+    from radbench.inference.benchmark import FUSED
 
     bench = bench_file(ct_scan, model.card, backends=("numba", FUSED), repeats=2, warmup=1)
     assert {r.stage for r in bench.records if r.backend == FUSED} == {"fused", "preprocess_total"}
@@ -227,7 +227,7 @@ def test_the_fused_numba_path_is_its_own_bar_with_the_same_numbers(ct_scan, mode
 
 
 def test_memory_option_measures_each_backend_in_a_fresh_process(tmp_path):
-    from app.bench_command import add_parser, run_bench
+    from radbench.app.bench_command import add_parser, run_bench
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))

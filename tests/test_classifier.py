@@ -11,9 +11,9 @@ from PIL import Image
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from inference.backends import BACKEND_NAMES
-from inference.model import Model
-from inference.pipeline import Pipeline
+from radbench.inference.backends import BACKEND_NAMES
+from radbench.inference.model import Model
+from radbench.inference.pipeline import Pipeline
 
 CORPUS = Path(data_store.__file__).parent / "data"
 CHEST_SAMPLE = Path(__file__).resolve().parent.parent / "sample_images" / "chest_cr_rg1_j2k_lossless.dcm"

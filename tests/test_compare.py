@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from pydicom.data import get_testdata_file
 
-from inference.backends import BACKEND_NAMES
-from inference.compare import TENSOR_TOLERANCE, compare_backends
-from inference.errors import Cancelled
-from inference.loading import load_scan
-from inference.model import Model
+from radbench.inference.backends import BACKEND_NAMES
+from radbench.inference.compare import TENSOR_TOLERANCE, compare_backends
+from radbench.inference.errors import Cancelled
+from radbench.inference.loading import load_scan
+from radbench.inference.model import Model
 
 
 @pytest.fixture(scope="module")

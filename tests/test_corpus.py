@@ -10,8 +10,8 @@ import pydicom
 import pytest
 from pydicom.pixels import apply_color_lut
 
-from inference.errors import ScanError
-from inference.loading import load_scan
+from radbench.inference.errors import ScanError
+from radbench.inference.loading import load_scan
 
 PYDICOM_FILES = Path(pydicom.data.__file__).parent / "test_files"  # get_testdata_files('*') would download
 DATA_STORE = Path(data_store.__file__).parent / "data"

@@ -17,8 +17,8 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from inference.errors import ScanError
-from inference.loading import (
+from radbench.inference.errors import ScanError
+from radbench.inference.loading import (
     DEFAULT_MAX_BYTES,
     load_scan,
     load_scan_isolated,
@@ -44,8 +44,8 @@ ADDRESS_SPACE_GUARD = 4 * 1024**3  # a regression fails the test instead of taki
 _CHILD = textwrap.dedent("""
     import json, resource, sys
     resource.setrlimit(resource.RLIMIT_AS, ({guard}, {guard}))
-    from inference.errors import ScanError
-    from inference.loading import load_scan
+    from radbench.inference.errors import ScanError
+    from radbench.inference.loading import load_scan
     try:
         load_scan(sys.argv[1])
         reason = None

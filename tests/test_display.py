@@ -10,9 +10,9 @@ import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from inference import display
-from inference.loading import load_scan
-from inference.scan import WindowPreset
+from radbench.inference import display
+from radbench.inference.loading import load_scan
+from radbench.inference.scan import WindowPreset
 
 CT = get_testdata_file("CT_small.dcm")
 MR = get_testdata_file("emri_small.dcm")

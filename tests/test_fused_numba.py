@@ -11,10 +11,10 @@ import pytest
 from numba.core.registry import CPUDispatcher
 from pydicom.data import get_testdata_file
 
-from inference.backends import fused_numba, get_backend
-from inference.backends.fused_numba import fused_preprocess, warm_up
-from inference.errors import BackendError
-from inference.loading import load_scan
+from radbench.inference.backends import fused_numba, get_backend
+from radbench.inference.backends.fused_numba import fused_preprocess, warm_up
+from radbench.inference.errors import BackendError
+from radbench.inference.loading import load_scan
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 STAGED = get_backend("numba")

@@ -21,9 +21,9 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
-from inference.errors import ScanError
-from inference.loading import load_scan
-from inference.scan import Scan
+from radbench.inference.errors import ScanError
+from radbench.inference.loading import load_scan
+from radbench.inference.scan import Scan
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 REGRESSIONS = Path(__file__).resolve().parent / "fuzz_regressions"

@@ -15,9 +15,9 @@ from PySide6.QtCore import QPoint, QPointF, QSettings, Qt, QTimer
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from app.main_window import MainWindow
-from app.metadata_panel import HIDDEN
-from inference.backends import BACKEND_NAMES
+from radbench.app.main_window import MainWindow
+from radbench.app.metadata_panel import HIDDEN
+from radbench.inference.backends import BACKEND_NAMES
 
 CT = Path(get_testdata_file("CT_small.dcm"))
 CHEST = Path(__file__).resolve().parent.parent / "sample_images" / "chest_cr_rg1_j2k_lossless.dcm"

@@ -8,9 +8,9 @@ from pydicom.data import get_testdata_file
 from PySide6.QtCharts import QAbstractAxis, QLogValueAxis
 from PySide6.QtGui import QColor, QImage
 
-from app.timing_chart import COLOURS, COMPILE_COLOUR, FLOOR_MS, TimingChart, format_ms
-from inference.model import Model
-from inference.pipeline import PIPELINE_STAGES, Pipeline
+from radbench.app.timing_chart import COLOURS, COMPILE_COLOUR, FLOOR_MS, TimingChart, format_ms
+from radbench.inference.model import Model
+from radbench.inference.pipeline import PIPELINE_STAGES, Pipeline
 
 RUN = {"decode": 2.0, "rescale": 1.5, "window": 1.6, "equalize": 6.0, "resize": 0.8, "normalize": 0.3,
        "infer": 2.5, "postprocess": 0.2, "heatmap": 0.3}  # 15.2 ms in all

@@ -12,9 +12,9 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.viewer import ZOOM_STEP, ScanViewer
-from inference import display
-from inference.loading import load_scan
+from radbench.app.viewer import ZOOM_STEP, ScanViewer
+from radbench.inference import display
+from radbench.inference.loading import load_scan
 
 CT = get_testdata_file("CT_small.dcm")
 MR = get_testdata_file("emri_small.dcm")

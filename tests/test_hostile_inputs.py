@@ -22,13 +22,13 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from app.cli import main
-from inference.backends import BACKEND_NAMES, STAGES, get_backend
-from inference.backends.fused_numba import fused_preprocess
-from inference.errors import BackendError, ModelError, quoted
-from inference.model import Model
-from inference.overlay_export import caption
-from inference.pipeline import Pipeline
+from radbench.app.cli import main
+from radbench.inference.backends import BACKEND_NAMES, STAGES, get_backend
+from radbench.inference.backends.fused_numba import fused_preprocess
+from radbench.inference.errors import BackendError, ModelError, quoted
+from radbench.inference.model import Model
+from radbench.inference.overlay_export import caption
+from radbench.inference.pipeline import Pipeline
 
 SIDE = 16
 CARD = {"name": "hostile-test", "version": "1", "labels": ["NORMAL", "PNEUMONIA"],

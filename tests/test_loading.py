@@ -23,10 +23,10 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from inference.errors import NotAScanError, ScanError
-from inference.loading import DEFAULT_MAX_BYTES, decoder_plugins, load_scan
-from inference.loading.dicom import IDENTIFYING_KEYWORDS, METADATA_KEYWORDS, plugin_order
-from inference.scan import WindowPreset
+from radbench.inference.errors import NotAScanError, ScanError
+from radbench.inference.loading import DEFAULT_MAX_BYTES, decoder_plugins, load_scan
+from radbench.inference.loading.dicom import IDENTIFYING_KEYWORDS, METADATA_KEYWORDS, plugin_order
+from radbench.inference.scan import WindowPreset
 
 DATA = Path(data_store.__file__).parent / "data"
 CT = Path(get_testdata_file("CT_small.dcm"))

@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 import pytest
 
-from inference.errors import ModelError
-from inference.model import DEFAULT_MODEL_PATH, Model
+from radbench.inference.errors import ModelError
+from radbench.inference.model import DEFAULT_MODEL_PATH, Model
 
 
 def _save(module, tmp_path, card="default", input_shape=None, name="m.onnx"):

@@ -16,10 +16,10 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from inference.backends import BACKEND_NAMES, get_backend
-from inference.errors import Cancelled, ScanError
-from inference.model import Model
-from inference.pipeline import PIPELINE_STAGES, Pipeline
+from radbench.inference.backends import BACKEND_NAMES, get_backend
+from radbench.inference.errors import Cancelled, ScanError
+from radbench.inference.model import Model
+from radbench.inference.pipeline import PIPELINE_STAGES, Pipeline
 
 CT = get_testdata_file("CT_small.dcm")
 
@@ -129,7 +129,7 @@ def test_monochrome1_is_inverted_exactly_once(model, tmp_path):
 
 
 def test_an_already_loaded_scan_runs_without_a_decode_stage(model):
-    from inference.loading import load_scan
+    from radbench.inference.loading import load_scan
 
     prediction = Pipeline(model, "vectorized").run(load_scan(CT))
     assert "decode" not in dict(prediction.timings.stages)

@@ -12,7 +12,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from app.cli import main
+from radbench.app.cli import main
 
 RADBENCH = Path(sys.executable).parent / "radbench"
 CORPUS = ["CT_small.dcm", "MR_small.dcm", "rtdose.dcm", "JPEG2000.dcm", "SC_rgb.dcm", "emri_small.dcm",
@@ -79,8 +79,8 @@ def test_predict_output_and_heatmap_export_hold_no_identifying_value(folder, tmp
 
 
 def test_view_export_holds_no_identifying_value(folder, tmp_path, qtbot):
-    from app.viewer import ScanViewer
-    from inference.loading import load_scan
+    from radbench.app.viewer import ScanViewer
+    from radbench.inference.loading import load_scan
 
     viewer = ScanViewer()
     qtbot.addWidget(viewer)

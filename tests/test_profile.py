@@ -6,7 +6,7 @@ import pstats
 
 from pydicom.data import get_testdata_file
 
-from app.cli import main
+from radbench.app.cli import main
 
 
 def test_profile_writes_a_readable_prof_and_prints_the_top_functions(tmp_path, capsys):

@@ -6,7 +6,7 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 
-from inference.tags import read_tags
+from radbench.inference.tags import read_tags
 
 
 def test_every_element_is_listed_and_identifying_ones_are_marked():

@@ -10,10 +10,10 @@ import onnx
 import pytest
 from PIL import Image
 
-from inference.model import CARD_KEY, Model
-from inference.pipeline import Pipeline
-from models.dataset import list_samples, patient_of, split_by_patient
-from models.train import main as train
+from radbench.inference.model import CARD_KEY, Model
+from radbench.inference.pipeline import Pipeline
+from radbench.models.dataset import list_samples, patient_of, split_by_patient
+from radbench.models.train import main as train
 
 
 @pytest.fixture(scope="module")

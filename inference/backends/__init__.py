@@ -48,16 +48,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inference.errors import BackendError
+from radbench.inference.errors import BackendError
 
 #: The compute stages, in pipeline order.
 STAGES = ("rescale", "window", "equalize", "resize", "normalize")
 
 #: name -> (module, one-line description). The only place backends are registered.
 _REGISTRY = {
-    "naive": ("inference.backends.naive", "plain Python loops over pixels"),
-    "vectorized": ("inference.backends.vectorized", "whole-array NumPy"),
-    "numba": ("inference.backends.numba_jit", "Numba @njit kernels, compiled on first use"),
+    "naive": ("radbench.inference.backends.naive", "plain Python loops over pixels"),
+    "vectorized": ("radbench.inference.backends.vectorized", "whole-array NumPy"),
+    "numba": ("radbench.inference.backends.numba_jit", "Numba @njit kernels, compiled on first use"),
 }
 
 BACKEND_NAMES = tuple(_REGISTRY)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from inference.errors import BackendError
+from radbench.inference.errors import BackendError
 
 
 def check_image(image: np.ndarray, stage: str) -> np.ndarray:

@@ -27,9 +27,9 @@ from collections.abc import Sequence
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from inference.backends.checks import check_finite, check_image, per_channel, voi
-from inference.backends.resample import axis_weights
-from inference.backends.vectorized import rescale
+from radbench.inference.backends.checks import check_finite, check_image, per_channel, voi
+from radbench.inference.backends.resample import axis_weights
+from radbench.inference.backends.vectorized import rescale
 
 _warm_dtypes: set[np.dtype] = set()
 

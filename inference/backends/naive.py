@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from inference.backends.checks import check_image, per_channel, voi
-from inference.backends.resample import axis_weights
-from inference.errors import Cancelled
+from radbench.inference.backends.checks import check_image, per_channel, voi
+from radbench.inference.backends.resample import axis_weights
+from radbench.inference.errors import Cancelled
 
 Cancel = Callable[[], bool] | None
 

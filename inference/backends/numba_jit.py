@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numba import njit, prange
 
-from inference.backends.checks import check_image, per_channel, voi
-from inference.backends.resample import axis_weights
+from radbench.inference.backends.checks import check_image, per_channel, voi
+from radbench.inference.backends.resample import axis_weights
 
 COMPILES = True
 

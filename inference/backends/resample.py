@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.errors import BackendError
+from radbench.inference.errors import BackendError
 
 
 def axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:

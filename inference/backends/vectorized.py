@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from inference.backends.checks import check_image, per_channel, voi
-from inference.backends.resample import axis_matrix, axis_weights
+from radbench.inference.backends.checks import check_image, per_channel, voi
+from radbench.inference.backends.resample import axis_matrix, axis_weights
 
 Cancel = Callable[[], bool] | None
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from pydicom.uid import AllTransferSyntaxes
 
-from inference.errors import ScanError
-from inference.loading import dicom, images
-from inference.memory_ceiling import MemoryCeilingError, TimeLimitError, default_ceiling_bytes, run_in_child
-from inference.scan import Scan
+from radbench.inference.errors import ScanError
+from radbench.inference.loading import dicom, images
+from radbench.inference.memory_ceiling import MemoryCeilingError, TimeLimitError, default_ceiling_bytes, run_in_child
+from radbench.inference.scan import Scan
 
 __all__ = ["DEFAULT_MAX_BYTES", "decoder_plugins", "load_scan", "load_scan_isolated", "memory_budget",
            "processing_peak"]

@@ -33,7 +33,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from inference.errors import ScanError
+from radbench.inference.errors import ScanError
 
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}  # F7: SOF55
 _STANDALONE = {0x01, *range(0xD0, 0xD9)}  # TEM, RSTn, SOI: markers without a length

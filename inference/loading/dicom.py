@@ -33,9 +33,9 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from inference.errors import NotAScanError, ScanError, quoted
-from inference.loading.codestream import check_frames
-from inference.scan import Scan, WindowPreset
+from radbench.inference.errors import NotAScanError, ScanError, quoted
+from radbench.inference.loading.codestream import check_frames
+from radbench.inference.scan import Scan, WindowPreset
 
 #: Decoder plugins to try per transfer syntax, fastest first; available plugins not named here come last.
 #: Best of 5-9 interleaved decodes of a dataset already in memory (``Decoder.as_array(ds,

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from inference.errors import NotAScanError, ScanError
-from inference.scan import Scan
+from radbench.inference.errors import NotAScanError, ScanError
+from radbench.inference.scan import Scan
 
 _GREY_MODES = {"1": "L", "L": "L", "LA": "L", "I;16": None, "I;16L": None, "I;16B": None, "I;16N": None,
                "I": None, "F": None}  # mode -> conversion (None: keep the array as it is)
