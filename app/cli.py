@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 
+from radbench.app.argument_types import count, fraction
 from radbench.inference.backends import BACKEND_NAMES
 from radbench.inference.model import NOT_FOR_CLINICAL_USE
+from radbench.sample_images import sample_files
 
 #: The subcommands; anything else as the first argument is a file for the desktop app.
 COMMANDS = ("predict", "batch", "bench", "profile", "gui")
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="ONNX Runtime threads (default: 1; at most the CPUs this process may use)")
     predict.add_argument("--heatmap", metavar="OUT.png", default=None,
                          help="write the scan with the model's heatmap blended in (with several files: a folder)")
-    predict.add_argument("--opacity", type=_fraction, default=0.5, help="heatmap opacity, 0 to 1 (default: 0.5)")
+    predict.add_argument("--opacity", type=fraction, default=0.5, help="heatmap opacity, 0 to 1 (default: 0.5)")
     from radbench.app.batch_command import add_parser as add_batch
     from radbench.app.bench_command import add_parser as add_bench
     from radbench.app.profile_command import add_parser as add_profile
@@ -44,31 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
     gui = commands.add_parser("gui", help="open the desktop app (the default with no command)")
     gui.add_argument("files", nargs="*", metavar="FILE", help="scans or folders to open")
     return parser
-
-
-def count(minimum: int):
-    """An argparse type: a whole number of at least ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"needs a whole number of at least {minimum} (got {text!r})")
-        return value
-
-    return parse
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:  # NaN fails too
-        raise argparse.ArgumentTypeError(f"needs a number from 0 to 1 (got {text!r})")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,9 +69,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         from radbench.app.batch_command import run_batch_command
 
         return run_batch_command(args)
-    from radbench.app.gui import launch
+    from radbench.app.gui import has_display, launch
 
-    return launch(args.files)
+    return launch(args.files) if has_display() else _predict_without_display(args.files)
+
+
+def _predict_without_display(files: Sequence[str]) -> int:
+    """Headless: say so, show the command-line equivalent, and run it on the files (or the bundled samples)."""
+    targets = list(files) or [str(p) for p in sample_files()]
+    print("radbench: no display here (no DISPLAY or WAYLAND_DISPLAY), so the desktop app cannot open.\n"
+          "Use the command line instead, e.g.:\n"
+          f"  radbench predict {' '.join(targets) if files else 'sample_images/*'}\n"
+          "  radbench predict FILE --heatmap OUT.png\n"
+          "Running the first of these now.\n", file=sys.stderr, flush=True)
+    return main(["predict", *targets])
 
 
 if __name__ == "__main__":

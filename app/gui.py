@@ -1,13 +1,11 @@
-"""Start the desktop app, or say how to use the command line when there is no display."""
+"""Start the desktop app. Knows nothing of the command line: ``cli`` asks :func:`has_display` first and runs
+``radbench predict`` instead when there is none."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Sequence
-
-from radbench.app import scan_files
-from radbench.sample_images import sample_files
 
 
 def has_display() -> bool:
@@ -18,11 +16,15 @@ def has_display() -> bool:
 
 
 def launch(files: Sequence[str]) -> int:
-    """Open the main window with ``files`` (a bundled sample on first start); returns Qt's exit status."""
+    """Open the main window with ``files`` (a bundled sample on first start); returns Qt's exit status.
+
+    Needs a display (:func:`has_display`); without one this raises instead of letting Qt abort the process.
+    """
     if not has_display():
-        return _no_display(files)
+        raise RuntimeError("no display (no DISPLAY or WAYLAND_DISPLAY): the desktop app cannot open")
     from PySide6.QtWidgets import QApplication
 
+    from radbench.app import scan_files
     from radbench.app.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -37,16 +39,3 @@ def launch(files: Sequence[str]) -> int:
         window.open_files([scan_files.FIRST_SAMPLE])
     window.show()
     return app.exec()
-
-
-def _no_display(files: Sequence[str]) -> int:
-    """Headless: say so, show the command-line equivalent, and run it on the files (or the bundled samples)."""
-    from radbench.app.cli import main
-
-    targets = list(files) or [str(p) for p in sample_files()]
-    print("radbench: no display here (no DISPLAY or WAYLAND_DISPLAY), so the desktop app cannot open.\n"
-          "Use the command line instead, e.g.:\n"
-          f"  radbench predict {' '.join(targets) if files else 'sample_images/*'}\n"
-          "  radbench predict FILE --heatmap OUT.png\n"
-          "Running the first of these now.\n", file=sys.stderr, flush=True)
-    return main(["predict", *targets])

@@ -50,7 +50,8 @@ class MetadataPanel(QWidget):
         while self.form.rowCount():
             self.form.removeRow(0)
         for name, value in key_fields(scan):
-            self.form.addRow(f"{name}:", QLabel(value, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse))
+            label = QLabel(value, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.form.addRow(f"{name}:", label)
         self._rows = read_tags(scan.path) if scan.source_format == "DICOM" else []
         self.reveal.setChecked(False)
         self._fill_table()

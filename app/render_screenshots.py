@@ -1,4 +1,4 @@
-"""Render the README's screenshots offscreen: ``python -m app.render_screenshots [OUT_DIR]``.
+"""Render the README's screenshots offscreen: ``python -m radbench.app.render_screenshots [OUT_DIR]``.
 
 Opens the bundled chest radiograph, runs the vectorized backend, shows the heatmap, compares all backends
 and grabs the window after each step (default folder: ``app/screenshots``).

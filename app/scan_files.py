@@ -1,12 +1,16 @@
-"""Which files to open: folders expanded recursively, recent files kept in QSettings, the bundled samples."""
+"""Which files to open and how: folders expanded recursively, scans loaded with every failure kept for one report,
+the last folder and recent files kept in QSettings, the bundled samples."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from radbench.inference.errors import NotAScanError, RadBenchError
+from radbench.inference.loading import load_scan_isolated
+from radbench.inference.scan import Scan
 from radbench.sample_images import SAMPLE_DIR
 
 FIRST_SAMPLE = SAMPLE_DIR / "chest_cr_rg1_j2k_lossless.dcm"
@@ -24,6 +28,33 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
         else:
             out.append(path)
     return out
+
+
+def load_scans(files: Iterable[Path]) -> tuple[list[Scan], list[str], int]:
+    """Load every file (each in a loader process): the scans, one problem line per failed file, and how many
+    files were skipped as not scans at all. Never raises for one file: an odd file must not take the app down."""
+    scans, problems, skipped = [], [], 0
+    for path in files:
+        try:
+            scans.append(load_scan_isolated(path))
+        except NotAScanError:
+            skipped += 1
+        except RadBenchError as exc:
+            problems.append(str(exc))
+        except Exception as exc:  # noqa: BLE001 - one odd file must not take the window down
+            problems.append(f"{path}: unexpected {type(exc).__name__}: {exc}")
+    return scans, problems, skipped
+
+
+def last_folder(settings: QSettings) -> str:
+    """Where the file dialogs start: the folder of the last opening (the home folder at first)."""
+    return str(settings.value("last_folder", str(Path.home())))
+
+
+def remember_folder(settings: QSettings, paths: Sequence[str | Path]) -> None:
+    """The first of ``paths`` (its folder if it is a file) becomes the folder the file dialogs start in."""
+    first = Path(paths[0])
+    settings.setValue("last_folder", str(first.parent if first.is_file() else paths[0]))
 
 
 def recent_files(settings: QSettings) -> list[str]:

@@ -1,0 +1,25 @@
+"""Problems shown as one non-blocking message per group (a folder of bad files is one box, never a storm)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+MAX_LISTED_PROBLEMS = 15
+
+
+class ProblemBox(QMessageBox):
+    """A warning box reused for every report; :attr:`last` holds the last report's title and lines as text."""
+
+    def __init__(self, parent: QWidget):
+        super().__init__(QMessageBox.Icon.Warning, "RadBench", "", parent=parent)
+        self.last = ""
+
+    def report(self, title: str, problems: list[str]) -> None:
+        """Show ``title`` and the first :data:`MAX_LISTED_PROBLEMS` lines (and how many more), without blocking."""
+        shown = problems[:MAX_LISTED_PROBLEMS]
+        more = len(problems) - len(shown)
+        text = "\n".join(shown) + (f"\n… and {more} more" if more else "")
+        self.last = f"{title}\n{text}"
+        self.setText(title)
+        self.setInformativeText(text)
+        self.open()
