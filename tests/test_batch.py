@@ -131,26 +131,45 @@ def test_the_console_script_prints_a_summary(folder, tmp_path):
     assert "7 file(s): 3 ok" in result.stderr and "files/s" in result.stderr and "Traceback" not in result.stderr
 
 
+#: ``radbench batch`` whose CSV sink, once it has written ``sys.argv[1]`` rows, says so on stdout and waits for stdin.
+_BATCH_THAT_PAUSES = """
+import sys
+from radbench.app.cli import main
+from radbench.inference.batch import CsvSink
+pause_after, write = int(sys.argv[1]), CsvSink.write
+def write_then_pause(self, row):
+    write(self, row)
+    if len(self.rows) == pause_after:
+        print(len(self.rows), flush=True)
+        sys.stdin.read()
+CsvSink.write = write_then_pause
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 def test_a_killed_batch_leaves_valid_rows_and_resume_completes_it(tmp_path):
+    import select
     import signal
-    import time
 
     root = tmp_path / "many"
     root.mkdir()
     for i in range(30):
         shutil.copy(get_testdata_file("CT_small.dcm"), root / f"ct_{i:02d}.dcm")
     out = tmp_path / "r.csv"
-    command = [str(RADBENCH), "batch", str(root), "--out", str(out), "--workers", "1", "--backend", "naive"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 6):
-        time.sleep(0.05)
+    arguments = ["batch", str(root), "--out", str(out), "--workers", "1"]
+    process = subprocess.Popen([sys.executable, "-c", _BATCH_THAT_PAUSES, "5", *arguments], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    select.select([process.stdout], [], [], 600)  # a hang guard only
+    assert process.stdout.readline() == "5\n"  # the run has written 5 rows and is waiting: kill it there
     process.send_signal(signal.SIGKILL)
     process.wait()
+    process.stdin.close()
+    process.stdout.close()
     before = [r for r in _rows_of(out.read_text()) if r.get("mtime_ns")]
-    assert 5 <= len(before) < 30
+    assert len(before) == 5
     assert all(r["status"] == "ok" for r in before)
-    result = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600, check=False)
+    result = subprocess.run([str(RADBENCH), *arguments, "--resume"], capture_output=True, text=True, timeout=600,
+                            check=False)
     assert result.returncode == 0, result.stderr
     rows = _rows(out)
     assert sorted(r["path"] for r in rows) == sorted(str(p) for p in root.iterdir())  # each exactly once

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
+import threading
 from pathlib import Path
 
 import bomb_files
-import numpy as np
 import pytest
 from pydicom.data import get_testdata_file
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt, QTimer
@@ -89,20 +88,48 @@ def test_compare_all_fills_the_chart_and_the_equivalence_badge(qtbot, window):
     assert window.comparison.max_abs_diff < 1e-4
 
 
+class _CancelFlagThatWaits(threading.Event):
+    """The Run toolbar's cancel flag, whose ``GATED_CHECK``-th check (on the run's worker thread, well inside a naive
+    stage: it checks before every row) waits until ``gui_turned`` is set, or gives up after a minute."""
+
+    GATED_CHECK = 100
+
+    def __init__(self, gui_turned: threading.Event):
+        super().__init__()
+        self.gui_turned, self.checks, self.gui_turned_in_time = gui_turned, 0, False
+
+    def is_set(self) -> bool:
+        self.checks += 1
+        if self.checks == self.GATED_CHECK:
+            self.gui_turned_in_time = self.gui_turned.wait(60)
+        return super().is_set()
+
+
 def test_a_naive_run_can_be_cancelled_and_the_window_stays_responsive(qtbot, window):
+    """The run stops mid-stage until the GUI thread has handled 10 timer events while it goes; then Cancel is
+    pressed. A run blocking the GUI thread lets no timer event through, so the gate times out and the test fails,
+    however fast or slow the machine."""
     _open(qtbot, window, CHEST)
     window.backend.setCurrentIndex(window.backend.findData("naive"))
-    window.run_current()
-    ticks = []
+    gui_turned = threading.Event()
+    window.run_toolbar._cancel = flag = _CancelFlagThatWaits(gui_turned)
+    ticks_while_running = 0
+
+    def tick() -> None:
+        nonlocal ticks_while_running
+        ticks_while_running += window.busy
+        if ticks_while_running == 10:
+            window.cancel_button.click()
+            gui_turned.set()
+
     timer = QTimer(interval=20)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.timeout.connect(tick)
     timer.start()
-    qtbot.wait(1500)
-    assert window.busy
-    assert len(ticks) >= 10 and np.diff(ticks).max() < 0.5  # the event loop kept turning during the run
-    window.cancel_button.click()
-    qtbot.waitUntil(lambda: not window.busy, timeout=10000)  # a naive run alone would take far longer
+    window.run_current()
+    qtbot.waitUntil(lambda: not window.busy, timeout=300000)  # a hang guard only
     timer.stop()
+    assert flag.gui_turned_in_time and ticks_while_running >= 10  # the event loop kept turning during the run
+    assert flag.checks == _CancelFlagThatWaits.GATED_CHECK  # the next check saw Cancel: stopped mid-stage
     assert "cancelled" in window.statusBar().currentMessage()
     assert (CHEST, window.viewer.frame) not in window.predictions
     assert window.run_button.isEnabled()
