@@ -12,18 +12,18 @@ from typing import Any
 import numpy as np
 
 from radbench.inference.errors import ModelError, quoted
+from radbench.inference.onnx_runtime import OPTIMIZATION_LEVELS, cpu_session, session_options
 from radbench.inference.ood import domain_problems
 
 #: Key of the card in the ONNX file's ``metadata_props``; ``<model>.card.json`` beside the file also works.
 CARD_KEY = "radbench.card"
 
-#: The model used when none is named: the bundled one (package data of ``radbench.models``, the repository's ``models/`` folder).
+#: The model used when none is named: the bundled one (package data of ``radbench.models``, the repository's
+#: ``models/`` folder).
 DEFAULT_MODEL_PATH = Path(str(files("radbench.models").joinpath("pneumonia.onnx")))
 
 NOT_FOR_CLINICAL_USE = "For education, not for clinical use."
 
-_OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-                        "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 _ACTIVATIONS = ("softmax", "sigmoid", "none")
 #: Sane bounds a card must keep: input side, labels, length of a label or name, normalization (of [0, 1] images).
 MAX_SIDE, MAX_LABELS, MAX_TEXT = 4096, 1000, 64
@@ -141,19 +141,14 @@ class Model:
     """An ONNX classifier on CPU with its card. The session is created once and reused."""
 
     def __init__(self, path: str | Path | None = None, *, threads: int = 1, optimization: str = "all"):
-        import onnxruntime as ort
-
         self.path = Path(path) if path is not None else DEFAULT_MODEL_PATH
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
-        if optimization not in _OPTIMIZATION_LEVELS:
-            raise ModelError(f"graph optimization must be one of {', '.join(_OPTIMIZATION_LEVELS)}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPTIMIZATION_LEVELS[optimization])
+        if optimization not in OPTIMIZATION_LEVELS:
+            raise ModelError(f"graph optimization must be one of {', '.join(OPTIMIZATION_LEVELS)}")
+        options = session_options(threads, optimization=optimization)
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self.session = cpu_session(self.path, options)
         except Exception as exc:  # ONNX Runtime raises its own untyped errors for any unreadable file
             raise ModelError(f"{self.path}: not a usable ONNX model ({_first_line(exc)})") from exc
         self.card = ModelCard.from_dict(self._read_card(), str(self.path))
