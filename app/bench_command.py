@@ -9,28 +9,23 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from radbench.app.cli import count
-from radbench.sample_images import sample_files
-from radbench.inference.benchmark import (
+from radbench.inference.benchmarking.environment import PACKAGES
+from radbench.inference.benchmarking.file_bench import (
     DEFAULT_BACKENDS,
     FUSED,
     KNOWN_BACKENDS,
-    LARGE_FRAME_PIXELS,
-    LARGE_NAIVE_REPEATS,
-    PACKAGES,
     REFERENCE,
     TOTAL_STAGE,
     YARDSTICK,
-    Benchmark,
-    CompileReport,
-    CompileTime,
     FileBench,
-    FileError,
-    run_benchmark,
     speedups,
-    write_json,
 )
+from radbench.inference.benchmarking.memory import MemoryPeak, memory_peak
+from radbench.inference.benchmarking.numba_compile import CompileReport, CompileTime
+from radbench.inference.benchmarking.runner import Benchmark, FileError, run_benchmark, write_json
+from radbench.inference.benchmarking.schedule import LARGE_FRAME_PIXELS, LARGE_NAIVE_REPEATS
 from radbench.inference.errors import RadBenchError
-from radbench.inference.memory_bench import MemoryPeak, memory_peak
+from radbench.sample_images import sample_files
 
 
 def add_parser(commands) -> None:

@@ -7,9 +7,9 @@ import sys
 from typing import TextIO
 
 from radbench.inference.backends import BACKEND_NAMES
+from radbench.inference.benchmarking.profiling import profile_run
 from radbench.inference.errors import RadBenchError
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
-from radbench.inference.profiling import profile_run
 
 
 def add_parser(commands) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from radbench.inference.backends import get_backend
+from radbench.inference.backends.value_ranges import own_window
 from radbench.inference.scan import Scan, WindowPreset
 
 #: The usual named CT windows (Hounsfield units), offered for every CT scan after the file's own presets.
@@ -37,8 +38,8 @@ def default_window(scan: Scan, rescaled: np.ndarray) -> tuple[float, float]:
     """The file's first preset, else the frame's own range as the window stage defines it (width at least 1)."""
     if scan.window_presets:
         return float(scan.window_presets[0].center), float(scan.window_presets[0].width)
-    lo, hi = float(rescaled.min()), float(rescaled.max())
-    return (lo + hi + 1) / 2, max(1.0, hi - lo + 1)
+    center, width = own_window(float(rescaled.min()), float(rescaled.max()))
+    return center, max(1.0, width)
 
 
 def render(rescaled: np.ndarray, center: float, width: float, invert: bool) -> np.ndarray:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -11,11 +11,13 @@ from types import MappingProxyType
 import numpy as np
 
 from radbench.inference.backends import Backend, get_backend
-from radbench.inference.errors import Cancelled, ScanError
+from radbench.inference.backends.contract import Cancel, stop_if
+from radbench.inference.errors import ScanError
 from radbench.inference.heatmap import heatmap
 from radbench.inference.loading import load_scan
 from radbench.inference.model import Model
 from radbench.inference.ood import domain_warnings
+from radbench.inference.preprocessing import PreprocessSpec, preprocess
 from radbench.inference.scan import Scan
 from radbench.inference.timing import StageClock, Timings
 
@@ -54,8 +56,7 @@ class Pipeline:
         self.model = model
         self.backend = get_backend(backend) if isinstance(backend, str) else backend
 
-    def run(self, source: str | Path | Scan, *, frame: int | None = None,
-            cancel: Callable[[], bool] | None = None) -> Prediction:
+    def run(self, source: str | Path | Scan, *, frame: int | None = None, cancel: Cancel = None) -> Prediction:
         """Run every stage on one frame of a file (decode timed) or of an already loaded scan (not timed).
 
         Raises ``ScanError`` for an unreadable file or a bad frame index, ``BackendError`` if the backend
@@ -71,18 +72,7 @@ class Pipeline:
                 scan = load_scan(source)
                 image = _frame_of(scan, frame)
         compile_s = backend.warm_up(image.dtype)
-
-        def stage(name: str, *args):
-            return timed(name, backend.stage(name), *args)
-
-        def timed(name: str, function: Callable[..., np.ndarray], *args):
-            if cancel is not None and cancel():
-                raise Cancelled()
-            with clock.stage(name):
-                return function(*args, cancel=cancel)
-
-        tensor = preprocess(scan, image, backend, (card.input_height, card.input_width), card.mean, card.std,
-                            card.input_channels, equalize=card.equalize, stage=stage)
+        tensor = preprocess(image, PreprocessSpec.from_card(card, scan), backend, clock=clock, cancel=cancel)
         with clock.stage("infer"):
             outputs = self.model.infer(tensor)
         with clock.stage("postprocess"):
@@ -92,7 +82,9 @@ class Pipeline:
             ood = tuple(domain_warnings(scan, tensor, card.domain))
         heat = None
         if maps is not None:
-            heat = timed("heatmap", lambda cancel: heatmap(maps, card.labels.index(label), image.shape, backend.resize))
+            stop_if(cancel)
+            with clock.stage("heatmap"):
+                heat = heatmap(maps, card.labels.index(label), image.shape, backend.resize)
             heat.flags.writeable = False
         tensor.flags.writeable = False
         return Prediction(
@@ -114,33 +106,6 @@ class Pipeline:
             modality=scan.modality,
             decoder=scan.decoder,
         )
-
-
-def preprocess(scan: Scan, image: np.ndarray, backend: Backend, size: tuple[int, int], mean: Sequence[float],
-               std: Sequence[float], channels: int, *, equalize: bool = True,
-               stage: Callable[..., np.ndarray] | None = None) -> np.ndarray:
-    """The five compute stages on one 2-D frame of ``scan``: the model input ``(1, channels, *size)`` float32.
-
-    The window is the scan's first preset, or the image's own range when it has none; MONOCHROME1 is
-    inverted. ``stage(name, *args)`` runs one stage (the pipeline wraps it to time and cancel); training
-    calls this same function so that training and serving cannot drift apart.
-    """
-    if stage is None:
-        def stage(name, *args):
-            return backend.stage(name)(*args)
-    center, width = model_window(scan)
-    image = stage("rescale", image, scan.rescale_slope, scan.rescale_intercept)
-    image = stage("window", image, center, width, scan.inverted)
-    if equalize:
-        image = stage("equalize", image)
-    image = stage("resize", image, *size)
-    return stage("normalize", image, mean, std, channels)
-
-
-def model_window(scan: Scan) -> tuple[float | None, float | None]:
-    """The window the model's preprocessing uses: the scan's first preset, or ``(None, None)`` for its own range."""
-    preset = scan.window_presets[0] if scan.window_presets else None
-    return (preset.center, preset.width) if preset else (None, None)
 
 
 def _frame_of(scan: Scan, frame: int | None) -> np.ndarray:

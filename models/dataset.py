@@ -12,7 +12,7 @@ import numpy as np
 
 from radbench.inference.backends import get_backend
 from radbench.inference.loading import load_scan
-from radbench.inference.pipeline import preprocess
+from radbench.inference.preprocessing import PreprocessSpec, preprocess
 
 LABELS = ("NORMAL", "PNEUMONIA")
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
@@ -75,12 +75,12 @@ def split_by_patient(samples: list[Sample], val_fraction: float, seed: int) -> t
 def equalized(path: Path, size: int) -> np.ndarray:
     """The pipeline's vectorized stages up to equalize, then area-resized to ``size``: float32 (size, size) in [0, 1].
 
-    Runs :func:`inference.pipeline.preprocess` itself with identity normalization, so training sees
+    Runs :func:`inference.preprocessing.preprocess` itself with identity normalization, so training sees
     exactly what serving computes before its final resize and normalization.
     """
     scan = load_scan(path)
-    tensor = preprocess(scan, scan.grey_frame(), get_backend("vectorized"), (size, size), (0.0,), (1.0,), 1)
-    return tensor[0, 0]
+    spec = PreprocessSpec.for_scan(scan, size=(size, size), mean=(0.0,), std=(1.0,), channels=1)
+    return preprocess(scan.grey_frame(), spec, get_backend("vectorized"))[0, 0]
 
 
 def serving_tensors(paths: list[Path], size: int, mean: float, std: float) -> np.ndarray:
@@ -89,7 +89,8 @@ def serving_tensors(paths: list[Path], size: int, mean: float, std: float) -> np
     out = np.empty((len(paths), 1, size, size), np.float32)
     for i, path in enumerate(paths):
         scan = load_scan(path)
-        out[i] = preprocess(scan, scan.grey_frame(), backend, (size, size), (mean,), (std,), 1)[0]
+        spec = PreprocessSpec.for_scan(scan, size=(size, size), mean=(mean,), std=(std,), channels=1)
+        out[i] = preprocess(scan.grey_frame(), spec, backend)[0]
     return out
 
 

@@ -17,14 +17,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from radbench.inference.benchmark import infer_latency, ort_sessions
+from radbench.inference.benchmarking.onnx_latency import infer_latency, ort_sessions
 from radbench.inference.model import CARD_KEY, DEFAULT_MODEL_PATH
 from radbench.models import card as model_card
 
 
 def latency(path: Path, size: int, repeats: int = 300) -> dict:
     """Median and p90 milliseconds per image over ``repeats`` warm runs (batch 1, one intra-op thread), timed by
-    the benchmark's own ONNX Runtime measurement (:func:`inference.benchmark.infer_latency`)."""
+    the benchmark's own ONNX Runtime measurement (:func:`inference.benchmarking.onnx_latency.infer_latency`)."""
     sessions = ort_sessions(path, threads=(1,))
     x = np.random.default_rng(0).standard_normal((1, 1, size, size)).astype(np.float32)
     record = infer_latency(sessions, x, str(path), repeats=repeats, warmup=30)[0]

@@ -13,7 +13,7 @@ from skimage import filters, transform
 
 from radbench.inference.backends import get_backend
 from radbench.inference.loading import load_scan
-from radbench.inference.pipeline import preprocess
+from radbench.inference.preprocessing import PreprocessSpec, preprocess
 
 
 def _zoom(image: np.ndarray, factor: float) -> np.ndarray:
@@ -41,5 +41,6 @@ def shifted_tensors(paths: list[Path], shift: str, size: int, mean: float, std: 
     for i, path in enumerate(paths):
         scan = load_scan(path)
         image = SHIFTS[shift](scan.grey_frame().astype(np.float64), rng).astype(np.float32)
-        out[i] = preprocess(scan, image, backend, (size, size), (mean,), (std,), 1)[0]
+        spec = PreprocessSpec.for_scan(scan, size=(size, size), mean=(mean,), std=(std,), channels=1)
+        out[i] = preprocess(image, spec, backend)[0]
     return out

@@ -1,14 +1,21 @@
-"""What every backend promises its callers: the registry, output types, refusals, cancelling, warm-up."""
+"""What every backend promises its callers: the registry and its contract check, output types, refusals, cancelling,
+warm-up."""
 
 from __future__ import annotations
 
+import sys
+import types
+
 import numpy as np
 import pytest
+from backend_samples import BACKENDS
 from numba.core.registry import CPUDispatcher
 
+import radbench.inference.backends as registry
+import radbench.inference.backends.naive as naive
 import radbench.inference.backends.numba_jit as numba_jit
-from backend_samples import BACKENDS
-from radbench.inference.backends import BACKEND_NAMES, STAGES, Backend, get_backend
+from radbench.inference.backends import BACKEND_NAMES, Backend, get_backend
+from radbench.inference.backends.contract import STAGES, Stages
 from radbench.inference.backends.resample import axis_weights
 from radbench.inference.errors import BackendError, Cancelled
 
@@ -23,7 +30,7 @@ STAGE_ARGS = {"rescale": (2.0, -1.0), "window": (1.0, 2.0, True), "equalize": ()
 
 def every_stage(backend, image, cancel=None):
     """Each stage's output, every stage fed the same ``image``."""
-    return {stage: backend.stage(stage)(image, *args, cancel=cancel) for stage, args in STAGE_ARGS.items()}
+    return {stage: getattr(backend, stage)(image, *args, cancel=cancel) for stage, args in STAGE_ARGS.items()}
 
 
 def test_unknown_backend_names_the_choices():
@@ -38,6 +45,35 @@ def test_registry_loads_each_backend_once():
     assert [b.name for b in BACKENDS] == list(BACKEND_NAMES)
     assert get_backend("numba") is get_backend("numba")
     assert [b.compiles for b in BACKENDS] == [False, False, True]
+
+
+def test_the_contract_names_every_stage():
+    assert [name for name in vars(Stages) if name in STAGES] == list(STAGES)
+
+
+def test_the_registry_refuses_a_backend_module_missing_a_stage(monkeypatch):
+    module = types.ModuleType("radbench_test_incomplete_backend")
+    for stage in ("rescale", "window", "resize", "normalize"):
+        setattr(module, stage, getattr(naive, stage))
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(registry._REGISTRY, "incomplete", (module.__name__, "no equalize"))
+    with pytest.raises(BackendError, match=r"^backend 'incomplete' breaks the stage contract: no equalize function$"):
+        get_backend("incomplete")
+    assert "incomplete" not in registry._loaded
+
+
+def test_a_stage_with_other_parameters_breaks_the_contract():
+    def resize(image, rows, cols, cancel=None):  # other names, and cancel not keyword-only
+        return naive.resize(image, rows, cols, cancel=cancel)
+
+    functions = {stage: getattr(naive, stage) for stage in STAGES}
+    with pytest.raises(BackendError) as error:
+        Backend(name="renamed", description="test", **{**functions, "resize": resize, "normalize": len})
+    assert str(error.value) == (
+        "backend 'renamed' breaks the stage contract: resize must take (image, height, width, *, cancel=None), not "
+        "(image, rows, cols, cancel=None); normalize must take (image, mean, std, channels, *, cancel=None), not "
+        "(obj, /)")
+    assert Backend(name="same", description="test", **functions).equalize is naive.equalize
 
 
 @backends
@@ -85,7 +121,7 @@ def test_window_refuses_widths_below_1_and_half_given_windows(backend, center, w
 @pytest.mark.parametrize("stage", STAGES)
 def test_stages_refuse_what_is_not_a_2d_real_image(backend, stage, image):
     with pytest.raises(BackendError, match=stage):
-        backend.stage(stage)(image, *STAGE_ARGS[stage])
+        getattr(backend, stage)(image, *STAGE_ARGS[stage])
 
 
 @backends
@@ -112,7 +148,7 @@ def test_naive_stops_between_rows_when_cancel_turns_true(stage):
         return len(calls) > 3  # False for the first three rows, then True
 
     with pytest.raises(Cancelled):
-        get_backend("naive").stage(stage)(IMAGE, *STAGE_ARGS[stage], cancel=cancel)
+        getattr(get_backend("naive"), stage)(IMAGE, *STAGE_ARGS[stage], cancel=cancel)
     assert len(calls) == 4
 
 
@@ -125,14 +161,22 @@ def test_naive_runs_to_the_end_while_cancel_stays_false():
 
 @pytest.mark.parametrize("name", ["vectorized", "numba"])
 def test_fast_backends_finish_their_stage_and_leave_cancelling_to_the_pipeline(name):
-    outputs = every_stage(get_backend(name), IMAGE, cancel=lambda: True)
-    assert set(outputs) == set(STAGES)
+    asked = []
+
+    def cancel():
+        asked.append(1)
+        return True
+
+    outputs = every_stage(get_backend(name), IMAGE, cancel=cancel)
+    expected = every_stage(get_backend(name), IMAGE)
+    for stage in STAGES:
+        np.testing.assert_array_equal(outputs[stage], expected[stage])
+    assert asked == []  # never even asked: the pipeline checks between stages
 
 
 def fresh_numba_backend() -> Backend:
     """A numba Backend with no warm dtypes yet (the registry's one is shared across tests)."""
-    return Backend(name="numba", description="test", compiles=True,
-                   **{stage: getattr(numba_jit, stage) for stage in STAGES})
+    return Backend.from_module("numba", "test", numba_jit)
 
 
 def numba_signatures() -> dict[str, int]:

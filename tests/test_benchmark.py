@@ -1,4 +1,4 @@
-"""``radbench bench`` and inference.benchmark on real files: records, interleaving, totals, speedups, the library
+"""``radbench bench`` and inference.benchmarking on real files: records, interleaving, totals, speedups, the library
 reference, ONNX Runtime sessions, Numba compile labels, JSON output and bad files."""
 
 from __future__ import annotations
@@ -15,29 +15,29 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from radbench.app.bench_command import add_parser, run_bench
-from radbench.inference import reference_pipeline
-from radbench.inference.backends import STAGES, get_backend
-from radbench.inference.benchmark import (
-    DEFAULT_BACKENDS,
-    INFER_STAGE,
-    LARGE_FRAME_PIXELS,
-    LARGE_NAIVE_REPEATS,
-    ORT_CONFIG,
-    TOTAL_STAGE,
-    Run,
-    Schedule,
-    bench_file,
+from radbench.inference.backends import get_backend
+from radbench.inference.backends.contract import STAGES
+from radbench.inference.benchmarking import reference_pipeline
+from radbench.inference.benchmarking.file_bench import DEFAULT_BACKENDS, FUSED, TOTAL_STAGE, bench_file, speedups
+from radbench.inference.benchmarking.numba_compile import (
+    CompileTime,
+    cache_source,
     compile_in_fresh_processes,
     compile_in_process,
-    infer_latency,
-    ort_sessions,
+)
+from radbench.inference.benchmarking.onnx_latency import INFER_STAGE, infer_latency, ort_sessions
+from radbench.inference.benchmarking.schedule import (
+    LARGE_FRAME_PIXELS,
+    LARGE_NAIVE_REPEATS,
+    Run,
+    Schedule,
     run_order,
     schedule,
-    speedups,
 )
 from radbench.inference.loading import load_scan
 from radbench.inference.model import Model
-from radbench.inference.pipeline import preprocess
+from radbench.inference.onnx_runtime import NO_SPINNING
+from radbench.inference.preprocessing import PreprocessSpec, preprocess
 
 CT_SMALL = get_testdata_file("CT_small.dcm")
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
@@ -129,9 +129,9 @@ def test_registered_backends_agree_and_the_reference_is_within_rounding_without_
 def test_reference_differs_from_vectorized_only_by_its_resize_when_shrinking(model):
     scan = load_scan(SAMPLES / "tibia_cr_rg3_8bit_440px.png")
     card = model.card
-    args = ((card.input_height, card.input_width), card.mean, card.std, card.input_channels)
-    ours = preprocess(scan, scan.grey_frame(), get_backend("vectorized"), *args)
-    theirs = preprocess(scan, scan.grey_frame(), reference_pipeline.as_backend(), *args)
+    spec = PreprocessSpec.from_card(card, scan)
+    ours = preprocess(scan.grey_frame(), spec, get_backend("vectorized"))
+    theirs = preprocess(scan.grey_frame(), spec, reference_pipeline.as_backend())
     assert theirs.shape == ours.shape and theirs.dtype == np.float32
     assert np.abs(theirs - ours).mean() <= RESIZE_MEAN_TOLERANCE
     bench = bench_file(scan, card, backends=("vectorized", "reference"), repeats=1, warmup=0)
@@ -144,7 +144,7 @@ def test_onnx_sessions_do_not_spin_and_latency_is_timed_per_thread_count(model, 
     assert list(sessions) == ["onnxruntime-1thread", "onnxruntime-2threads"]
     for session in sessions.values():
         options = session.get_session_options()
-        assert {k: options.get_session_config_entry(k) for k in ORT_CONFIG} == ORT_CONFIG
+        assert {k: options.get_session_config_entry(k) for k in NO_SPINNING} == NO_SPINNING
     assert [s.get_session_options().intra_op_num_threads for s in sessions.values()] == [1, 2]
     records = infer_latency(sessions, ct_bench.tensor, "f.dcm", repeats=3, warmup=1)
     assert [(r.backend, r.stage, r.repeats) for r in records] == [
@@ -152,19 +152,26 @@ def test_onnx_sessions_do_not_spin_and_latency_is_timed_per_thread_count(model, 
     assert all(0 < r.min_ms <= r.median_ms <= r.p90_ms for r in records)
 
 
-def test_numba_compile_in_process_says_what_numba_did():
-    first, again = compile_in_process("float64"), compile_in_process("float64")
-    assert again.source == "already in memory" and again.ms == 0 and again.dtype == "float64"
-    if first.source != "already in memory":  # an earlier test may have warmed float64 already
-        assert first.source in ("compiled", "loaded from on-disk cache") and first.ms > 0
+@pytest.mark.parametrize("hits, misses, source", [
+    (0, 7, "compiled"), (7, 0, "loaded from on-disk cache"), (0, 0, "already in memory"),
+    (5, 2, "mixed (5 kernels loaded from on-disk cache, 2 compiled)")])
+def test_numba_cache_counters_name_what_numba_did(hits, misses, source):
+    assert cache_source(hits, misses) == source
+
+
+def test_a_second_numba_warm_up_in_process_is_already_in_memory_and_takes_no_time():
+    compile_in_process("float64")  # compiled, loaded or already warm, depending on what ran before
+    assert compile_in_process("float64") == CompileTime("float64", 0.0, "already in memory")
 
 
 def test_numba_cold_compile_and_cache_load_in_fresh_processes():
     """Slow (a real cold compile, ~15 s on 2 cores): the only check that the labels match what happened."""
-    cold, cached = compile_in_fresh_processes(["uint16", "int16"])
-    assert [c.dtype for c in cold] == [c.dtype for c in cached] == ["uint16", "int16"]
-    assert [c.source for c in cold] == ["compiled", "compiled"]  # int16 compiles its own rescale kernel
-    assert [c.source for c in cached] == ["loaded from on-disk cache"] * 2
+    cold, cached = compile_in_fresh_processes(["uint16", "int16", "uint16"])
+    assert [c.dtype for c in cold] == [c.dtype for c in cached] == ["uint16", "int16", "uint16"]
+    # int16 compiles its own rescale kernel; the repeated uint16 finds everything compiled in its process
+    assert [c.source for c in cold] == ["compiled", "compiled", "already in memory"]
+    assert [c.source for c in cached] == ["loaded from on-disk cache"] * 2 + ["already in memory"]
+    assert all(c.ms > 0 for c in cold[:2] + cached[:2]) and cold[2].ms == cached[2].ms == 0
 
 
 def parse(argv):
@@ -218,8 +225,6 @@ def test_bad_file_gives_an_error_line_and_exit_1_while_good_files_report(tmp_pat
 
 
 def test_the_fused_numba_path_is_its_own_bar_with_the_same_numbers(ct_scan, model):
-    from radbench.inference.benchmark import FUSED
-
     bench = bench_file(ct_scan, model.card, backends=("numba", FUSED), repeats=2, warmup=1)
     assert {r.stage for r in bench.records if r.backend == FUSED} == {"fused", "preprocess_total"}
     assert bench.record(FUSED, "fused").median_ms > 0

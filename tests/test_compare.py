@@ -6,7 +6,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from radbench.inference.backends import BACKEND_NAMES
-from radbench.inference.compare import TENSOR_TOLERANCE, compare_backends
+from radbench.inference.benchmarking.compare import TENSOR_TOLERANCE, compare_backends
 from radbench.inference.errors import Cancelled
 from radbench.inference.loading import load_scan
 from radbench.inference.model import Model

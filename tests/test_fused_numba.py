@@ -3,6 +3,7 @@ they refuse in the same words."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -15,24 +16,22 @@ from radbench.inference.backends import fused_numba, get_backend
 from radbench.inference.backends.fused_numba import fused_preprocess, warm_up
 from radbench.inference.errors import BackendError
 from radbench.inference.loading import load_scan
+from radbench.inference.preprocessing import PreprocessSpec, preprocess
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 STAGED = get_backend("numba")
 DTYPES = [np.uint8, np.uint16, np.int16, np.float32]
 
 
-def staged(pixels, slope, intercept, center, width, invert, height, width_out, mean, std, channels):
-    image = STAGED.rescale(pixels, slope, intercept)
-    image = STAGED.window(image, center, width, invert)
-    image = STAGED.equalize(image)
-    image = STAGED.resize(image, height, width_out)
-    return STAGED.normalize(image, mean, std, channels)
+def spec(slope=1.0, intercept=0.0, center=None, width=None, invert=False, size=(40, 33), mean=(0.5,), std=(0.29,),
+         channels=1):
+    return PreprocessSpec(slope, intercept, center, width, invert, size, mean, std, channels)
 
 
-def assert_same_as_staged(pixels, *args):
+def assert_same_as_staged(pixels, spec):
     """Same dtype, shape and values as the staged kernels. They share every float64 operation and summation
     order, so the values are compared exactly (measured max |difference|: 0 on every case here)."""
-    expected, result = staged(pixels, *args), fused_preprocess(pixels, *args)
+    expected, result = preprocess(pixels, spec, STAGED), fused_preprocess(pixels, spec)
     assert result.dtype == np.float32 and result.shape == expected.shape
     np.testing.assert_array_equal(result, expected)
 
@@ -43,29 +42,23 @@ def scan(name: str):
     return load_scan(path)
 
 
-def pipeline_args(s, size=(128, 128), mean=(0.5,), std=(0.29,), channels=1):
-    """The arguments ``inference.pipeline.preprocess`` would pass for scan ``s``."""
-    preset = s.window_presets[0] if s.window_presets else None
-    center, width = (preset.center, preset.width) if preset else (None, None)
-    return (s.rescale_slope, s.rescale_intercept, center, width, s.inverted, *size, mean, std, channels)
-
-
 def test_chest_radiograph_as_the_pipeline_runs_it():
     s = scan("chest_cr_rg1_j2k_lossless.dcm")
     pixels = s.grey_frame()
     assert pixels.dtype == np.uint16 and pixels.shape == (1955, 1841) and s.inverted and s.window_presets
-    assert_same_as_staged(pixels, *pipeline_args(s))
+    assert_same_as_staged(pixels, PreprocessSpec.for_scan(s, size=(128, 128), mean=(0.5,), std=(0.29,), channels=1))
 
 
 @pytest.mark.parametrize("window", [None, (40.0, 400.0)], ids=["own range", "soft tissue"])
 def test_ct_in_hounsfield_units(window):
     s = scan("CT_small.dcm")
     pixels = s.grey_frame()
-    assert pixels.dtype == np.int16 and s.rescale_intercept == -1024
-    args = list(pipeline_args(s, size=(100, 90), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), channels=3))
+    assert pixels.dtype == np.int16 and s.rescale_intercept == -1024 and not s.window_presets
+    ct = PreprocessSpec.for_scan(s, size=(100, 90), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+                                 channels=3)
     if window:
-        args[2:4] = window
-    assert_same_as_staged(pixels, *args)
+        ct = replace(ct, window_center=window[0], window_width=window[1])
+    assert_same_as_staged(pixels, ct)
 
 
 @pytest.mark.parametrize("invert", [False, True])
@@ -73,9 +66,8 @@ def test_8_bit_png(invert):
     s = scan("tibia_cr_rg3_8bit_440px.png")
     pixels = s.grey_frame()
     assert pixels.dtype == np.uint8
-    args = list(pipeline_args(s, size=(64, 200)))
-    args[4] = invert
-    assert_same_as_staged(pixels, *args)
+    png = PreprocessSpec.for_scan(s, size=(64, 200), mean=(0.5,), std=(0.29,), channels=1)
+    assert_same_as_staged(pixels, replace(png, invert=invert))
 
 
 def chest_crop_as(dtype) -> np.ndarray:
@@ -98,29 +90,27 @@ def test_every_dtype_window_and_modality_lut(dtype, slope, intercept, window, in
     rescaled = pixels.astype(np.float64) * slope + intercept
     center = float(np.median(rescaled))
     width = {None: None, "middle": float(np.ptp(rescaled)) / 2, "narrow": 1.0}[window]
-    assert_same_as_staged(pixels, slope, intercept, center if window else None, width, invert, 40, 33,
-                          (0.5,), (0.29,), 1)
+    assert_same_as_staged(pixels, spec(slope, intercept, center if window else None, width, invert))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("window", [None, (100.0, 50.0)], ids=["own range", "given"])
 def test_flat_image(dtype, window):
     pixels = np.full((37, 41), 90, dtype=dtype)
-    assert_same_as_staged(pixels, 1.0, 0.0, *(window or (None, None)), True, 12, 80, (0.5,), (0.29,), 1)
+    assert_same_as_staged(pixels, spec(1.0, 0.0, *(window or (None, None)), True, (12, 80)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("size", [(50, 40), (700, 520), (60, 260), (300, 260)], ids=["shrink", "enlarge", "mixed",
                                                                                     "same"])
 def test_output_sizes(dtype, size):
-    assert_same_as_staged(chest_crop_as(dtype), 1.0, 0.0, None, None, False, *size, (0.5,), (0.29,), 1)
+    assert_same_as_staged(chest_crop_as(dtype), spec(size=size))
 
 
 def test_strided_big_endian_and_float16_input_are_taken_as_the_staged_kernels_take_them():
     pixels = chest_crop_as(np.uint16)
-    assert_same_as_staged(np.asfortranarray(pixels.astype(">u2"))[::2, ::-3], 1.0, 0.0, None, None, True, 30, 20,
-                          (0.5,), (0.29,), 1)
-    assert_same_as_staged(chest_crop_as(np.float16), 1.0, 0.0, None, None, False, 30, 20, (0.5,), (0.29,), 1)
+    assert_same_as_staged(np.asfortranarray(pixels.astype(">u2"))[::2, ::-3], spec(invert=True, size=(30, 20)))
+    assert_same_as_staged(chest_crop_as(np.float16), spec(size=(30, 20)))
 
 
 def test_window_made_non_monotonic_by_rounding_still_matches():
@@ -133,16 +123,16 @@ def test_window_made_non_monotonic_by_rounding_still_matches():
     for invert in (False, True):
         windowed = STAGED.window(pixels, center, width, invert)
         assert windowed.max() - windowed.min() > 1  # the premise: not a monotonic map into [0, 1]
-        assert_same_as_staged(pixels, 1.0, 0.0, center, width, invert, 2, 3, (0.5,), (0.29,), 1)
+        assert_same_as_staged(pixels, spec(1.0, 0.0, center, width, invert, (2, 3)))
 
 
-GOOD = {"pixels": np.arange(20, dtype=np.uint16).reshape(4, 5), "slope": 1.0, "intercept": 0.0, "center": 10.0,
-        "width": 8.0, "invert": False, "out_height": 3, "out_width": 3, "mean": (0.5,), "std": (0.29,), "channels": 1}
+GOOD = {"pixels": np.arange(20, dtype=np.uint16).reshape(4, 5), "center": 10.0, "width": 8.0, "size": (3, 3),
+        "mean": (0.5,), "std": (0.29,), "channels": 1}
 BAD = {
     "3-D": {"pixels": np.zeros((2, 3, 4))}, "1-D": {"pixels": np.zeros(5)}, "empty": {"pixels": np.zeros((0, 4))},
     "complex": {"pixels": np.zeros((2, 2), complex)}, "bool": {"pixels": np.zeros((2, 2), bool)},
     "half window": {"width": None}, "narrow window": {"width": 0.5}, "nan center": {"center": np.nan},
-    "zero height": {"out_height": 0}, "fractional width": {"out_width": 2.5}, "no channels": {"channels": 0},
+    "zero height": {"size": (0, 3)}, "fractional width": {"size": (3, 2.5)}, "no channels": {"channels": 0},
     "zero std": {"std": (0.0,)}, "two means for three channels": {"mean": (0.5, 0.5), "channels": 3},
 }
 
@@ -150,11 +140,17 @@ BAD = {
 @pytest.mark.parametrize("bad", BAD.values(), ids=BAD.keys())
 def test_refuses_what_the_staged_kernels_refuse_in_their_words(bad):
     args = {**GOOD, **bad}
+    pixels, bad_spec = args.pop("pixels"), spec(**args)
     with pytest.raises(BackendError) as expected:
-        staged(*args.values())
+        preprocess(pixels, bad_spec, STAGED)
     with pytest.raises(BackendError) as refused:
-        fused_preprocess(**args)
+        fused_preprocess(pixels, bad_spec)
     assert str(refused.value) == str(expected.value)
+
+
+def test_refuses_a_spec_without_equalization_as_it_always_equalizes():
+    with pytest.raises(BackendError, match="always equalizes"):
+        fused_preprocess(GOOD["pixels"], replace(spec(), equalize=False))
 
 
 def signatures() -> dict[str, int]:
@@ -164,12 +160,14 @@ def signatures() -> dict[str, int]:
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.float32])
-def test_warm_up_compiles_everything_a_run_needs(dtype):
-    assert warm_up(dtype) >= 0
+def test_warm_up_compiles_everything_a_run_needs(dtype, monkeypatch):
+    monkeypatch.setattr(fused_numba, "_warm_dtypes", set())  # as in a new process, whatever ran before
+    assert warm_up(dtype) > 0
     assert warm_up(dtype) == 0.0
     compiled = signatures()
     pixels = chest_crop_as(dtype)[::2, 1:]
     pixels.flags.writeable = False  # as a loaded scan's frame is
-    fused_preprocess(pixels, 1, -1024, 40, 400, True, 224, 224, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], 3)
-    fused_preprocess(pixels, 2.0, 0.0, None, None, False, 8, 8, (0.5,), (0.29,), 1)
+    fused_preprocess(pixels, spec(1, -1024, 40, 400, True, (224, 224), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225],
+                                  3))
+    fused_preprocess(pixels, spec(2.0, 0.0, size=(8, 8)))
     assert signatures() == compiled

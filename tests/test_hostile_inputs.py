@@ -23,12 +23,14 @@ from pydicom.uid import (
 )
 
 from radbench.app.cli import main
-from radbench.inference.backends import BACKEND_NAMES, STAGES, get_backend
+from radbench.inference.backends import BACKEND_NAMES, get_backend
+from radbench.inference.backends.contract import STAGES
 from radbench.inference.backends.fused_numba import fused_preprocess
 from radbench.inference.errors import BackendError, ModelError, quoted
 from radbench.inference.model import Model
 from radbench.inference.overlay_export import caption
 from radbench.inference.pipeline import Pipeline
+from radbench.inference.preprocessing import PreprocessSpec, preprocess
 
 SIDE = 16
 CARD = {"name": "hostile-test", "version": "1", "labels": ["NORMAL", "PNEUMONIA"],
@@ -139,12 +141,15 @@ def files(tmp_path) -> dict[str, Path]:
 # ---------------------------------------------------------------- 1. NaN and infinity in pixels
 
 
+def own_range_spec(slope: float) -> PreprocessSpec:
+    """The stage arguments of :data:`STAGE_ARGS`, but rescaling by ``slope``."""
+    return PreprocessSpec(slope, 0.0, *STAGE_ARGS["window"], STAGE_ARGS["resize"], *STAGE_ARGS["normalize"])
+
+
 def staged_message(backend, pixels: np.ndarray, slope: float) -> str:
     """What the five stages of ``backend`` say about ``pixels`` (rescaled by ``slope``), run as the pipeline does."""
     with pytest.raises(BackendError) as error:
-        image = backend.rescale(pixels, slope, 0.0)
-        for stage in STAGES[1:]:
-            image = backend.stage(stage)(image, *STAGE_ARGS[stage])
+        preprocess(pixels, own_range_spec(slope), backend)
     return str(error.value)
 
 
@@ -155,7 +160,7 @@ def test_every_stage_of_every_backend_refuses_non_finite_pixels_in_one_message(b
     image = np.linspace(0, 1, 30, dtype=np.float32).reshape(5, 6)
     image[1, 2] = image[4, 0] = bad
     with pytest.raises(BackendError) as error:
-        get_backend(backend).stage(stage)(image, *STAGE_ARGS[stage])
+        getattr(get_backend(backend), stage)(image, *STAGE_ARGS[stage])
     assert str(error.value) == f"{stage} refused: the image has 2 non-finite pixel values (NaN or infinity)"
 
 
@@ -174,7 +179,7 @@ def test_every_stage_of_every_backend_refuses_non_finite_pixels_in_one_message(b
 def test_staged_backends_and_the_fused_path_refuse_alike(pixels, slope, expected):
     messages = {name: staged_message(get_backend(name), pixels, slope) for name in BACKEND_NAMES}
     with pytest.raises(BackendError) as fused:
-        fused_preprocess(pixels, slope, 0.0, None, None, False, 4, 4, (0.5,), (0.25,), 1)
+        fused_preprocess(pixels, own_range_spec(slope))
     messages["fused"] = str(fused.value)
     assert set(messages.values()) == {expected}
 
@@ -231,7 +236,8 @@ BAD_OUTPUTS = {
 @pytest.mark.parametrize("kind", BAD_OUTPUTS)
 def test_outputs_that_are_not_finite_float_scores_are_refused_naming_the_model(kind, files, tmp_path):
     path = constant_model(tmp_path / f"{kind}.onnx", {"logits": BAD_OUTPUTS[kind]})
-    with pytest.raises(ModelError, match=rf"^{re.escape(str(path))}: model output 'logits' (holds \d+ non-finite|must be float)"):
+    words = r"model output 'logits' (holds \d+ non-finite|must be float)"
+    with pytest.raises(ModelError, match=rf"^{re.escape(str(path))}: {words}"):
         Pipeline(Model(path), "vectorized").run(files["good"])
 
 
@@ -308,7 +314,8 @@ def test_a_card_nested_200000_deep_is_one_line_in_every_command(where, command, 
 
 def test_a_card_file_that_is_not_utf8_is_refused(tmp_path):
     model = good_model(tmp_path / "latin1.onnx", card=None)
-    model.with_suffix(".card.json").write_bytes(json.dumps(CARD).replace("hostile-test", "h\u00f6stile").encode("latin-1"))
+    text = json.dumps(CARD).replace("hostile-test", "h\u00f6stile")
+    model.with_suffix(".card.json").write_bytes(text.encode("latin-1"))
     with pytest.raises(ModelError, match=r"latin1\.card\.json: model card is not UTF-8 text \(invalid "):
         Model(model)
 

@@ -1,43 +1,5 @@
-"""The three preprocessing backends, registered in one place and selected by name.
-
-Every backend module defines the same five stage functions with the same signatures:
-
-``rescale(pixels, slope, intercept, *, cancel=None) -> float32 (H, W)``
-    Modality LUT: ``float64(x) * slope + intercept``, stored as float32. ``pixels`` is 2-D, any real dtype.
-``window(image, center, width, invert, *, cancel=None) -> float32 (H, W) in [0, 1]``
-    DICOM linear VOI function (PS3.3 C.11.2.1.2.1), computed in float64::
-
-        x <= c - 0.5 - (w - 1) / 2  ->  0
-        x >  c - 0.5 + (w - 1) / 2  ->  1
-        otherwise                   ->  (x - (c - 0.5)) / (w - 1) + 0.5
-
-    ``center``/``width`` ``None`` means "the image's own range": ``lo, hi = min, max``,
-    ``c = (lo + hi + 1) / 2``, ``w = hi - lo + 1`` (so ``y = (x - lo) / (hi - lo)``).
-    ``width < 1`` raises ``BackendError``. ``invert`` (MONOCHROME1) returns ``1 - y``.
-``equalize(image, *, cancel=None) -> float32 (H, W) in [0, 1]``
-    Global 256-bin histogram equalization, the algorithm of ``skimage.exposure.equalize_hist``:
-    ``lo, hi = min, max`` (if equal: ``lo -= 0.5; hi += 0.5``, NumPy's rule); ``scale = 256 / (hi - lo)``;
-    bin ``min(int((x - lo) * scale), 255)``; ``cdf = cumsum(hist) / N`` (float64); output is the cdf
-    linearly interpolated at bin centres: ``t = (x - lo) * scale - 0.5``; ``t <= 0 -> cdf[0]``,
-    ``t >= 255 -> cdf[255]``, else ``cdf[k] + (t - k) * (cdf[k + 1] - cdf[k])`` with ``k = int(t)``.
-``resize(image, height, width, *, cancel=None) -> float32 (height, width)``
-    Separable, first along rows then along columns, float64 accumulation, per-axis weights from
-    :func:`inference.backends.resample.axis_weights`: exact area averaging when shrinking, bilinear
-    (half-pixel centres, edge clamped) when enlarging, identity when equal.
-``normalize(image, mean, std, channels, *, cancel=None) -> float32 (1, channels, H, W)``
-    ``(x - mean[c]) / std[c]`` in float64 per channel; ``mean``/``std`` hold 1 or ``channels`` values;
-    a grey image is replicated into every channel.
-
-Every stage refuses an image holding NaN or infinity with one ``BackendError``, "<stage> refused: the image has
-N non-finite pixel values (NaN or infinity)", before any kernel runs (:func:`inference.backends.checks.check_image`).
-Rescale may itself make infinity (values beyond float32) or NaN (an infinite slope times 0); the next stage refuses it.
-
-``cancel`` is a zero-argument callable; when it returns True a stage that can stop mid-way raises
-:class:`inference.errors.Cancelled`. The naive backend checks it between rows; the others run too
-briefly to need it (the pipeline checks between stages). Kernels carry no timing code: the pipeline
-times around the calls. A backend that cannot run raises :class:`BackendError`; nothing ever falls
-back silently to another backend.
-"""
+"""The three preprocessing backends, registered in one place, checked against the contract
+(:mod:`inference.backends.contract`) when first loaded, and selected by name."""
 
 from __future__ import annotations
 
@@ -48,10 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from radbench.inference.backends.contract import STAGES, contract_problems
 from radbench.inference.errors import BackendError
-
-#: The compute stages, in pipeline order.
-STAGES = ("rescale", "window", "equalize", "resize", "normalize")
 
 #: name -> (module, one-line description). The only place backends are registered.
 _REGISTRY = {
@@ -65,7 +25,8 @@ BACKEND_NAMES = tuple(_REGISTRY)
 
 @dataclass
 class Backend:
-    """One backend: its five stage functions, and (for JIT backends) which input dtypes are compiled."""
+    """One backend: its five stage functions (a :class:`~inference.backends.contract.Stages`), and (for JIT
+    backends) which input dtypes are compiled. ``BackendError`` if the functions break the contract."""
 
     name: str
     description: str
@@ -77,8 +38,16 @@ class Backend:
     compiles: bool = False
     _warm_dtypes: set[np.dtype] = field(default_factory=set, repr=False)
 
-    def stage(self, name: str) -> Callable[..., np.ndarray]:
-        return getattr(self, name)
+    def __post_init__(self) -> None:
+        problems = contract_problems(self)
+        if problems:
+            raise BackendError(f"backend {self.name!r} breaks the stage contract: {'; '.join(problems)}")
+
+    @classmethod
+    def from_module(cls, name: str, description: str, module: object) -> Backend:
+        """The stage functions a backend module defines (``COMPILES = True`` for a JIT backend), checked."""
+        return cls(name=name, description=description, compiles=getattr(module, "COMPILES", False),
+                   **{stage: getattr(module, stage, None) for stage in STAGES})
 
     def is_warm(self, dtype: np.dtype) -> bool:
         return not self.compiles or np.dtype(dtype) in self._warm_dtypes
@@ -119,10 +88,5 @@ def get_backend(name: str) -> Backend:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             raise BackendError(f"backend {name!r} cannot run here: {exc}") from exc
-        _loaded[name] = Backend(
-            name=name,
-            description=description,
-            compiles=getattr(module, "COMPILES", False),
-            **{stage: getattr(module, stage) for stage in STAGES},
-        )
+        _loaded[name] = Backend.from_module(name, description, module)
     return _loaded[name]

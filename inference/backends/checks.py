@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from radbench.inference.backends.value_ranges import own_window
 from radbench.inference.errors import BackendError
 
 
@@ -30,8 +31,14 @@ def check_finite(image: np.ndarray, stage: str) -> None:
                            "(NaN or infinity)")
 
 
-def voi(center: float | None, width: float | None) -> tuple[float, float]:
-    """``(c - 0.5, w - 1)`` of a valid window; ``BackendError`` in words otherwise."""
+def voi(center: float | None, width: float | None, extremes: Callable[[], tuple[float, float]]) -> tuple[float, float]:
+    """``(c - 0.5, w - 1)`` of a valid window; ``BackendError`` in words otherwise.
+
+    Neither ``center`` nor ``width`` given: the image's own range, :func:`own_window` of ``extremes()`` (its min
+    and max, computed only then).
+    """
+    if center is None and width is None:
+        center, width = own_window(*extremes())
     if center is None or width is None:
         raise BackendError("window needs both a center and a width, or neither (the image's own range)")
     center, width = float(center), float(width)

@@ -1,7 +1,7 @@
 """rescale -> window -> equalize -> resize -> normalize fused into two passes over the full-resolution image.
 
 The result equals :mod:`inference.backends.numba_jit`'s five stages run one after another, bit for bit: every
-value goes through the same float64 operations in the same order (see :mod:`inference.backends` for the
+value goes through the same float64 operations in the same order (see :mod:`inference.backends.contract` for the
 specification), only without the four full-size float32 images in between.
 
 8- and 16-bit integer images take two passes. The first counts how often each raw value occurs. The
@@ -22,28 +22,31 @@ differ, the histogram is counted again with the true range.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 import numpy as np
 from numba import get_num_threads, njit, prange
 
 from radbench.inference.backends.checks import check_finite, check_image, per_channel, voi
 from radbench.inference.backends.resample import axis_weights
+from radbench.inference.backends.value_ranges import equalization_bins
 from radbench.inference.backends.vectorized import rescale
+from radbench.inference.errors import BackendError
+from radbench.inference.preprocessing import PreprocessSpec
 
 _warm_dtypes: set[np.dtype] = set()
 
 
-def fused_preprocess(pixels: np.ndarray, slope: float, intercept: float, center: float | None,
-                     width: float | None, invert: bool, out_height: int, out_width: int, mean: Sequence[float],
-                     std: Sequence[float], channels: int) -> np.ndarray:
-    """The model input ``(1, channels, out_height, out_width)`` float32 for the 2-D ``pixels``.
+def fused_preprocess(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """The model input ``(1, channels, height, width)`` float32 of the 2-D ``pixels``, as the staged kernels make it.
 
-    Arguments mean what they mean to the five stages; ``center``/``width`` ``None`` is the image's own range.
-    Bad input raises the ``BackendError`` the first stage to refuse it would raise.
+    The fused path always equalizes: a ``spec`` without equalization is refused. Bad input raises the
+    ``BackendError`` the first stage to refuse it would raise.
     """
+    if not spec.equalize:
+        raise BackendError("the fused path always equalizes, but this preprocessing turns equalization off")
     pixels = _pixels(pixels)
-    slope, intercept, invert = float(slope), float(intercept), bool(invert)
+    slope, intercept, invert = float(spec.slope), float(spec.intercept), bool(spec.invert)
+    out_height, out_width = spec.size
     tabulated = pixels.dtype.kind in "ui" and pixels.dtype.itemsize <= 2
     if tabulated:
         first = int(np.iinfo(pixels.dtype).min)
@@ -56,20 +59,22 @@ def fused_preprocess(pixels: np.ndarray, slope: float, intercept: float, center:
     lo, hi = _range_of_ends(_rescaled, *raw_range, slope, intercept)
     if not (np.isfinite(lo) and np.isfinite(hi)):  # refused as the window stage refuses the rescaled image
         check_finite(rescale(pixels, slope, intercept), "window")
-    c0, w1 = _own_window(lo, hi) if center is None and width is None else voi(center, width)
+    c0, w1 = voi(spec.window_center, spec.window_width, lambda: (lo, hi))
     row_starts, row_weights = axis_weights(pixels.shape[0], out_height)
     column_starts, column_weights = axis_weights(pixels.shape[1], out_width)
-    means, stds = (np.array(values) for values in per_channel(mean, std, channels))
+    means, stds = (np.array(values) for values in per_channel(spec.mean, spec.std, spec.channels))
 
     if tabulated:
-        table = _equalization_table(counts, first, slope, intercept, c0, w1, invert)
+        windowed, *windowed_range = _windowed_values(counts, first, slope, intercept, c0, w1, invert)
+        table = _equalization_table(counts, windowed, *equalization_bins(*windowed_range))
         rows = _tabulated_rows(pixels, -first, table, row_starts, row_weights)
     else:
         predicted = _range_of_ends(_windowed, lo, hi, c0, w1, invert)
-        histogram, *seen = _windowed_histogram(pixels, slope, intercept, c0, w1, invert, *_bins(*predicted))
+        histogram, *seen = _windowed_histogram(pixels, slope, intercept, c0, w1, invert,
+                                               *equalization_bins(*predicted))
         if tuple(seen) != predicted:  # rounding made the window non-monotonic: count again with the true range
-            histogram = _windowed_histogram(pixels, slope, intercept, c0, w1, invert, *_bins(*seen))[0]
-        rows = _computed_rows(pixels, slope, intercept, c0, w1, invert, *_bins(*seen), _cdf(histogram),
+            histogram = _windowed_histogram(pixels, slope, intercept, c0, w1, invert, *equalization_bins(*seen))[0]
+        rows = _computed_rows(pixels, slope, intercept, c0, w1, invert, *equalization_bins(*seen), _cdf(histogram),
                               row_starts, row_weights)
     return _columns_resampled_normalized(rows, column_starts, column_weights, means, stds)
 
@@ -82,7 +87,7 @@ def warm_up(dtype: np.dtype) -> float:
     start = time.perf_counter_ns()
     tiny = np.arange(6, dtype=dtype).reshape(2, 3)
     for shape in ((1, 2), (4, 5)):  # shrink and enlarge
-        fused_preprocess(tiny, 1.0, 0.0, None, None, False, *shape, (0.5,), (0.25,), 1)
+        fused_preprocess(tiny, PreprocessSpec(1.0, 0.0, None, None, False, shape, (0.5,), (0.25,), 1))
     _warm_dtypes.add(dtype)
     return (time.perf_counter_ns() - start) / 1e9
 
@@ -99,22 +104,10 @@ def _pixels(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def _own_window(lo: float, hi: float) -> tuple[float, float]:
-    """``voi`` of the window spanning ``[lo, hi]``, computed as the staged window stage computes it."""
-    return voi((lo + hi + 1) / 2, hi - lo + 1)
-
-
 def _range_of_ends(function, lo: float, hi: float, *args) -> tuple[float, float]:
     """The range of a monotonic ``function(x, *args)`` over ``[lo, hi]``, from its values at the ends (NaN if any)."""
     ends = [float(function(x, *args)) for x in (lo, hi)]
     return float(np.min(ends)), float(np.max(ends))
-
-
-def _bins(lo: float, hi: float) -> tuple[float, float]:
-    """Equalization's ``(lo, 256 / (hi - lo))`` for a windowed range, widened by NumPy's rule when flat."""
-    if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
-    return lo, 256.0 / (hi - lo)
 
 
 @njit(cache=True, inline="always")
@@ -175,9 +168,9 @@ def _value_counts(pixels, offset, size, bands):
 
 
 @njit(cache=True)
-def _equalization_table(counts, first, slope, intercept, c0, w1, invert):
-    """Raw value (index ``value - first``) -> equalized value (float32, widened to float64) for an image whose
-    value counts are ``counts``; 0 for values absent from the image."""
+def _windowed_values(counts, first, slope, intercept, c0, w1, invert):
+    """Raw value (index ``value - first``) -> windowed value for the values present in the image (``counts``;
+    0 for the others), and the windowed min and max."""
     size = counts.shape[0]
     windowed = np.zeros(size, dtype=np.float32)
     lo, hi = np.inf, -np.inf
@@ -185,9 +178,14 @@ def _equalization_table(counts, first, slope, intercept, c0, w1, invert):
         if counts[i]:
             windowed[i] = _windowed(_rescaled(first + i, slope, intercept), c0, w1, invert)
             lo, hi = min(lo, np.float64(windowed[i])), max(hi, np.float64(windowed[i]))
-    if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
-    scale = 256.0 / (hi - lo)
+    return windowed, lo, hi
+
+
+@njit(cache=True)
+def _equalization_table(counts, windowed, lo, scale):
+    """Raw value (index as in ``windowed``) -> equalized value (float32, widened to float64), binned by ``lo`` and
+    ``scale``; 0 for values absent from the image."""
+    size = counts.shape[0]
     histogram = np.zeros(256, dtype=np.int64)
     for i in range(size):
         if counts[i]:

@@ -2,20 +2,19 @@
 
 Each pixel is read with ``image[i, j]`` and turned into a Python float (a float64), so the arithmetic is
 exactly the specification's; outputs are written element by element into arrays made with ``np.empty``.
-``cancel`` is checked before every row. See :mod:`inference.backends` for what each stage computes.
+``cancel`` is checked before every row. See :mod:`inference.backends.contract` for what each stage computes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from radbench.inference.backends.checks import check_image, per_channel, voi
+from radbench.inference.backends.contract import Cancel, stop_if
 from radbench.inference.backends.resample import axis_weights
-from radbench.inference.errors import Cancelled
-
-Cancel = Callable[[], bool] | None
+from radbench.inference.backends.value_ranges import equalization_bins
 
 
 def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cancel = None) -> np.ndarray:
@@ -25,7 +24,7 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cance
     out = np.empty((height, width), dtype=np.float32)
     with np.errstate(over="ignore"):  # infinity out: the next stage refuses it
         for i in range(height):
-            _stop_if(cancel)
+            stop_if(cancel)
             for j in range(width):
                 out[i, j] = float(pixels[i, j]) * slope + intercept
     return out
@@ -34,14 +33,11 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cance
 def window(image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
            cancel: Cancel = None) -> np.ndarray:
     image = check_image(image, "window")
-    if center is None and width is None:
-        lo, hi = _min_max(image, cancel)
-        center, width = (lo + hi + 1) / 2, hi - lo + 1
-    c0, w1 = voi(center, width)
+    c0, w1 = voi(center, width, lambda: _min_max(image, cancel))
     lower, upper = c0 - w1 / 2, c0 + w1 / 2
     out = np.empty(image.shape, dtype=np.float32)
     for i in range(image.shape[0]):
-        _stop_if(cancel)
+        stop_if(cancel)
         for j in range(image.shape[1]):
             x = float(image[i, j])
             if x <= lower:
@@ -56,15 +52,12 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
 
 def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
     image = check_image(image, "equalize")
-    lo, hi = _min_max(image, cancel)
-    if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
-    scale = 256.0 / (hi - lo)
+    lo, scale = equalization_bins(*_min_max(image, cancel))
     height, width = image.shape
 
     hist = [0] * 256
     for i in range(height):
-        _stop_if(cancel)
+        stop_if(cancel)
         for j in range(width):
             hist[min(int((float(image[i, j]) - lo) * scale), 255)] += 1
     cdf, running = [], 0
@@ -74,7 +67,7 @@ def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
 
     out = np.empty((height, width), dtype=np.float32)
     for i in range(height):
-        _stop_if(cancel)
+        stop_if(cancel)
         for j in range(width):
             t = (float(image[i, j]) - lo) * scale - 0.5
             if t <= 0:
@@ -95,7 +88,7 @@ def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None)
 
     rows = np.empty((height, in_width))  # first every column is resampled to the new height ...
     for i in range(height):
-        _stop_if(cancel)
+        stop_if(cancel)
         for j in range(in_width):
             total = 0.0
             for k, weight in enumerate(row_weights[i]):
@@ -104,7 +97,7 @@ def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None)
 
     out = np.empty((height, width), dtype=np.float32)  # ... then every row to the new width
     for i in range(height):
-        _stop_if(cancel)
+        stop_if(cancel)
         for j in range(width):
             total = 0.0
             for k, weight in enumerate(col_weights[j]):
@@ -121,21 +114,16 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], ch
     out = np.empty((1, channels, height, width), dtype=np.float32)
     for c in range(channels):
         for i in range(height):
-            _stop_if(cancel)
+            stop_if(cancel)
             for j in range(width):
                 out[0, c, i, j] = (float(image[i, j]) - means[c]) / stds[c]
     return out
 
 
-def _stop_if(cancel: Cancel) -> None:
-    if cancel is not None and cancel():
-        raise Cancelled()
-
-
 def _min_max(image: np.ndarray, cancel: Cancel) -> tuple[float, float]:
     lo = hi = float(image[0, 0])
     for i in range(image.shape[0]):
-        _stop_if(cancel)
+        stop_if(cancel)
         for j in range(image.shape[1]):
             x = float(image[i, j])
             lo, hi = min(lo, x), max(hi, x)

@@ -6,22 +6,22 @@ native-endian, turn scalars into floats and per-channel values into float64 arra
 Kernel argument types therefore depend only on the image dtype, so ``Backend.warm_up(dtype)`` compiles
 everything a real run needs. Kernels are cached on disk (``cache=True``) and use no ``fastmath``: their
 results match the other backends. ``cancel`` is accepted and ignored: each stage is short. See
-:mod:`inference.backends` for what each stage computes.
+:mod:`inference.backends.contract` for what each stage computes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numba import njit, prange
 
 from radbench.inference.backends.checks import check_image, per_channel, voi
+from radbench.inference.backends.contract import Cancel
 from radbench.inference.backends.resample import axis_weights
+from radbench.inference.backends.value_ranges import equalization_bins
 
 COMPILES = True
-
-Cancel = Callable[[], bool] | None
 
 
 def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cancel = None) -> np.ndarray:
@@ -31,19 +31,13 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cance
 def window(image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
            cancel: Cancel = None) -> np.ndarray:
     image = _image(image, "window")
-    if center is None and width is None:
-        lo, hi = _min_max(image)
-        center, width = (lo + hi + 1) / 2, hi - lo + 1
-    c0, w1 = voi(center, width)
+    c0, w1 = voi(center, width, lambda: _min_max(image))
     return _window(image, c0, w1, bool(invert))
 
 
 def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
     image = _image(image, "equalize")
-    lo, hi = _min_max(image)
-    if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
-    return _equalize(image, lo, 256.0 / (hi - lo))
+    return _equalize(image, *equalization_bins(*_min_max(image)))
 
 
 def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None) -> np.ndarray:

@@ -4,19 +4,19 @@ Stages work through the image in blocks of rows (:func:`_row_blocks`): each bloc
 computed on, and written into the float32 output. That keeps the float64 temporaries to a few hundred KiB
 (peak memory stays near the output's size) and in cache, which measured slightly faster than converting
 the whole image at once. ``cancel`` is accepted and ignored: each stage is short. See
-:mod:`inference.backends` for what each stage computes.
+:mod:`inference.backends.contract` for what each stage computes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from radbench.inference.backends.checks import check_image, per_channel, voi
+from radbench.inference.backends.contract import Cancel
 from radbench.inference.backends.resample import axis_matrix, axis_weights
-
-Cancel = Callable[[], bool] | None
+from radbench.inference.backends.value_ranges import equalization_bins
 
 #: Elements per block of rows (512 KiB of float64).
 _BLOCK = 1 << 16
@@ -38,10 +38,7 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cance
 def window(image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
            cancel: Cancel = None) -> np.ndarray:
     image = check_image(image, "window")
-    if center is None and width is None:
-        lo, hi = float(image.min()), float(image.max())
-        center, width = (lo + hi + 1) / 2, hi - lo + 1
-    c0, w1 = voi(center, width)
+    c0, w1 = voi(center, width, lambda: _extremes(image))
     lower, upper = c0 - w1 / 2, c0 + w1 / 2
     out = np.empty(image.shape, dtype=np.float32)
     for rows in _row_blocks(image.shape):
@@ -61,10 +58,7 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
 
 def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
     image = check_image(image, "equalize")
-    lo, hi = float(image.min()), float(image.max())
-    if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
-    scale = 256.0 / (hi - lo)
+    lo, scale = equalization_bins(*_extremes(image))
 
     def positions(rows: slice) -> np.ndarray:  # (x - lo) * scale, in float64
         t = image[rows].astype(np.float64)
@@ -121,6 +115,10 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], ch
         for c in range(channels):
             out[0, c, rows] = (x - means[c]) / stds[c]
     return out
+
+
+def _extremes(image: np.ndarray) -> tuple[float, float]:
+    return float(image.min()), float(image.max())
 
 
 def _row_blocks(shape: tuple[int, int]) -> Iterator[slice]:

@@ -1,7 +1,7 @@
 """The preprocessing a user would write with well-kept libraries: the benchmark's outside yardstick.
 
-The same five stage functions (and signatures) as a RadBench backend, built on pydicom, scikit-image and
-NumPy as their documentation suggests, keeping the libraries' float64 results until the model input.
+The five stage functions of the backend contract (:mod:`inference.backends.contract`), built on pydicom,
+scikit-image and NumPy as their documentation suggests, keeping the libraries' float64 results until the model input.
 It is deliberately **not** registered as a backend: it computes slightly different numbers, mostly in
 ``resize`` (Gaussian anti-aliasing then bilinear interpolation with reflected edges, where RadBench
 averages exact areas), so the benchmark reports how far its tensor lies from the vectorized backend's.
@@ -9,7 +9,7 @@ averages exact areas), so the benchmark reports how far its tensor lies from the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -18,10 +18,10 @@ from skimage.exposure import equalize_hist
 from skimage.transform import resize as skimage_resize
 
 from radbench.inference.backends import Backend
+from radbench.inference.backends.contract import Cancel
+from radbench.inference.backends.value_ranges import own_window
 
 NAME = "reference"
-
-Cancel = Callable[[], bool] | None
 
 _VOI_BITS = 16  # pydicom's windowing output spans the BitsStored range; 16 bits, then mapped to [0, 1]
 _VOI_MAX = 2**_VOI_BITS - 1
@@ -38,8 +38,7 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
            cancel: Cancel = None) -> np.ndarray:
     """``pydicom.pixels.apply_windowing`` (LINEAR) onto [0, 1]; no preset: the image's own range."""
     if center is None and width is None:
-        lo, hi = float(image.min()), float(image.max())
-        center, width = (lo + hi + 1) / 2, hi - lo + 1
+        center, width = own_window(float(image.min()), float(image.max()))
     ds = Dataset()
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.BitsStored, ds.PixelRepresentation = _VOI_BITS, 0

@@ -14,8 +14,9 @@ from types import MappingProxyType
 import numpy as np
 
 from radbench.inference.backends import BACKEND_NAMES, get_backend
-from radbench.inference.benchmark import Record, run_order, schedule
-from radbench.inference.errors import Cancelled
+from radbench.inference.backends.contract import Cancel, stop_if
+from radbench.inference.benchmarking.records import Record
+from radbench.inference.benchmarking.schedule import run_order, schedule
 from radbench.inference.model import Model
 from radbench.inference.pipeline import Pipeline, Prediction
 from radbench.inference.scan import Scan
@@ -50,12 +51,12 @@ class Comparison:
 
 
 def compare_backends(model: Model, scan: Scan, *, frame: int | None = None, backends: Sequence[str] = BACKEND_NAMES,
-                     repeats: int = 3, cancel: Callable[[], bool] | None = None,
+                     repeats: int = 3, cancel: Cancel = None,
                      progress: Callable[[int, int, str], None] | None = None) -> Comparison:
     """A warm-up run per backend, then ``repeats`` interleaved rounds; medians of the timed rounds.
 
     The schedule (naive capped on large frames) and the statistics are the benchmark's own
-    (:mod:`inference.benchmark`). ``progress(done, total, backend)`` is called before each run;
+    (:mod:`.schedule`, :mod:`.records`). ``progress(done, total, backend)`` is called before each run;
     ``cancel()`` returning True raises :class:`Cancelled` between and inside stages.
     """
     if repeats < 1:
@@ -67,8 +68,7 @@ def compare_backends(model: Model, scan: Scan, *, frame: int | None = None, back
     runs: dict[str, list[Prediction]] = {name: [] for name in pipelines}
     compile_ms = dict.fromkeys(pipelines, 0.0)
     for done, run in enumerate(order):
-        if cancel is not None and cancel():
-            raise Cancelled()
+        stop_if(cancel)
         if progress is not None:
             progress(done, len(order), run.backend)
         prediction = pipelines[run.backend].run(scan, frame=frame, cancel=cancel)

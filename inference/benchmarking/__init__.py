@@ -1,0 +1,2 @@
+"""Timing the preprocessing backends and the model: ``radbench bench`` (:mod:`.runner`), the desktop app's Compare
+all (:mod:`.compare`) and ``radbench profile`` (:mod:`.profiling`)."""

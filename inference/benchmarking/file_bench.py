@@ -1,0 +1,131 @@
+"""Time the five compute stages of every backend, and of a library reference, on one scan's default frame.
+
+Each backend runs the stages exactly as serving does (:func:`inference.preprocessing.preprocess` with the model
+card's :class:`~inference.preprocessing.PreprocessSpec`), in the interleaved order of :mod:`.schedule`.
+``preprocess_total`` is the sum of the five stages per run, summarised over runs (so its median is not the sum of
+the stage medians). Numba is compiled before anything is timed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from radbench.inference.backends import BACKEND_NAMES, Backend, fused_numba, get_backend
+from radbench.inference.benchmarking import reference_pipeline
+from radbench.inference.benchmarking.records import Record
+from radbench.inference.benchmarking.schedule import Run, check_counts, run_order, schedule
+from radbench.inference.model import ModelCard
+from radbench.inference.preprocessing import PreprocessSpec, preprocess
+from radbench.inference.scan import Scan
+from radbench.inference.timing import StageClock, Timings
+
+TOTAL_STAGE = "preprocess_total"
+REFERENCE = reference_pipeline.NAME
+#: Numba's fused path (window + equalize + resize + normalize in two passes), timed as one stage "fused".
+FUSED = "numba-fused"
+DEFAULT_BACKENDS = (*BACKEND_NAMES, REFERENCE)
+KNOWN_BACKENDS = (*BACKEND_NAMES, FUSED, REFERENCE)  # the fused path is an option: --backends ...,numba-fused
+SPEEDUP_BASELINES = ("naive", "vectorized", REFERENCE)
+YARDSTICK = "vectorized"  # every tensor is compared with this backend's
+
+
+@dataclass(frozen=True)
+class Speedup:
+    """``ratio = baseline median / backend median``: above 1 the backend is faster than the baseline."""
+
+    backend: str
+    baseline: str
+    stage: str
+    ratio: float
+
+
+@dataclass(frozen=True)
+class FileBench:
+    """Everything timed on one file's default frame."""
+
+    file: str
+    shape: tuple[int, int]
+    dtype: str
+    frame: int
+    frame_count: int
+    records: tuple[Record, ...]  # one per (backend, stage) incl. preprocess_total, backends in the order given
+    run_order: tuple[Run, ...]
+    notes: tuple[str, ...]
+    max_abs_diff: Mapping[str, float]  # each backend's model input vs the vectorized backend's
+    tensor: np.ndarray = field(repr=False)  # the vectorized backend's model input
+    latency: tuple[Record, ...] = ()  # ONNX Runtime on ``tensor``, filled in by the runner
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.backend for r in self.records))
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """Every stage timed (a fused path's one stage included), the preprocessing total last."""
+        stages = dict.fromkeys(r.stage for r in self.records if r.stage != TOTAL_STAGE)
+        return (*stages, TOTAL_STAGE)
+
+    def record(self, backend: str, stage: str) -> Record:
+        return next(r for r in self.records if r.backend == backend and r.stage == stage)
+
+
+def stage_backend(name: str) -> Backend:
+    """A registered backend by name, or the (unregistered) library reference."""
+    return reference_pipeline.as_backend() if name == REFERENCE else get_backend(name)
+
+
+def bench_file(scan: Scan, card: ModelCard, *, backends: Sequence[str] = DEFAULT_BACKENDS, repeats: int = 10,
+               warmup: int = 1) -> FileBench:
+    """Time the five compute stages of every backend on the scan's default frame (Numba compiled beforehand)."""
+    check_counts(repeats, warmup)
+    image = scan.grey_frame()
+    spec = PreprocessSpec.from_card(card, scan)
+    chosen = {name: stage_backend(name) for name in backends if name != FUSED}
+    for backend in chosen.values():
+        backend.warm_up(image.dtype)
+    if FUSED in backends:
+        fused_numba.warm_up(image.dtype)
+    schedules = {name: schedule(name, image.size, repeats, warmup) for name in backends}
+    order = run_order(schedules)
+    timings: dict[str, list[Timings]] = {name: [] for name in backends}
+    tensors: dict[str, np.ndarray] = {}
+    for run in order:
+        clock = StageClock()
+        if run.backend == FUSED:
+            with clock.stage("fused"):
+                tensors[run.backend] = fused_numba.fused_preprocess(image, spec)
+        else:
+            tensors[run.backend] = preprocess(image, spec, chosen[run.backend], clock=clock)
+        if not run.warmup:
+            timings[run.backend].append(clock.timings())
+    file = str(scan.path)
+    yardstick = preprocess(image, spec, get_backend(YARDSTICK))
+    return FileBench(
+        file=file,
+        shape=image.shape,
+        dtype=str(image.dtype),
+        frame=scan.default_frame,
+        frame_count=scan.frame_count,
+        records=tuple(r for name, runs in timings.items() for r in _records(file, name, runs)),
+        run_order=order,
+        notes=tuple(s.note for s in schedules.values() if s.note),
+        max_abs_diff={name: float(np.abs(tensors[name] - yardstick).max()) for name in backends},
+        tensor=yardstick,
+    )
+
+
+def speedups(bench: FileBench, stage: str = TOTAL_STAGE,
+             baselines: Iterable[str] = SPEEDUP_BASELINES) -> tuple[Speedup, ...]:
+    """Each backend's speedup over each baseline present on ``stage``, from the medians."""
+    present = [b for b in baselines if b in bench.backends]
+    return tuple(Speedup(name, base, stage, bench.record(base, stage).median_ms / bench.record(name, stage).median_ms)
+                 for name in bench.backends for base in present if base != name)
+
+
+def _records(file: str, backend: str, runs: list[Timings]) -> list[Record]:
+    stages = [name for name, _ in runs[0].stages]
+    records = [Record.of(file, backend, s, [t.ms(s) for t in runs]) for s in stages]
+    return [*records, Record.of(file, backend, TOTAL_STAGE, [t.total_ms for t in runs])]

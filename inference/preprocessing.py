@@ -1,0 +1,73 @@
+"""The five compute stages as one call: what they need besides the pixels (:class:`PreprocessSpec`), and the
+stage runner every caller shares (:func:`preprocess`): serving, training, the benchmark and the comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from radbench.inference.backends.contract import Cancel, Stages, stop_if
+from radbench.inference.timing import StageClock
+
+if TYPE_CHECKING:
+    from radbench.inference.model import ModelCard
+    from radbench.inference.scan import Scan
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """The scan's modality LUT, window and inversion, and the model input's size, normalization and equalization."""
+
+    slope: float
+    intercept: float
+    window_center: float | None  # both None: the image's own range
+    window_width: float | None
+    invert: bool  # MONOCHROME1
+    size: tuple[int, int]  # (height, width)
+    mean: Sequence[float]  # 1 value or one per channel
+    std: Sequence[float]
+    channels: int
+    equalize: bool = True
+
+    @classmethod
+    def from_card(cls, card: ModelCard, scan: Scan) -> PreprocessSpec:
+        """What the model described by ``card`` needs from ``scan``'s frames."""
+        return cls.for_scan(scan, size=(card.input_height, card.input_width), mean=card.mean, std=card.std,
+                            channels=card.input_channels, equalize=card.equalize)
+
+    @classmethod
+    def for_scan(cls, scan: Scan, *, size: tuple[int, int], mean: Sequence[float], std: Sequence[float],
+                 channels: int, equalize: bool = True) -> PreprocessSpec:
+        """``scan``'s modality LUT, its first window preset (none: the image's own range) and inversion, with the
+        model input given (training builds its inputs so, without a model card)."""
+        preset = scan.window_presets[0] if scan.window_presets else None
+        return cls(scan.rescale_slope, scan.rescale_intercept, preset.center if preset else None,
+                   preset.width if preset else None, scan.inverted, size, mean, std, channels, equalize)
+
+    def stage_arguments(self) -> tuple[tuple[str, tuple], ...]:
+        """``(stage, arguments after the image)`` in pipeline order; equalize only when the spec asks for it."""
+        return (("rescale", (self.slope, self.intercept)),
+                ("window", (self.window_center, self.window_width, self.invert)),
+                *((("equalize", ()),) if self.equalize else ()),
+                ("resize", self.size),
+                ("normalize", (self.mean, self.std, self.channels)))
+
+
+def preprocess(image: np.ndarray, spec: PreprocessSpec, backend: Stages, *, clock: StageClock | None = None,
+               cancel: Cancel = None) -> np.ndarray:
+    """The compute stages of ``backend`` on one 2-D frame: the model input ``(1, channels, *size)`` float32.
+
+    ``cancel`` is checked before each stage (:class:`inference.errors.Cancelled`) and handed to it; a ``clock``
+    times each stage around its call only, so a JIT backend must be warmed up before. Training calls this same
+    function, so training and serving cannot drift apart.
+    """
+    for name, arguments in spec.stage_arguments():
+        stop_if(cancel)
+        function = getattr(backend, name)
+        with clock.stage(name) if clock is not None else nullcontext():
+            image = function(image, *arguments, cancel=cancel)
+    return image
