@@ -24,7 +24,7 @@ from radbench.app.scan_opener import ScanOpener
 from radbench.app.scan_pane import ScanPane
 from radbench.app.timing_chart import TimingChart
 from radbench.app.window_menus import build_menus, show_profile
-from radbench.inference.compare import Comparison
+from radbench.inference.benchmarking.compare import Comparison
 from radbench.inference.errors import RadBenchError
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 from radbench.inference.pipeline import Prediction

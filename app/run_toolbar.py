@@ -18,11 +18,11 @@ from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QPushButton, QSpi
 from superqt.utils import create_worker
 
 from radbench.inference.backends import BACKEND_NAMES, get_backend
-from radbench.inference.compare import Comparison, compare_backends
+from radbench.inference.benchmarking.compare import Comparison, compare_backends
+from radbench.inference.benchmarking.profiling import profile_run
 from radbench.inference.errors import Cancelled, RadBenchError
 from radbench.inference.model import Model
 from radbench.inference.pipeline import Pipeline, Prediction
-from radbench.inference.profiling import profile_run
 from radbench.inference.scan import Scan
 
 #: Input dtypes whose Numba kernels are compiled in the background at start-up.
