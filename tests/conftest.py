@@ -37,3 +37,94 @@ def placeholder_path(placeholder_module, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "placeholder.onnx"
     onnx.save(placeholder_module.build(), path)
     return path
+
+
+# ----- markers: ``gui`` on every tests/test_gui_*.py, ``slow`` on the tests below; ``pytest -m "not slow"`` is the
+# quick loop. Slow: 1 s or more (a module fixture's setup counting for each test using it), measured per file with
+# `pytest tests/<file> --durations=0 -p no:randomly` on the 2-core dev machine with Numba's on-disk cache warm.
+#: Files whose tests are all slow: the console script in a subprocess per test, the whole pydicom corpus, a wheel build.
+SLOW_FILES = frozenset({"test_cli.py", "test_corpus.py", "test_packaging.py"})
+#: Slow tests in other files: a name without ``[...]`` marks all its parametrizations.
+SLOW_TESTS = {
+    "test_batch.py": {
+        "test_a_dask_cluster_writes_the_same_rows_as_the_local_pool",
+        "test_a_killed_batch_leaves_valid_rows_and_resume_completes_it",
+        "test_every_file_gets_one_row_with_its_status_and_reason",
+        "test_the_console_script_prints_a_summary",
+        "test_two_workers_give_the_same_rows_as_one",
+    },
+    "test_batch_hostile.py": {
+        "test_a_decoder_bomb_is_one_error_row_under_the_memory_limit",
+        "test_a_file_over_the_time_limit_is_one_error_row_and_the_run_goes_on",
+        "test_a_second_writer_is_refused_and_sigterm_ends_the_run_cleanly",
+        "test_a_worker_killed_mid_file_costs_that_file_one_row",
+        "test_discovery_reports_special_files_and_long_paths_and_skips_its_own_outputs",
+        "test_names_that_are_not_utf8_or_break_lines_round_trip_and_resume",
+        "test_resume_reads_damaged_and_spreadsheet_edited_csvs",
+        "test_run_in_child_returns_the_result_or_raises_what_happened",
+    },
+    "test_benchmark.py": {
+        "test_memory_option_measures_each_backend_in_a_fresh_process",
+        "test_numba_cold_compile_and_cache_load_in_fresh_processes",
+    },
+    "test_classifier.py": {"test_pixel_identical_files_in_different_encodings_give_the_same_prediction"},
+    "test_compare.py": {"test_every_backend_gets_medians_per_stage_and_they_agree"},
+    "test_decoder_bombs.py": {
+        "test_isolated_loading_turns_a_decoder_over_its_ceiling_into_a_scan_error",
+        "test_the_full_size_deflate_bomb_is_refused_before_inflating_it",
+    },
+    "test_fused_numba.py": {"test_chest_radiograph_as_the_pipeline_runs_it"},
+    "test_fuzz_loaders.py": {
+        "test_bit_flips",
+        "test_coverage_guided_fuzzing_briefly_finds_no_crash",
+        "test_declared_png_bomb_is_refused_before_decoding",
+        "test_truncation_at_every_boundary[ct_explicit_le]",
+    },
+    "test_gui_main_window.py": {
+        "test_a_naive_run_can_be_cancelled_and_the_window_stays_responsive",
+        "test_bad_files_are_reported_together_and_the_app_goes_on",
+        "test_batch_window_processes_a_folder_and_exports_its_rows",
+        "test_heatmap_toggle_changes_the_picture",
+        "test_opening_a_sample_shows_it_with_its_key_fields",
+        "test_without_a_display_the_command_says_how_to_use_the_cli",
+    },
+    "test_gui_viewer.py": {
+        "test_export_is_full_resolution_with_overlay_and_optional_notice",
+        "test_heatmap_stays_aligned_when_zoomed_and_panned",
+    },
+    "test_hostile_inputs.py": {"test_batch_writes_an_error_row_for_the_nan_file"},
+    "test_privacy.py": {
+        "test_batch_csv_and_json_hold_no_identifying_value",
+        "test_include_phi_is_the_only_way_in",
+        "test_predict_output_and_heatmap_export_hold_no_identifying_value",
+    },
+    "test_profile.py": {"test_profile_writes_a_readable_prof_and_prints_the_top_functions"},
+    "test_training.py": {
+        "test_one_epoch_exports_a_loadable_model_with_its_card",
+        "test_readme_card_matches_the_embedded_card",
+        "test_training_is_deterministic_for_a_seed",
+    },
+}
+
+
+#: Slow module fixtures: every test using one is slow.
+SLOW_FIXTURES = {
+    "test_classifier.py": {"chest"},  # every backend, naive included, on the full-size chest radiograph: about 10 s
+    "test_decoder_bombs.py": {"bombs"},  # writes every decoder bomb: about 1.5 s
+}
+
+
+def is_slow(item: pytest.Item) -> bool:
+    """Whether ``item`` is in the lists above (by file, by name with or without parameters, or by fixture)."""
+    file_name = item.path.name
+    names = {item.name, getattr(item, "originalname", item.name)}
+    return (file_name in SLOW_FILES or bool(names & SLOW_TESTS.get(file_name, set()))
+            or bool(set(getattr(item, "fixturenames", ())) & SLOW_FIXTURES.get(file_name, set())))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name.startswith("test_gui_"):
+            item.add_marker(pytest.mark.gui)
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
