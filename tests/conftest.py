@@ -42,6 +42,7 @@ def placeholder_path(placeholder_module, tmp_path_factory) -> Path:
 # ----- markers: ``gui`` on every tests/test_gui_*.py, ``slow`` on the tests below; ``pytest -m "not slow"`` is the
 # quick loop. Slow: 1 s or more (a module fixture's setup counting for each test using it), measured per file with
 # `pytest tests/<file> --durations=0 -p no:randomly` on the 2-core dev machine with Numba's on-disk cache warm.
+# Kept quick at about 1 s: test_architecture.py (the layering rule) and the no-display test (the only one of gui.py).
 #: Files whose tests are all slow: the console script in a subprocess per test, the whole pydicom corpus, a wheel build.
 SLOW_FILES = frozenset({"test_cli.py", "test_corpus.py", "test_packaging.py"})
 #: Slow tests in other files: a name without ``[...]`` marks all its parametrizations.
@@ -86,7 +87,6 @@ SLOW_TESTS = {
         "test_batch_window_processes_a_folder_and_exports_its_rows",
         "test_heatmap_toggle_changes_the_picture",
         "test_opening_a_sample_shows_it_with_its_key_fields",
-        "test_without_a_display_the_command_says_how_to_use_the_cli",
     },
     "test_gui_viewer.py": {
         "test_export_is_full_resolution_with_overlay_and_optional_notice",
