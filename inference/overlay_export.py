@@ -25,7 +25,7 @@ def caption(prediction: Prediction) -> list[str]:
     lines = [f"{prediction.label} ({probability:.1%})  -  {prediction.model}",
              f"heatmap: where the evidence for {prediction.label} lies (red strongest)"]
     lines += [f"WARNING: {w}" for w in prediction.ood_warnings]
-    return lines + [NOT_FOR_CLINICAL_USE]
+    return [*lines, NOT_FOR_CLINICAL_USE]
 
 
 def overlay_image(prediction: Prediction, opacity: float = 0.5) -> Image.Image:

@@ -2,7 +2,8 @@
 
 An element is identifying when its keyword is in :data:`inference.loading.dicom.IDENTIFYING_KEYWORDS`, it is
 a person's name, a date or a time (VR PN, DA, DT, TM), an instance UID, it lies in the patient group
-(0010,xxxx), or it is a private tag (whose meaning is unknown). Front ends hide the values of identifying rows until the user asks to see them.
+(0010,xxxx), or it is a private tag (whose meaning is unknown). Front ends hide the values of identifying rows
+until the user asks to see them.
 """
 
 from __future__ import annotations

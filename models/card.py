@@ -31,6 +31,7 @@ def build(*, args: argparse.Namespace, argv: list[str], labels, size: int, mean:
           threshold: float, temperature: float, parameters: int, split: dict, metrics: dict, ood: dict,
           train_minutes: float, date: str) -> dict:
     """The card as the pipeline reads it (``inference.model.ModelCard``) plus everything a reader should know."""
+    pooled = _POOLED if args.threshold_on == "shifted" else ""
     return {
         "name": "radbench-pneumonia-cnn",
         "version": args.version,
@@ -52,7 +53,7 @@ def build(*, args: argparse.Namespace, argv: list[str], labels, size: int, mean:
         "cam_output": "cam",
         "decision": {"positive_label": labels[1], "threshold": round(threshold, 4),
                      "rule": f"{labels[1]} when its calibrated probability >= threshold (chosen on validation for "
-                             f"balanced sensitivity and specificity{_POOLED if args.threshold_on == 'shifted' else ''})"},
+                             f"balanced sensitivity and specificity{pooled})"},
         "calibration": {"method": "temperature scaling on the validation split (NLL)",
                         "temperature": round(temperature, 4), "ece_bins": 15,
                         "ece_before": metrics["validation"]["ece_before_temperature"],
@@ -61,7 +62,8 @@ def build(*, args: argparse.Namespace, argv: list[str], labels, size: int, mean:
         "intended_use": INTENDED_USE,
         "dataset": DATASET,
         "split": {"method": "by patient (personP_* = one patient; IM-X-* and NORMAL2-IM-X-* = one patient), "
-                            f"stratified by class, {args.val_fraction:.0%} of each class to validation, seed {args.seed}",
+                            f"stratified by class, {args.val_fraction:.0%} of each class to validation, "
+                            f"seed {args.seed}",
                   **split},
         "architecture": {"type": f"{args.members} x VGG-style CNN (9 conv 3x3 + BN + ReLU, global average pool, "
                                  "linear), logits averaged", "parameters": parameters,
@@ -155,7 +157,8 @@ def markdown(card: dict) -> str:
         "### Export and latency",
         "",
         f"ONNX opset 18. ONNX Runtime vs PyTorch on a batch of {check.get('batch')}: max abs difference "
-        f"{check.get('logits_max_abs_diff', float('nan')):.2e} (logits), {check.get('cam_max_abs_diff', float('nan')):.2e} "
+        f"{check.get('logits_max_abs_diff', float('nan')):.2e} (logits), "
+        f"{check.get('cam_max_abs_diff', float('nan')):.2e} "
         f"(CAM). Latency (ONNX Runtime {lat.get('onnxruntime')}, batch 1, one thread, {lat.get('cpu')}): median "
         f"{lat.get('median_ms')} ms, p90 {lat.get('p90_ms')} ms.",
         "",

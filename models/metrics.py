@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy.stats import rankdata
 
@@ -25,7 +27,7 @@ def expected_calibration_error(y: np.ndarray, probs: np.ndarray, bins: int = 15)
     correct = probs.argmax(axis=1) == y
     edges = np.linspace(0.0, 1.0, bins + 1)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         inside = (confidence > lo) & (confidence <= hi)
         if inside.any():
             ece += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
@@ -57,7 +59,8 @@ def _rates(y: np.ndarray, called_positive: np.ndarray) -> tuple[float, float]:
 
 
 def report(y: np.ndarray, probs: np.ndarray, threshold: float) -> dict:
-    """Accuracy, sensitivity, specificity, confusion matrix (rows true, columns predicted) at ``threshold``; AUC; ECE."""
+    """Accuracy, sensitivity, specificity, confusion matrix (rows true, columns predicted) at ``threshold``;
+    AUC; ECE."""
     called = probs[:, 1] >= threshold
     sens, spec = _rates(y, called)
     confusion = [[int(((y == t) & (called == bool(p))).sum()) for p in (0, 1)] for t in (0, 1)]

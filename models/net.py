@@ -20,7 +20,7 @@ class PneumoniaNet(nn.Module):
     def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 128), classes: int = 2, dropout: float = 0.3):
         super().__init__()
         layers = [_conv(1, widths[0], 2)]
-        for c_in, c_out in zip(widths, widths[1:] + (widths[-1],)):
+        for c_in, c_out in zip(widths, (*widths[1:], widths[-1])):
             layers += [_conv(c_in, c_out), _conv(c_out, c_out, 2)]
         layers.append(_conv(widths[-1], widths[-1]))
         self.features = nn.Sequential(*layers)

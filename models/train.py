@@ -28,7 +28,6 @@ from radbench.inference.ood import image_statistics, statistics_distance
 from radbench.models import card as model_card
 from radbench.models import metrics
 from radbench.models.augment import Augmenter
-from radbench.models.latency import latency
 from radbench.models.dataset import (
     LABELS,
     list_samples,
@@ -36,6 +35,7 @@ from radbench.models.dataset import (
     serving_tensors,
     split_by_patient,
 )
+from radbench.models.latency import latency
 from radbench.models.net import PneumoniaNet, ServingNet
 from radbench.models.shifts import SHIFTS, shifted_tensors
 
@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         threshold = validation_only
     validation = metrics.report(y_val, probs, threshold)
-    validation["ece_before_temperature"] = round(metrics.expected_calibration_error(y_val, metrics.softmax(raw_logits)), 4)
+    ece_before = metrics.expected_calibration_error(y_val, metrics.softmax(raw_logits))
+    validation["ece_before_temperature"] = round(ece_before, 4)
     at_half = metrics.report(y_val, probs, 0.5)
     at_validation_only = {"threshold": round(validation_only, 4), **metrics.report(y_val, probs, validation_only)}
     single = [metrics.report(y_val, metrics.softmax(ensemble_logits([m], x_val) / temperature), threshold)

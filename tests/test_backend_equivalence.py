@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from backend_samples import BACKENDS, SAMPLE_NAMES, sample
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-from backend_samples import BACKENDS, SAMPLE_NAMES, sample
 
 TOLERANCE = 1e-5
 RESIZE_TARGETS = {"shrink": (0.4, 0.3), "enlarge": (1.7, 2.3), "mixed": (0.5, 1.6), "equal": (1.0, 1.0)}

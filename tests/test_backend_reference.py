@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from backend_samples import BACKENDS, SAMPLE_NAMES, sample, windowed
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_windowing
 from skimage.exposure import equalize_hist
 from skimage.transform import downscale_local_mean, resize, resize_local_mean
-
-from backend_samples import BACKENDS, SAMPLE_NAMES, sample, windowed
 
 ONE_ROUNDING = 2.0**-24
 UNIT_TOLERANCE = 1e-6

@@ -102,3 +102,14 @@ def test_heatmap_for_several_files_needs_a_folder(tmp_path):
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chest_cr_rg1_j2k_lossless.dcm_heatmap.png",
                                                           "tibia_cr_rg3_8bit_440px.png_heatmap.png"]
+
+
+def test_a_reader_that_leaves_early_is_no_traceback():
+    """``radbench predict A B | head -1``: the pipe closes while RadBench still writes."""
+    files = [str(SAMPLES / "ct_small_128px.dcm"), str(SAMPLES / "tibia_cr_rg3_8bit_440px.png")]
+    process = subprocess.Popen([RADBENCH, "predict", *files, *files, *files], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141
+    assert first.startswith(files[0].encode()) and "Traceback" not in stderr and "BrokenPipe" not in stderr

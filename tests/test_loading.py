@@ -15,10 +15,10 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import apply_color_lut
 from pydicom.uid import (
+    MPEG2MPML,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
-    MPEG2MPML,
     SecondaryCaptureImageStorage,
     generate_uid,
 )
@@ -50,7 +50,8 @@ def write_dicom(path: Path, pixels: np.ndarray, *, syntax=ExplicitVRLittleEndian
     if preamble:
         ds.file_meta = FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = syntax
-        ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.save_as(path, enforce_file_format=True)
     else:
         ds.save_as(path, implicit_vr=True, little_endian=True)
@@ -261,9 +262,9 @@ def test_empty_missing_and_folder_paths_are_scan_errors(tmp_path):
 
 
 def test_dicomdir_and_structured_report_are_not_scans():
-    with pytest.raises(NotAScanError, match="no pixel data.*Media Storage Directory Storage"):
+    with pytest.raises(NotAScanError, match=r"no pixel data.*Media Storage Directory Storage"):
         load_scan(get_testdata_file("DICOMDIR"))
-    with pytest.raises(NotAScanError, match="no pixel data.*SR Storage"):
+    with pytest.raises(NotAScanError, match=r"no pixel data.*SR Storage"):
         load_scan(get_testdata_file("test-SR.dcm"))
 
 

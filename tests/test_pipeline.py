@@ -82,7 +82,7 @@ def test_naive_run_can_be_cancelled_mid_stage(model):
 
 
 def test_frame_out_of_range_names_the_file(model):
-    with pytest.raises(ScanError, match="CT_small.dcm.*frame 5 out of range"):
+    with pytest.raises(ScanError, match=r"CT_small\.dcm.*frame 5 out of range"):
         Pipeline(model, "vectorized").run(CT, frame=5)
 
 

@@ -69,7 +69,7 @@ def test_include_phi_is_the_only_way_in(folder, tmp_path):
 
 
 def test_predict_output_and_heatmap_export_hold_no_identifying_value(folder, tmp_path):
-    root, secrets = folder
+    root, _secrets = folder
     planted = root / "planted_CT_small.dcm"
     result = subprocess.run([str(RADBENCH), "predict", "--json", "--heatmap", str(tmp_path / "h.png"), str(planted)],
                             capture_output=True, text=True, timeout=300, check=False)
