@@ -107,7 +107,8 @@ def test_heatmap_for_several_files_needs_a_folder(tmp_path):
 def test_a_reader_that_leaves_early_is_no_traceback():
     """``radbench predict A B | head -1``: the pipe closes while RadBench still writes."""
     files = [str(SAMPLES / "ct_small_128px.dcm"), str(SAMPLES / "tibia_cr_rg3_8bit_440px.png")]
-    process = subprocess.Popen([RADBENCH, "predict", *files, *files, *files], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen([RADBENCH, "predict", *files, *files, *files],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first = process.stdout.readline()
     process.stdout.close()
     stderr = process.stderr.read().decode()
