@@ -32,6 +32,26 @@ def statistics_distance(tensor: np.ndarray, reference: Mapping[str, Any]) -> flo
     return float(np.sqrt(np.mean(z ** 2)))
 
 
+_SPELLED_WITH_A_VOWEL = "AEFHILMNORSX"  # "an MR", "an US", "a CT", "a DX": the article of an abbreviation
+
+
+def withheld_reason(scan: Scan, domain: Mapping[str, Any]) -> str | None:
+    """Why no label may be given for ``scan`` (its DICOM modality or body part is outside the card's domain),
+    or ``None``. Files without those tags (PNG, JPEG) are never withheld: only the softer statistics apply."""
+    modalities = [m.upper() for m in domain.get("modalities", [])]
+    body_parts = [b.upper() for b in domain.get("body_parts", [])]
+    wrong_modality = bool(modalities and scan.modality and scan.modality.upper() not in modalities)
+    wrong_part = bool(body_parts and scan.body_part and scan.body_part.upper() not in body_parts)
+    if not (wrong_modality or wrong_part):
+        return None
+    trained = " ".join(filter(None, ("/".join(body_parts).lower(), "/".join(modalities))))
+    modality = quoted(scan.modality) if scan.modality else ""
+    this = (f"an {modality} image" if modality[:1] in _SPELLED_WITH_A_VOWEL else f"a {modality} image") \
+        if modality else "an image"
+    part = f" of the {quoted(scan.body_part)}" if scan.body_part else ""
+    return f"withheld: the model was trained on {trained} images; this is {this}{part}"
+
+
 def domain_warnings(scan: Scan, tensor: np.ndarray, domain: Mapping[str, Any]) -> list[str]:
     """One message per way the input falls outside ``domain`` (a model card's ``"domain"`` entry)."""
     warnings = []

@@ -16,7 +16,7 @@ from radbench.inference.errors import ScanError
 from radbench.inference.heatmap import heatmap
 from radbench.inference.loading import load_scan
 from radbench.inference.model import Model
-from radbench.inference.ood import domain_warnings
+from radbench.inference.ood import domain_warnings, withheld_reason
 from radbench.inference.preprocessing import PreprocessSpec, preprocess
 from radbench.inference.scan import Scan
 from radbench.inference.timing import StageClock, Timings
@@ -40,6 +40,7 @@ class Prediction:
     tensor: np.ndarray  # the preprocessed model input, (1, channels, height, width) float32, read-only
     warnings: tuple[str, ...]
     ood_warnings: tuple[str, ...]  # how the input differs from the model's training data (empty: it does not)
+    withheld: str | None  # why no verdict may be shown (outside the card's domain); front ends then show no label
     heatmap: np.ndarray | None  # where the model looked for ``label``: (rows, cols) of the frame, [0, 1], read-only
     backend: str
     timings: Timings
@@ -98,6 +99,7 @@ class Pipeline:
             tensor=tensor,
             warnings=_warnings(scan, self.model),
             ood_warnings=ood,
+            withheld=withheld_reason(scan, card.domain),
             heatmap=heat,
             backend=backend.name,
             timings=clock.timings(),

@@ -133,3 +133,15 @@ def test_an_already_loaded_scan_runs_without_a_decode_stage(model):
 
     prediction = Pipeline(model, "vectorized").run(load_scan(CT))
     assert "decode" not in dict(prediction.timings.stages)
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("ct_small_128px.dcm", "withheld: the model was trained on chest CR/DX images; this is a CT image"),
+    ("mr_head_multiframe_10_emri_small.dcm",
+     "withheld: the model was trained on chest CR/DX images; this is an MR image of the HEAD"),
+    ("chest_cr_rg1_j2k_lossless.dcm", None),
+    ("tibia_cr_rg3_8bit_440px.png", None),  # no DICOM tags: only the image statistics apply
+])
+def test_a_verdict_is_withheld_outside_the_cards_domain(model, name, reason):
+    prediction = Pipeline(model, "vectorized").run(Path(__file__).resolve().parent.parent / "sample_images" / name)
+    assert prediction.withheld == reason
