@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from radbench.app.argument_types import count
+from radbench.app.samples import sample_files
 from radbench.inference.benchmarking.environment import PACKAGES
 from radbench.inference.benchmarking.file_bench import (
     DEFAULT_BACKENDS,
@@ -25,7 +26,6 @@ from radbench.inference.benchmarking.numba_compile import CompileReport, Compile
 from radbench.inference.benchmarking.runner import Benchmark, FileError, run_benchmark, write_json
 from radbench.inference.benchmarking.schedule import LARGE_FRAME_PIXELS, LARGE_NAIVE_REPEATS
 from radbench.inference.errors import RadBenchError
-from radbench.sample_images import sample_files
 
 
 def add_parser(commands) -> None:

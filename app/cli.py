@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from radbench.app.argument_types import count, fraction
+from radbench.app.samples import sample_files
 from radbench.inference.backends import BACKEND_NAMES
 from radbench.inference.model import NOT_FOR_CLINICAL_USE
-from radbench.sample_images import sample_files
 
 #: The subcommands; anything else as the first argument is a file for the desktop app.
 COMMANDS = ("predict", "batch", "bench", "profile", "gui")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from radbench.app.samples import SAMPLE_DIR
 from radbench.inference.errors import NotAScanError, RadBenchError
 from radbench.inference.loading import load_scan_isolated
 from radbench.inference.scan import Scan
-from radbench.sample_images import SAMPLE_DIR
 
 FIRST_SAMPLE = SAMPLE_DIR / "chest_cr_rg1_j2k_lossless.dcm"
 RECENT_LIMIT = 10

@@ -10,8 +10,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 from radbench.app import scan_files
+from radbench.app.samples import sample_files
 from radbench.inference.model import NOT_FOR_CLINICAL_USE
-from radbench.sample_images import sample_files
 
 if TYPE_CHECKING:
     from radbench.app.main_window import MainWindow

@@ -4,6 +4,7 @@ samples, that classifies a bundled sample when installed somewhere else and run 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -46,7 +47,7 @@ def test_the_installed_wheel_classifies_a_bundled_sample_from_another_folder(whe
                     str(site), str(wheel)], check=True, capture_output=True, timeout=300)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    located = subprocess.run([python, "-c", "import radbench.sample_images as s, radbench.inference.model as m; "
+    located = subprocess.run([python, "-c", "import radbench.app.samples as s, radbench.inference.model as m; "
                               "print(s.SAMPLE_DIR); print(m.DEFAULT_MODEL_PATH)"],
                              cwd=elsewhere, capture_output=True, text=True, check=True).stdout.split()
     assert all(Path(p).is_relative_to(site) for p in located)
@@ -57,3 +58,13 @@ def test_the_installed_wheel_classifies_a_bundled_sample_from_another_folder(whe
     record = json.loads(result.stdout)
     assert record["label"] in ("NORMAL", "PNEUMONIA") and record["model"].startswith("radbench-pneumonia-cnn")
     assert record["notice"] == "For education, not for clinical use."
+
+
+def test_finding_the_samples_leaves_no_pycache_among_them():
+    """``radbench sample_images/*`` must see scans only, so nothing compiles the folder's ``__init__.py``."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    listed = subprocess.run([sys.executable, "-c", "from radbench.app.samples import sample_files as s; "
+                             "print(*(p.name for p in s()))"], env=environment, capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert listed and all(name.endswith((".dcm", ".png")) for name in listed)
+    assert not (ROOT / "sample_images" / "__pycache__").exists()
