@@ -1,5 +1,8 @@
 """The Batch window: a folder through the batch runner, with progress, ETA, Cancel, a live sortable table,
-CSV export and the time per stage summed over the batch. The same ``inference.batch`` code as the CLI."""
+CSV export and the time per stage summed over the batch. The same ``inference.batch`` code as the CLI.
+
+Failed rows are red; rows whose verdict is withheld (the scan is outside the model's domain: no label, the reason in
+the "withheld" column) are amber."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker
 
 from radbench.app.timing_chart import TimingChart
+from radbench.app.wording import counted
 from radbench.inference.backends import BACKEND_NAMES
 from radbench.inference.batch import (
     ERROR,
@@ -39,8 +43,8 @@ from radbench.inference.batch import (
 from radbench.inference.model import NOT_FOR_CLINICAL_USE
 from radbench.inference.pipeline import PIPELINE_STAGES
 
-SHOWN = ("path", "status", "error", "label")  # then one probability column per label, then "ood_warning"
-FAILED = QBrush(QColor("#ffd6d6"))
+SHOWN = ("path", "status", "error", "label", "withheld")  # then one probability column per label, "ood_warning"
+FAILED, WITHHELD = QBrush(QColor("#ffd6d6")), QBrush(QColor("#fff1c1"))
 
 
 class BatchDialog(QDialog):
@@ -115,6 +119,7 @@ class BatchDialog(QDialog):
         self.model.removeRows(0, self.model.rowCount())
         self.chart.clear()
         folder, config = self.folder.text(), BatchConfig(self.model_path, self.backend.currentText())
+        self._backend = config.backend
         workers, self._started = self.workers.value(), time.perf_counter()
 
         def work():
@@ -145,15 +150,16 @@ class BatchDialog(QDialog):
             return
         self.rows.append(item)
         cells = [QStandardItem(str(item.get(column, ""))) for column in self.shown]
-        if item["status"] == ERROR:
-            for cell in cells:
-                cell.setBackground(FAILED)
+        colour = FAILED if item["status"] == ERROR else WITHHELD if item.get("withheld") else None
+        for cell in cells if colour is not None else ():
+            cell.setBackground(colour)
         self.model.appendRow(cells)
         done = len(self.rows)
         self.progress.setValue(done)
         elapsed = time.perf_counter() - self._started
         eta = elapsed / done * (self.total - done)
-        self.status.setText(f"{done} of {self.total} files, {done / elapsed:.1f} files/s, about {eta:.0f} s left")
+        self.status.setText(f"{done} of {counted(self.total, 'file')}, {done / elapsed:.1f} files/s, about {eta:.0f} s "
+                            "left")
 
     def _finished(self) -> None:
         self._worker = None
@@ -161,12 +167,15 @@ class BatchDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.export_button.setEnabled(bool(self.rows))
         counts = {status: sum(r["status"] == status for r in self.rows) for status in (OK, ERROR)}
-        self.status.setText(f"{len(self.rows)} file(s): {counts[OK]} ok, {counts[ERROR]} error(s), "
-                            f"{len(self.rows) - counts[OK] - counts[ERROR]} skipped "
+        withheld = sum(bool(r.get("withheld")) for r in self.rows)
+        self.status.setText(f"{counted(len(self.rows), 'file')}: {counts[OK]} ok"
+                            f"{f' ({withheld} withheld)' if withheld else ''}, "
+                            f"{counted(counts[ERROR], 'error')}, {len(self.rows) - counts[OK] - counts[ERROR]} skipped "
                             f"in {time.perf_counter() - self._started:.1f} s")
         summed = {stage: sum(float(r.get(f"{stage}_ms") or 0) for r in self.rows) for stage in PIPELINE_STAGES}
         if any(summed.values()):
-            self.chart.show_run({s: ms for s, ms in summed.items() if ms}, backend=f"batch of {len(self.rows)}")
+            self.chart.show_run({s: ms for s, ms in summed.items() if ms}, f"Time per stage summed over "
+                                f"{counted(len(self.rows), 'file')} ({self._backend})", self._backend)
 
     def _choose_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export CSV", str(Path(self.folder.text()) / "results.csv"),

@@ -22,7 +22,7 @@ from radbench.inference.benchmarking.file_bench import (
     speedups,
 )
 from radbench.inference.benchmarking.memory import MemoryPeak, memory_peak
-from radbench.inference.benchmarking.numba_compile import CompileReport, CompileTime
+from radbench.inference.benchmarking.numba_compile import CompileReport, CompileTime, describe
 from radbench.inference.benchmarking.runner import Benchmark, FileError, run_benchmark, write_json
 from radbench.inference.benchmarking.schedule import LARGE_FRAME_PIXELS, LARGE_NAIVE_REPEATS
 from radbench.inference.errors import RadBenchError
@@ -141,7 +141,7 @@ def _speedup_lines(bench: FileBench) -> list[str]:
 
 
 def _compile_lines(label: str, times: tuple[CompileTime, ...]) -> list[str]:
-    return [f"  {label}, {c.dtype}: {_ms(c.ms)} ms, {c.source}" for c in times]
+    return [f"  {label}, {c.dtype}: {describe(c.ms, c.source)}" for c in times]
 
 
 def _memory(benchmark: Benchmark, backends: list[str], out: TextIO, err: TextIO) -> tuple[MemoryPeak, ...]:

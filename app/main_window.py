@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QListWidget, QMainWindow, QTa
 from radbench.app import scan_files
 from radbench.app.batch_dialog import BatchDialog
 from radbench.app.metadata_panel import MetadataPanel
-from radbench.app.prediction_panel import PredictionPanel
+from radbench.app.prediction_panel import PredictionPanel, subject
 from radbench.app.problem_box import ProblemBox
 from radbench.app.run_toolbar import RunToolbar
 from radbench.app.scan_opener import ScanOpener
@@ -25,14 +25,23 @@ from radbench.app.scan_pane import ScanPane
 from radbench.app.timing_chart import TimingChart
 from radbench.app.window_menus import build_menus, show_profile
 from radbench.inference.benchmarking.compare import Comparison
+from radbench.inference.benchmarking.numba_compile import CompileTime
 from radbench.inference.errors import RadBenchError
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
+from radbench.inference.overlay_export import verdict
 from radbench.inference.pipeline import Prediction
 from radbench.inference.scan import Scan
 
+Key = tuple[Path, int]  # a scan's path and a frame index: what every result belongs to
+
 
 class MainWindow(QMainWindow):
-    """RadBench's desktop window. ``settings`` defaults to the user's QSettings ("RadBench")."""
+    """RadBench's desktop window. ``settings`` defaults to the user's QSettings ("RadBench").
+
+    Results are kept per (scan, frame): the views always show those of the scan and frame on screen, or an empty
+    state saying what to press. A result moves the user to its tab only the first time one of its kind arrives (the
+    first run to Prediction, the first comparison to Timing); later ones leave the tab where the user put it.
+    """
 
     def __init__(self, settings: QSettings | None = None, model_path: str | Path | None = None,
                  warm_numba: bool = True):
@@ -41,7 +50,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"RadBench — {NOT_FOR_CLINICAL_USE}")
         self.setAcceptDrops(True)
         self.scans: list[Scan] = []
-        self.predictions: dict[tuple[Path, int], Prediction] = {}
+        self.predictions: dict[Key, Prediction] = {}
+        self.timings: dict[Key, Prediction | Comparison] = {}  # the last run or comparison timed on each frame
+        self._revealed: set[str] = set()  # the kinds of result that have moved the user to their tab once
         self.model: Model | None = None
         self.problem_box = ProblemBox(self)
         self._build()
@@ -58,7 +69,8 @@ class MainWindow(QMainWindow):
         self.scan_pane = ScanPane()
         self.viewer, self.overlay = self.scan_pane.viewer, self.scan_pane.overlay
         self.setCentralWidget(self.scan_pane)
-        self.scan_list = QListWidget(maximumWidth=260)
+        self.scan_list = QListWidget(minimumWidth=150, maximumWidth=260, textElideMode=Qt.TextElideMode.ElideMiddle,
+                                     horizontalScrollBarPolicy=Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._dock("Scans", self.scan_list, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.prediction_panel = PredictionPanel()
         self.timing_chart = TimingChart()
@@ -73,7 +85,7 @@ class MainWindow(QMainWindow):
         self.opener = ScanOpener(self.settings, status, self)
         self.run_toolbar = bar = RunToolbar(self.settings, status, self)
         self.addToolBar(bar)
-        self.backend, self.repeats, self.badge = bar.backend, bar.repeats, bar.badge
+        self.backend, self.repeats, self.badge = bar.backend, bar.repeats, self.timing_chart.badge
         self.run_button, self.compare_button, self.cancel_button = bar.run_button, bar.compare_button, bar.cancel_button
 
         self.cursor_label = QLabel()
@@ -95,7 +107,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.scan_list.currentRowChanged.connect(self._show_scan)
-        self.scan_pane.frameChanged.connect(lambda _frame: self._show_prediction_for_view())
+        self.scan_pane.frameChanged.connect(lambda _frame: self._show_results_for_view())
         self.viewer.cursorValue.connect(self.cursor_label.setText)
         self.viewer.windowChanged.connect(lambda c, w: self.window_label.setText(f"C {c:.0f}  W {w:.0f}"))
         self.run_button.clicked.connect(self.run_current)
@@ -119,6 +131,7 @@ class MainWindow(QMainWindow):
         except RadBenchError as exc:
             self.model = None
             self.prediction_panel.clear("No model: runs are disabled.")
+            self.timing_chart.clear("No model: runs are disabled.")
             self.report_problems("The model could not be loaded", [str(exc)])
         else:
             self.prediction_panel.show_model(self.model)
@@ -155,25 +168,41 @@ class MainWindow(QMainWindow):
         row = self.scan_list.currentRow()
         return self.scans[row] if 0 <= row < len(self.scans) else None
 
+    @property
+    def current_key(self) -> Key | None:
+        scan = self.current_scan
+        return (scan.path, self.viewer.frame) if scan is not None else None
+
     def _show_scan(self, row: int) -> None:
         scan = self.current_scan
         if scan is None:
             return
         self.scan_pane.show_scan(scan)
         self.metadata_panel.show_scan(scan)
-        self._show_prediction_for_view()
+        self._show_results_for_view()
         self._update_buttons()
 
-    def _show_prediction_for_view(self) -> None:
-        """The stored prediction for the scan and frame on screen, or an empty panel."""
-        scan = self.current_scan
-        prediction = self.predictions.get((scan.path, self.viewer.frame)) if scan else None
-        if prediction is None:
-            self.prediction_panel.clear()
-            self.scan_pane.show_heatmap(None)
+    def _show_results_for_view(self) -> None:
+        """The stored prediction and timings of the scan and frame on screen, or empty states naming them."""
+        scan, key = self.current_scan, self.current_key
+        if scan is None or self.model is None:
             return
-        self.prediction_panel.show_prediction(prediction, self.model)
-        self.scan_pane.show_heatmap(prediction.heatmap)
+        where = subject(scan.path.name, self.viewer.frame, scan.frame_count)
+        prediction = self.predictions.get(key)
+        if prediction is None:
+            self.prediction_panel.clear("No prediction for this frame yet: press Run.", heading=where)
+        else:
+            self.prediction_panel.show_prediction(prediction, self.model)
+        self.scan_pane.show_heatmap(prediction.heatmap if prediction is not None else None)
+        timing = self.timings.get(key)
+        if timing is None:
+            self.timing_chart.clear(f"{where}: no timings yet. Press Run to time one backend, or Compare all to time "
+                                    "every backend.")
+        elif isinstance(timing, Comparison):
+            self.timing_chart.show_comparison(timing, f"{where}: every backend", self.numba_compile)
+        else:
+            self.timing_chart.show_run(timing.timings.as_ms(), f"{where}: {timing.backend}", timing.backend,
+                                       self.numba_compile if timing.backend == "numba" else None)
 
     def _update_buttons(self) -> None:
         self.run_toolbar.set_input_ready(self.current_scan is not None and self.model is not None)
@@ -189,9 +218,9 @@ class MainWindow(QMainWindow):
         return self.run_toolbar.busy
 
     @property
-    def numba_compile_ms(self) -> float | None:
-        """Numba's compile at start-up, once done."""
-        return self.run_toolbar.numba_compile_ms
+    def numba_compile(self) -> CompileTime | None:
+        """Every Numba warm-up of this session as one figure (time, and compiled or loaded from the on-disk cache)."""
+        return self.run_toolbar.numba_compile
 
     def run_current(self) -> None:
         self.run_toolbar.run(self.current_scan, self.viewer.frame, self.model)
@@ -207,19 +236,27 @@ class MainWindow(QMainWindow):
         self.run_toolbar.cancel()
 
     def _ran(self, prediction: Prediction) -> None:
-        self.predictions[(prediction.path, prediction.frame)] = prediction
-        self._show_prediction_for_view()
-        self.timing_chart.show_run(prediction.timings.as_ms(), prediction.compile_ms, prediction.backend)
-        self.tabs.setCurrentWidget(self.prediction_panel)
+        key = (prediction.path, prediction.frame)
+        self.predictions[key] = self.timings[key] = prediction
+        self._arrived(key, "run", self.prediction_panel)
 
-    def _compared(self, comparison: Comparison, compile_ms: dict[str, float | None]) -> None:
-        self.comparison = comparison
-        self.timing_chart.show_comparison({n: r.median_ms for n, r in comparison.results.items()}, compile_ms)
-        last = comparison.results[self.backend_name].last if self.backend_name in comparison.results else None
-        if last is not None:
-            self.predictions[(last.path, last.frame)] = last
-            self._show_prediction_for_view()
-        self.tabs.setCurrentWidget(self.timing_chart)
+    def _compared(self, comparison: Comparison) -> None:
+        key = (comparison.path, comparison.frame)
+        self.timings[key] = comparison
+        if self.backend_name in comparison.results:
+            self.predictions[key] = comparison.results[self.backend_name].last
+        self._arrived(key, "comparison", self.timing_chart)
+
+    def _arrived(self, key: Key, kind: str, tab: QWidget) -> None:
+        """Show a new result if it belongs to the view; the first of its kind also brings its tab forward."""
+        if key != self.current_key:
+            self.statusBar().showMessage(f"The {kind} of {key[0].name}, frame {key[1] + 1} is ready: select that "
+                                         "scan to see it", 8000)
+            return
+        self._show_results_for_view()
+        if kind not in self._revealed:
+            self._revealed.add(kind)
+            self.tabs.setCurrentWidget(tab)
 
     def open_batch(self) -> BatchDialog | None:
         """The non-modal Batch window (the same runner as ``radbench batch``)."""
@@ -238,9 +275,10 @@ class MainWindow(QMainWindow):
     # ----- export and drops -----------------------------------------------------------------------------------
     def export_view(self, path: str | Path) -> None:
         """Save the view; the notice is burnt in whenever a prediction is shown."""
-        shown = self.current_scan is not None and (self.current_scan.path, self.viewer.frame) in self.predictions
+        prediction = self.predictions.get(self.current_key)
+        notice = f"{verdict(prediction)}\n{NOT_FOR_CLINICAL_USE}" if prediction is not None else None
         try:
-            self.viewer.export_png(path, NOT_FOR_CLINICAL_USE if shown else None)
+            self.viewer.export_png(path, notice)
         except OSError as exc:
             self.report_problems("Export failed", [f"{path}: {exc}"])
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from radbench.app.wording import counted
 from radbench.inference.scan import Scan
 from radbench.inference.tags import TagRow, read_tags
 
@@ -81,7 +82,7 @@ def key_fields(scan: Scan) -> list[tuple[str, str]]:
         ("Format", scan.source_format),
         ("Modality", scan.modality or "—"),
         ("Body part", scan.body_part or "—"),
-        ("Size", f"{cols} × {rows} px, {frames} frame(s)"),
+        ("Size", f"{cols} × {rows} px, {counted(frames, 'frame')}"),
         ("Bits", f"{scan.bits_stored} stored / {scan.bits_allocated} allocated ({scan.pixels.dtype})"),
         ("Photometric", scan.photometric),
         ("Transfer syntax", scan.transfer_syntax or "—"),

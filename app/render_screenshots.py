@@ -1,7 +1,8 @@
-"""Render the README's screenshots offscreen: ``python -m radbench.app.render_screenshots [OUT_DIR]``.
+"""Render the README's screenshots offscreen: ``python -m radbench.app.render_screenshots [OUT_DIR [WIDTHxHEIGHT]]``.
 
-Opens the bundled chest radiograph, runs the vectorized backend, shows the heatmap, compares all backends
-and grabs the window after each step (default folder: ``app/screenshots``).
+Opens the bundled chest radiograph, runs the vectorized backend, shows the heatmap, compares all backends (3 repeats,
+for the whiskers), shows the metadata, then runs the head MR, whose verdict is withheld, grabbing the window after each
+step (default folder: ``app/screenshots``, default size 1600x1000; check 1024x700 too).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from radbench.app.main_window import MainWindow
 from radbench.app.scan_files import FIRST_SAMPLE
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "screenshots"
+DEFAULT_SIZE = (1600, 1000)
+HEAD_MR = FIRST_SAMPLE.with_name("mr_head_multiframe_10_emri_small.dcm")
 
 
 def _wait(condition, timeout_s: float = 600) -> None:
@@ -32,30 +35,39 @@ def _wait(condition, timeout_s: float = 600) -> None:
         waited += 0.05
 
 
-def main(out: Path = DEFAULT_OUT) -> int:
+def main(out: Path = DEFAULT_OUT, size: tuple[int, int] = DEFAULT_SIZE) -> int:
     out.mkdir(parents=True, exist_ok=True)
     _app = QApplication.instance() or QApplication(sys.argv[:1])  # kept alive for the whole run
     with tempfile.TemporaryDirectory() as tmp:
         window = MainWindow(settings=QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
-        window.resize(1500, 900)
+        window.resize(*size)
         window.show()
-        index = window.backend.findData("numba")
-        _wait(lambda: "compiled" in window.backend.itemText(index))
+
+        def grab(name: str) -> None:
+            QCoreApplication.processEvents()
+            window.grab().save(str(out / name))
+
+        _wait(lambda: window.numba_compile is not None)
         window.open_files([FIRST_SAMPLE])
         _wait(lambda: window.current_scan is not None)
         window.run_current()
         _wait(lambda: not window.busy)
-        window.grab().save(str(out / "prediction.png"))
+        grab("prediction.png")
         window.overlay.setChecked(True)
-        QCoreApplication.processEvents()
-        window.grab().save(str(out / "heatmap.png"))
-        window.repeats.setValue(1)
+        grab("heatmap.png")
+        window.repeats.setValue(3)
         window.compare_current()
         _wait(lambda: not window.busy)
-        window.grab().save(str(out / "compare.png"))
+        grab("compare.png")
         window.tabs.setCurrentWidget(window.metadata_panel)
-        QCoreApplication.processEvents()
-        window.grab().save(str(out / "metadata.png"))
+        grab("metadata.png")
+        window.overlay.setChecked(False)
+        window.open_files([HEAD_MR])
+        _wait(lambda: window.current_scan is not None and window.current_scan.path == HEAD_MR)
+        window.run_current()
+        _wait(lambda: not window.busy)
+        window.tabs.setCurrentWidget(window.prediction_panel)
+        grab("withheld.png")
         window.close()
         QThreadPool.globalInstance().waitForDone()
     print(f"wrote {', '.join(p.name for p in sorted(out.glob('*.png')))} to {out}")
@@ -63,4 +75,5 @@ def main(out: Path = DEFAULT_OUT) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUT))
+    width, height = map(int, sys.argv[2].split("x")) if len(sys.argv) > 2 else DEFAULT_SIZE
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUT, (width, height)))

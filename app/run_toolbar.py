@@ -1,9 +1,14 @@
-"""The main window's Run toolbar and its background jobs: backend choice, repeats, Run / Compare all / Cancel,
-the equivalence badge, the job's progress bar, and Numba's compile at start-up.
+"""The main window's Run toolbar and its background jobs: backend choice, repeats, Run / Compare all / Cancel, the
+job's progress bar, and Numba's warm-up.
 
 One job (a run, a comparison or a profile) at a time on a superqt worker thread, so the window stays responsive;
 Cancel sets a flag that the pipeline checks between stages and between rows. Results come back as signals on the
 GUI thread; the window decides how to show them.
+
+Numba's kernels are warmed up in the background at start-up. A job that needs Numba first waits for that warm-up (or
+compiles for its scan's input type), saying "Compiling Numba kernels (first use, about N s)…" with the busy bar when
+a compile is expected. Every warm-up of the session adds to one figure, :attr:`RunToolbar.numba_compile`, which the
+backend list and the timing chart show alike ("cold compile, 16.8 s" or "on-disk cache load, 0.61 s").
 """
 
 from __future__ import annotations
@@ -18,15 +23,25 @@ from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QPushButton, QSpi
 from superqt.utils import create_worker
 
 from radbench.inference.backends import BACKEND_NAMES, get_backend
-from radbench.inference.benchmarking.compare import Comparison, compare_backends
+from radbench.inference.backends.contract import stop_if
+from radbench.inference.benchmarking.compare import compare_backends
+from radbench.inference.benchmarking.numba_compile import (
+    CompileTime,
+    combined,
+    compile_estimate_s,
+    describe,
+    first_use_message,
+    warm,
+)
 from radbench.inference.benchmarking.profiling import profile_run
 from radbench.inference.errors import Cancelled, RadBenchError
 from radbench.inference.model import Model
-from radbench.inference.pipeline import Pipeline, Prediction
+from radbench.inference.pipeline import Pipeline
 from radbench.inference.scan import Scan
 
 #: Input dtypes whose Numba kernels are compiled in the background at start-up.
 WARM_DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
+CACHE_LOAD_MESSAGE = "Loading Numba kernels from the on-disk cache…"
 
 
 class RunToolbar(QToolBar):
@@ -34,27 +49,33 @@ class RunToolbar(QToolBar):
     puts :attr:`progress` in its status bar and calls :meth:`set_input_ready` when the scan or model changes."""
 
     ran = Signal(object)  # Prediction
-    compared = Signal(object, object)  # Comparison, compile ms per backend (Numba's start-up compile filled in)
+    compared = Signal(object)  # Comparison
     profiled = Signal(str, str)  # the .prof path, the top functions as text
     problems = Signal(str, list)  # title, problem lines
-    _progress = Signal(int, int, str)  # emitted on the worker thread, received (queued) on the GUI thread
+    # emitted on worker threads, received (queued) on the GUI thread:
+    _progress = Signal(int, int, str)
+    _say = Signal(str)
+    _warmed = Signal(object)  # CompileTime
 
     def __init__(self, settings: QSettings, status: QStatusBar, parent: QWidget | None = None):
         super().__init__("Run", parent, objectName="run_toolbar")
         self._settings, self._status = settings, status
-        self.backend = QComboBox()
+        self.backend = QComboBox(minimumContentsLength=12,  # the list itself shows numba's longer state in full
+                                 sizeAdjustPolicy=QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         for name in BACKEND_NAMES:
             self.backend.addItem(name, name)
         self.repeats = QSpinBox(minimum=1, maximum=50, value=3, prefix="repeats ")
         self.run_button = QPushButton("Run")
         self.compare_button = QPushButton("Compare all")
         self.cancel_button = QPushButton("Cancel", enabled=False)
-        self.badge = QLabel()
         self.progress = QProgressBar(maximumWidth=220, visible=False)
         for widget in (QLabel(" Backend "), self.backend, self.run_button, self.repeats, self.compare_button,
-                       self.cancel_button, self.badge):
+                       self.cancel_button):
             self.addWidget(widget)
-        self.numba_compile_ms: float | None = None
+        self.numba_compile: CompileTime | None = None  # every Numba warm-up of this session, as one figure
+        self._numba_ready = threading.Event()  # cleared while the start-up warm-up runs
+        self._numba_ready.set()
+        self._warming_message = ""
         self._cancel = threading.Event()
         self._job = None
         self._input_ready = False
@@ -65,6 +86,8 @@ class RunToolbar(QToolBar):
         self.repeats.valueChanged.connect(lambda v: settings.setValue("repeats", v))
         self.cancel_button.clicked.connect(self.cancel)
         self._progress.connect(self._show_progress)
+        self._say.connect(self._status.showMessage)
+        self._warmed.connect(self._add_warm_up)
 
     @property
     def backend_name(self) -> str:
@@ -85,9 +108,16 @@ class RunToolbar(QToolBar):
         """Run the chosen backend on ``frame`` of ``scan``; ``ran`` follows."""
         if scan is None or model is None or self.busy:
             return
-        pipeline = Pipeline(model, get_backend(self.backend_name))
-        self._start(f"Running {self.backend_name}",
-                    lambda: pipeline.run(scan.path, frame=frame, cancel=self._cancel.is_set), self._ran)
+        backend = self.backend_name
+        pipeline = Pipeline(model, get_backend(backend))
+
+        def work():
+            if backend == "numba":
+                self._prepare_numba(scan, frame)
+            self._say.emit(f"Running {backend} on {scan.path.name}, frame {frame + 1}…")
+            return pipeline.run(scan.path, frame=frame, cancel=self._cancel.is_set)
+
+        self._start(f"Running {backend}", work, self.ran.emit)
 
     def compare(self, scan: Scan | None, frame: int, model: Model | None) -> None:
         """Time every backend on ``frame`` of ``scan`` (``repeats`` runs each) and check they agree; ``compared``
@@ -95,17 +125,27 @@ class RunToolbar(QToolBar):
         if scan is None or model is None or self.busy:
             return
         repeats = self.repeats.value()
-        self._start("Comparing backends", lambda: compare_backends(
-            model, scan, frame=frame, repeats=repeats, cancel=self._cancel.is_set, progress=self._progress.emit),
-            self._compared)
+
+        def work():
+            self._prepare_numba(scan, frame)
+            return compare_backends(model, scan, frame=frame, repeats=repeats, cancel=self._cancel.is_set,
+                                    progress=self._progress.emit)
+
+        self._start("Comparing backends", work, self._compared)
 
     def profile(self, scan: Scan | None, model: Model | None, out: str | Path) -> None:
         """cProfile a run of ``scan`` with the chosen backend into ``out``; ``profiled`` follows."""
         backend = self.backend_name
         if scan is None or model is None or self.busy:
             return
-        self._start(f"Profiling {backend}", lambda: profile_run(scan.path, model, backend, out),
-                    lambda result: self.profiled.emit(str(out), result[1]))
+
+        def work():
+            if backend == "numba":
+                self._prepare_numba(scan, scan.default_frame)
+            self._say.emit(f"Profiling {backend}…")
+            return profile_run(scan.path, model, backend, out)
+
+        self._start(f"Profiling {backend}", work, lambda result: self.profiled.emit(str(out), result[1]))
 
     def cancel(self) -> None:
         if self.busy:
@@ -113,42 +153,48 @@ class RunToolbar(QToolBar):
             self._status.showMessage("Cancelling…")
 
     def warm_numba(self) -> None:
-        """Compile Numba's kernels in the background; the backend list shows the state and the time."""
-        index = self.backend.findData("numba")
-        self.backend.setItemText(index, "numba (compiling…)")
+        """Warm Numba's kernels up in the background; the backend list shows the state, then the figure."""
+        seconds = compile_estimate_s(len(WARM_DTYPES))
+        self._warming_message = _capitalized(first_use_message(len(WARM_DTYPES)) or CACHE_LOAD_MESSAGE)
+        self.backend.setItemText(self.backend.findData("numba"), f"numba (compiling, about {seconds:.0f} s…)"
+                                 if seconds is not None else "numba (loading from the on-disk cache…)")
+        self._numba_ready.clear()
 
-        def warm() -> float:
-            backend = get_backend("numba")
-            return sum(backend.warm_up(dtype) for dtype in WARM_DTYPES) * 1e3
+        def work() -> None:
+            try:
+                self._warmed.emit(warm(get_backend("numba"), WARM_DTYPES))
+            finally:
+                self._numba_ready.set()  # before the result reaches the GUI thread: a waiting job may go on
 
-        def done(ms: float) -> None:
-            self.numba_compile_ms = ms
-            self.backend.setItemText(index, f"numba (compiled, {ms / 1e3:.1f} s)")
-
-        def failed(exc: Exception) -> None:
-            self.backend.setItemText(index, "numba (unavailable)")
-            self.problems.emit("Numba cannot compile its kernels", [str(exc)])
-
-        worker = create_worker(warm, _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(done)
-        worker.errored.connect(failed)
+        worker = create_worker(work, _start_thread=False, _ignore_errors=True)
+        worker.errored.connect(self._numba_failed)
         worker.start()
         self._warm_worker = worker
 
-    # ----- results ----------------------------------------------------------------------------------------------
-    def _ran(self, prediction: Prediction) -> None:
-        self.badge.clear()
-        self.ran.emit(prediction)
+    def _prepare_numba(self, scan: Scan, frame: int) -> None:
+        """On a job's worker thread: wait for the start-up warm-up, then warm up for this frame's input type, saying
+        what happens when it takes time (a compile or a cache load); Cancel stops the wait."""
+        backend, dtype = get_backend("numba"), scan.grey_frame(frame).dtype
+        if self._numba_ready.is_set() and backend.is_warm(dtype):
+            return
+        self._say.emit(self._warming_message if not self._numba_ready.is_set()
+                       else _capitalized(first_use_message() or CACHE_LOAD_MESSAGE))
+        while not self._numba_ready.wait(0.1):
+            stop_if(self._cancel.is_set)
+        self._warmed.emit(warm(backend, [dtype]))
 
-    def _compared(self, comparison: Comparison) -> None:
-        compile_ms = {name: r.compile_ms for name, r in comparison.results.items()}
-        if self.numba_compile_ms and "numba" in compile_ms and not compile_ms["numba"]:
-            compile_ms["numba"] = self.numba_compile_ms  # compiled at start-up: show that figure
-        ok = comparison.equivalent
-        self.badge.setText(f"  {'✔ equivalent' if ok else '✘ DIFFER'}: max |Δ| {comparison.max_abs_diff:.1e}, "
-                           f"labels {'agree' if comparison.labels_agree else 'DISAGREE'}  ")
-        self.badge.setStyleSheet(f"color: white; background: {'#2e7d32' if ok else '#c62828'}; border-radius: 4px;")
-        self.compared.emit(comparison, compile_ms)
+    def _add_warm_up(self, figure: CompileTime) -> None:
+        self.numba_compile = combined(self.numba_compile, figure)
+        self.backend.setItemText(self.backend.findData("numba"),
+                                 f"numba ({describe(self.numba_compile.ms, self.numba_compile.source)})")
+
+    def _numba_failed(self, exc: Exception) -> None:
+        self.backend.setItemText(self.backend.findData("numba"), "numba (unavailable)")
+        self.problems.emit("Numba cannot compile its kernels", [str(exc)])
+
+    # ----- results ----------------------------------------------------------------------------------------------
+    def _compared(self, comparison) -> None:
+        self.compared.emit(comparison)
         notes = [r.note for r in comparison.results.values() if r.note]
         if notes:
             self._status.showMessage("; ".join(notes), 15000)
@@ -163,7 +209,7 @@ class RunToolbar(QToolBar):
         worker.finished.connect(self._finished)
         self._job = worker
         self._status.showMessage(f"{what}…")
-        self.progress.setRange(0, 0)
+        self.progress.setRange(0, 0)  # busy until the job says how far it is
         self.progress.show()
         self._update_buttons()
         worker.start()
@@ -192,3 +238,7 @@ class RunToolbar(QToolBar):
         self.run_button.setEnabled(self._input_ready and not self.busy)
         self.compare_button.setEnabled(self._input_ready and not self.busy)
         self.cancel_button.setEnabled(self.busy)
+
+
+def _capitalized(message: str) -> str:
+    return message[:1].upper() + message[1:]

@@ -4,6 +4,7 @@ the last folder and recent files kept in QSettings, the bundled samples."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
@@ -30,20 +31,35 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def load_scans(files: Iterable[Path]) -> tuple[list[Scan], list[str], int]:
-    """Load every file (each in a loader process): the scans, one problem line per failed file, and how many
-    files were skipped as not scans at all. Never raises for one file: an odd file must not take the app down."""
-    scans, problems, skipped = [], [], 0
+@dataclass
+class Loaded:
+    """What one opening gave: the scans, and one line per file that failed or was skipped, naming it and why."""
+
+    scans: list[Scan] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # readable files that are not scans (a README, a DICOMDIR)
+
+
+def load_scans(files: Iterable[Path]) -> Loaded:
+    """Load every file (each in a loader process). Never raises for one file: an odd file must not take the app
+    down."""
+    loaded = Loaded()
     for path in files:
         try:
-            scans.append(load_scan_isolated(path))
-        except NotAScanError:
-            skipped += 1
+            loaded.scans.append(load_scan_isolated(path))
+        except NotAScanError as exc:
+            loaded.skipped.append(f"{exc} (skipped)")
         except RadBenchError as exc:
-            problems.append(str(exc))
+            loaded.failed.append(str(exc))
         except Exception as exc:  # noqa: BLE001 - one odd file must not take the window down
-            problems.append(f"{path}: unexpected {type(exc).__name__}: {exc}")
-    return scans, problems, skipped
+            loaded.failed.append(f"{path}: unexpected {type(exc).__name__}: {exc}")
+    return loaded
+
+
+def quiet_skips(paths: Sequence[str | Path]) -> bool:
+    """Whether files that are not scans are skipped without a word: when they came from a folder or among several
+    paths (a shell glob such as ``sample_images/*`` arrives as many paths); a file named on its own is reported."""
+    return len(paths) > 1 or any(Path(p).is_dir() for p in paths)
 
 
 def last_folder(settings: QSettings) -> str:

@@ -11,11 +11,12 @@ from PySide6.QtWidgets import QStatusBar
 from superqt.utils import create_worker
 
 from radbench.app import scan_files
-from radbench.inference.scan import Scan
+from radbench.app.wording import counted
 
 
 class ScanOpener(QObject):
-    """``opened`` carries the scans of one request, in order; ``problems`` every failure of that request, once.
+    """``opened`` carries the scans of one request, in order; ``problems`` every failure of that request, once, each
+    line naming the file and the reason.
     Remembers the folder and the recent files in ``settings``; says what it does in ``status``."""
 
     opened = Signal(list)  # list[Scan]
@@ -32,27 +33,32 @@ class ScanOpener(QObject):
         return bool(self._workers)
 
     def open(self, paths: Sequence[str | Path]) -> None:
-        """Load ``paths`` (folders expanded) in the background; nothing happens if they hold no file."""
+        """Load ``paths`` (folders expanded) in the background; nothing happens if they hold no file. Files that are
+        not scans are reported only when named on their own (:func:`scan_files.quiet_skips`)."""
         files = scan_files.expand(paths)
         if not files:
             return
         scan_files.remember_folder(self._settings, paths)
+        quiet = scan_files.quiet_skips(paths)
         worker = create_worker(lambda: scan_files.load_scans(files), _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(self._loaded)
+        worker.returned.connect(lambda loaded: self._loaded(loaded, quiet))
         worker.errored.connect(lambda exc: self.problems.emit("Opening failed", [f"unexpected: {exc}"]))
         worker.finished.connect(lambda: self._workers.discard(worker))
         self._workers.add(worker)
-        self._status.showMessage(f"Opening {len(files)} file(s)…")
+        self._status.showMessage(f"Opening {counted(len(files), 'file')}…")
         worker.start()
 
-    def _loaded(self, result: tuple[list[Scan], list[str], int]) -> None:
-        scans, problems, skipped = result
-        if scans:
-            scan_files.remember(self._settings, [s.path for s in scans])
-            self.opened.emit(scans)
+    def _loaded(self, loaded: scan_files.Loaded, quiet: bool) -> None:
+        if loaded.scans:
+            scan_files.remember(self._settings, [s.path for s in loaded.scans])
+            self.opened.emit(loaded.scans)
+        skipped = [] if quiet else loaded.skipped
+        parts = []
+        if loaded.failed:
+            parts.append(f"{counted(len(loaded.failed), 'file')} could not be opened")
         if skipped:
-            problems.append(f"{skipped} file(s) skipped: not DICOM or image files")
-        if problems:
-            self.problems.emit(f"{len(problems)} problem(s) while opening {len(scans) + len(problems)} file(s)",
-                               problems)
-        self._status.showMessage(f"Opened {len(scans)} scan(s)", 5000)
+            parts.append("1 file is not a scan" if len(skipped) == 1 else f"{len(skipped)} files are not scans")
+        if parts:
+            self.problems.emit("; ".join(parts), loaded.failed + skipped)
+        others = f"; skipped {counted(len(loaded.skipped), 'file')} that are not scans" if loaded.skipped else ""
+        self._status.showMessage(f"Opened {counted(len(loaded.scans), 'scan')}{others}", 8000)

@@ -1,5 +1,5 @@
-"""The centre of the main window: the scan viewer with its controls (window presets, invert, reset, heatmap toggle
-and opacity) and, for multi-frame scans, a frame slider."""
+"""The centre of the main window: the scan viewer with its controls, window presets, invert and reset above it, and
+beneath it a frame slider (multi-frame scans) and the heatmap toggle and opacity."""
 
 from __future__ import annotations
 
@@ -23,29 +23,35 @@ class ScanPane(QWidget):
         self.presets = QComboBox(minimumContentsLength=14)
         self.invert = QCheckBox("Invert")
         self.overlay = QCheckBox("Heatmap", enabled=False)
-        self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=50, maximumWidth=120)
+        self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=50, minimumWidth=80,
+                               maximumWidth=120)
         self.reset_button = QPushButton("Reset view")
         controls = QHBoxLayout()
-        for widget in (QLabel("Window:"), self.presets, self.invert, self.reset_button, self.overlay,
-                       QLabel("Opacity"), self.opacity):
+        for widget in (QLabel("Window:"), self.presets, self.invert, self.reset_button):
             controls.addWidget(widget)
         controls.addStretch(1)
 
         self.frame_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=0)
         self.frame_label = QLabel()
         frames = QHBoxLayout()
+        frames.setContentsMargins(0, 0, 0, 0)
         frames.addWidget(QLabel("Frame"))
         frames.addWidget(self.frame_slider, 1)
         frames.addWidget(self.frame_label)
         self.frame_row = QWidget()
         self.frame_row.setLayout(frames)
         self.frame_row.hide()
+        below = QHBoxLayout()  # beneath the image: the frame slider (multi-frame scans), the heatmap controls
+        below.addWidget(self.frame_row, 1)
+        below.addStretch(0)
+        for widget in (self.overlay, QLabel("Opacity"), self.opacity):
+            below.addWidget(widget)
 
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
         column.addLayout(controls)
         column.addWidget(self.viewer, 1)
-        column.addWidget(self.frame_row)
+        column.addLayout(below)
 
         self.presets.activated.connect(lambda i: self.viewer.apply_preset(self.presets.itemText(i)))
         self.invert.toggled.connect(self.viewer.set_inverted)

@@ -1,28 +1,51 @@
-"""Per-stage timing bars (QtCharts): one run, or every backend side by side with speedup factors.
+"""Per-stage timing bars (QtCharts): one run, or every backend side by side with its spread and speedups.
 
-The value axis is logarithmic (base 10) so that a 1000x gap between backends stays legible; times under
-``FLOOR_MS`` are drawn at that floor. Numba's compile time is a bar of its own, in its own colour, in its own
-category, and never part of a total.
+Both views list the same categories, top to bottom: decode, the five preprocessing stages, "preprocessing total",
+infer, postprocess, heatmap, "end-to-end total" (decode included), then Numba's warm-up. Decode, infer and
+postprocess are the same code for every backend: they are drawn once, in grey, marked "(shared)", and never get a
+speedup. The value axis is logarithmic (base 10) so that a 1000x gap stays legible; times under ``FLOOR_MS`` are
+drawn at that floor. A comparison draws a whisker over each bar's p10-p90 band, and prints a speedup only where the
+bands do not overlap ("~same" where they do). Numba's warm-up is an orange bar of its own, never part of a total.
+The value labels and whiskers are painted over the chart, right of each bar's end or whisker.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping
 from itertools import cycle
 
 from PySide6 import QtCharts
-from PySide6.QtCore import QMargins, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QMargins, QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
+from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from radbench.inference.backends.contract import STAGES
+from radbench.inference.benchmarking.compare import (
+    END_TO_END_TOTAL,
+    PREPROCESSING_TOTAL,
+    SHARED_STAGES,
+    Comparison,
+    speedup,
+)
+from radbench.inference.benchmarking.numba_compile import CompileTime, describe, kind
 
 #: Smallest time drawn: a log axis cannot show 0, so shorter times are drawn at this floor.
 FLOOR_MS = 1e-3
 #: Baselines the speedup factors are computed against, when present.
 BASELINES = ("naive", "vectorized")
-COMPILE_COLOUR = "#ef6c00"
-COLOURS = {"naive": "#c62828", "vectorized": "#1565c0", "numba": "#2e7d32", "run": "#1565c0"}
+SHARED, COMPILE = "shared", "compile"  # the bars drawn once, centred in their row, not by a backend
+COMPILE_COLOUR, SHARED_COLOUR = "#ef6c00", "#8a8a8a"
+COLOURS = {"naive": "#c62828", "vectorized": "#1565c0", "numba": "#2e7d32", "run": "#1565c0",
+           SHARED: SHARED_COLOUR, COMPILE: COMPILE_COLOUR}
 OTHER_COLOURS = ("#6a1b9a", "#00838f", "#5d4037", "#455a64")
+#: Every category in the order shown, top to bottom; categories not listed (a fused stage) come before the totals.
+ORDER = ("decode", *STAGES, PREPROCESSING_TOTAL, "infer", "postprocess", "heatmap", END_TO_END_TOTAL)
+SLOT_PX = 15  # height a bar and its label need
+BAR_WIDTH = 0.85  # of a row, shared by its bars
+WHISKER_COLOUR = "#202020"
+LEGEND = {SHARED: "shared&nbsp;stages", COMPILE: "Numba&nbsp;warm-up"}
 
 
 def format_ms(ms: float) -> str:
@@ -30,9 +53,16 @@ def format_ms(ms: float) -> str:
     return f"{ms:,.0f}" if ms >= 100 else f"{ms:.3g}"
 
 
-def format_factor(factor: float) -> str:
-    """``566.2`` -> "×566", ``3.41`` -> "×3.4"."""
+def format_factor(factor: float | None) -> str:
+    """``566.2`` -> "×566", ``3.41`` -> "×3.4", None (the spreads overlap) -> "~same"."""
+    if factor is None:
+        return "~same"
     return f"×{factor:.0f}" if factor >= 10 else f"×{factor:.2g}"
+
+
+def shown_name(category: str) -> str:
+    """The category as the axis shows it: shared stages marked."""
+    return f"{category} (shared)" if category in SHARED_STAGES else category
 
 
 def _drawn(ms: float) -> float:
@@ -40,8 +70,21 @@ def _drawn(ms: float) -> float:
     return float(format_ms(max(ms, FLOOR_MS)).replace(",", ""))
 
 
+class _OverlaidView(QtCharts.QChartView):
+    """The chart view, with the owner's whiskers, centred bars and value labels painted over it."""
+
+    def __init__(self, chart: QtCharts.QChart, paint_overlay):
+        super().__init__(chart)
+        self._paint_overlay = paint_overlay
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        super().drawForeground(painter, rect)
+        self._paint_overlay(painter)
+
+
 class TimingChart(QWidget):
-    """``show_run`` for one run's stages; ``show_comparison`` for backends x stages with speedup factors."""
+    """``show_run`` for one run's stages; ``show_comparison`` for backends x stages with spreads and speedups. The
+    heading names what the numbers belong to; the badge (comparisons only) says whether the backends agree."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -50,86 +93,130 @@ class TimingChart(QWidget):
         self.chart.setMargins(QMargins(2, 2, 12, 2))
         self.chart.layout().setContentsMargins(0, 0, 0, 0)
         self.chart.setBackgroundRoundness(0)
-        self.chart.setTitleFont(QFont(self.font().family(), 11, QFont.Weight.Bold))
-        self.chart.legend().setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.chart.legend().hide()  # the bars are painted: the legend is a label above the chart
         self.stage_axis = QtCharts.QBarCategoryAxis()
         self.ms_axis = QtCharts.QLogValueAxis()
         self.ms_axis.setBase(10)
         self.ms_axis.setLabelFormat("%g")
-        self.ms_axis.setLabelsFont(QFont(self.font().family(), 8))  # ten decades fit a narrow panel
+        self.ms_axis.setLabelsFont(QFont(self.font().family(), 8))
         self.ms_axis.setTitleText("milliseconds (log scale)")
         self.chart.addAxis(self.stage_axis, Qt.AlignmentFlag.AlignLeft)
         self.chart.addAxis(self.ms_axis, Qt.AlignmentFlag.AlignBottom)
-        self.view = QtCharts.QChartView(self.chart)
+        self.view = _OverlaidView(self.chart, self._paint_overlay)
         self.view.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.view.setMinimumSize(400, 320)
-        self.caption = QLabel()
-        self.caption.setWordWrap(True)
+        self.title = QLabel(wordWrap=True)
+        self.title.setStyleSheet("font-size: 14px; font-weight: bold;")
+        self.legend = QLabel(wordWrap=True, visible=False)
+        self.badge = QLabel(wordWrap=True, visible=False)
+        self.caption = QLabel(wordWrap=True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        content = QWidget()
+        column = QVBoxLayout(content)
+        for widget, stretch in ((self.title, 0), (self.badge, 0), (self.legend, 0), (self.view, 1), (self.caption, 0)):
+            column.addWidget(widget, stretch)
+        scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        scroll.setWidget(content)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(self.caption)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll)
         self._values: dict[str, dict[str, float]] = {}
-        self._speedups: dict[str, dict[str, float]] = {}
+        self._spreads: dict[str, dict[str, tuple[float, float]]] = {}
+        self._speedups: dict[str, dict[str, float | None]] = {}
+        self._sets: list[str] = []  # the backends, bottom slot first
+        self._rows: list[str] = []  # the categories, bottom row first
+        self._colours: dict[str, str] = {}
         self.clear()
 
     def sizeHint(self) -> QSize:
         return QSize(640, 620)
 
-    def clear(self) -> None:
-        """Show nothing: no series, no axes, a hint as the title."""
+    def clear(self, message: str = "Stage timings: press Run or Compare all.") -> None:
+        """Show nothing but ``message`` as the heading: no series, no axes, no badge."""
         self.chart.removeAllSeries()
         self.stage_axis.clear()
         for axis in (self.stage_axis, self.ms_axis):
             axis.setVisible(False)
-        self.chart.setTitle("Stage timings: press Run or Compare all")
+        self.title.setText(message)
+        self.badge.hide()
+        self.legend.hide()
         self.caption.clear()
-        self._values, self._speedups = {}, {}
+        self._values, self._spreads, self._speedups, self._sets, self._rows = {}, {}, {}, [], []
+        self.view.setMinimumSize(400, 240)
 
     def values(self) -> dict[str, dict[str, float]]:
-        """What is shown: bar set ("run" or a backend) -> category -> milliseconds, as given (before the floor)."""
+        """What is shown: bar set (a backend, "run", "shared" or "compile") -> category -> milliseconds, as given."""
         return {name: dict(times) for name, times in self._values.items()}
 
-    def speedups(self) -> dict[str, dict[str, float]]:
-        """Comparison only: category (stages and "total") -> "<backend> vs <baseline>" -> factor."""
+    def spreads(self) -> dict[str, dict[str, tuple[float, float]]]:
+        """Comparison only: bar set -> category -> the (p10, p90) milliseconds its whisker spans."""
+        return {name: dict(bands) for name, bands in self._spreads.items()}
+
+    def speedups(self) -> dict[str, dict[str, float | None]]:
+        """Comparison only: category -> "<backend> vs <baseline>" -> factor, None where the spreads overlap."""
         return {category: dict(factors) for category, factors in self._speedups.items()}
 
-    def show_run(self, stage_ms: Mapping[str, float], compile_ms: float = 0.0, backend: str = "") -> None:
-        """One run: a bar per stage in the given order, plus a "numba compile" bar when ``compile_ms > 0``."""
+    def show_run(self, stage_ms: Mapping[str, float], title: str, backend: str = "run",
+                 compile_figure: CompileTime | None = None) -> None:
+        """One run: a bar per stage, the two totals, and Numba's warm-up when ``compile_figure`` took time."""
         self.clear()
-        times = dict(stage_ms)
-        total = sum(times.values())
-        compiled = {"numba compile": compile_ms} if compile_ms > 0 else {}
-        self._draw({"run": times}, {"run": compiled})
-        self.chart.setTitle(f"Stage timings: total {format_ms(total)} ms" + (f" ({backend})" if backend else ""))
-        notes = [f"Total of {len(times)} stages: {format_ms(total)} ms."]
-        if compiled:
-            notes.append(f"Orange: Numba compile {format_ms(compile_ms)} ms (first use), not part of the total.")
-        self.caption.setText(" ".join([*notes, self._floor_note()]).strip())
+        own = {s: ms for s, ms in stage_ms.items() if s not in SHARED_STAGES}
+        own[PREPROCESSING_TOTAL] = sum(ms for s, ms in stage_ms.items() if s in STAGES)
+        own[END_TO_END_TOTAL] = sum(stage_ms.values())
+        shared = {s: ms for s, ms in stage_ms.items() if s in SHARED_STAGES}
+        compiled = self._compile_bar(compile_figure)
+        self._draw({backend: own}, shared, compiled)
+        self.title.setText(title)
+        notes = [f"{shown_name(PREPROCESSING_TOTAL).capitalize()} (the five stages): "
+                 f"{format_ms(own[PREPROCESSING_TOTAL])} ms; {END_TO_END_TOTAL} (decode and every stage): "
+                 f"{format_ms(own[END_TO_END_TOTAL])} ms."]
+        if shared:
+            notes.append("Grey: shared stages, the same code for every backend.")
+        notes += [self._compile_note(compile_figure) if compiled else "", self._floor_note()]
+        self.caption.setText(" ".join(n for n in notes if n))
 
-    def show_comparison(self, per_backend: Mapping[str, Mapping[str, float]],
-                        compile_ms: Mapping[str, float] | None = None) -> None:
-        """Backends side by side: a category per stage plus "total", each backend a bar set; speedups below."""
+    def show_comparison(self, comparison: Comparison, title: str, compile_figure: CompileTime | None = None) -> None:
+        """Backends side by side (medians, p10-p90 whiskers), shared stages once, speedups and findings below."""
         self.clear()
-        sets = {name: {**times, "total": sum(times.values())} for name, times in per_backend.items()}
-        compiled = {name: {f"{name} compile": ms} for name, ms in (compile_ms or {}).items() if ms > 0}
-        categories = list(dict.fromkeys(category for times in sets.values() for category in times))
+        sets = {name: {s: spread.median_ms for s, spread in r.stages.items()} for name, r in comparison.results.items()}
+        shared = {s: spread.median_ms for s, spread in comparison.shared.items()}
+        self._spreads = {name: {s: (x.p10_ms, x.p90_ms) for s, x in r.stages.items()}
+                         for name, r in comparison.results.items()}
+        self._spreads[SHARED] = {s: (x.p10_ms, x.p90_ms) for s, x in comparison.shared.items()}
         for baseline in (b for b in BASELINES if b in sets):
             for name in (n for n in sets if n not in (baseline, "naive")):  # what should beat the baseline
-                for category in categories:
-                    mine, base = sets[name].get(category, 0.0), sets[baseline].get(category, 0.0)
-                    if mine > 0 and base > 0:
-                        self._speedups.setdefault(category, {})[f"{name} vs {baseline}"] = base / mine
-        self._draw(sets, compiled)
-        self.chart.setTitle("Stage timings, every backend")
-        bars = ", ".join(f"{c} {format_ms(ms)} ms" for times in compiled.values() for c, ms in times.items())
-        compile_note = f"Orange: {bars} (first use), never added to a total. " if bars else ""
-        self.caption.setText(f"{self._speedup_table()}<p>{compile_note}{self._floor_note()}</p>")
+                theirs, mine = comparison.results[baseline].stages, comparison.results[name].stages
+                for category in (c for c in mine if c in theirs):
+                    factor = speedup(theirs[category], mine[category])
+                    self._speedups.setdefault(category, {})[f"{name} vs {baseline}"] = factor
+        uses_numba = "numba" in sets
+        self._draw(sets, shared, self._compile_bar(compile_figure) if uses_numba else {})
+        self.title.setText(title)
+        ok, agree = comparison.equivalent, comparison.labels_agree
+        self.badge.setText(f"{'✔ equivalent' if ok else '✘ DIFFER'}: max |Δ| {comparison.max_abs_diff:.1e} "
+                           f"between the backends' model inputs, labels {'agree' if agree else 'DISAGREE'}")
+        self.badge.setStyleSheet(f"color: white; background: {'#2e7d32' if ok else '#c62828'}; border-radius: 4px; "
+                                 "padding: 3px;")
+        self.badge.show()
+        self.caption.setText("".join(f"<p>{part}</p>" for part in (
+            self._method_note(comparison), self._slower_note(comparison), self._speedup_table(),
+            self._shared_note(), self._compile_note(compile_figure) if uses_numba else "", self._floor_note()) if part))
 
-    def _floor_note(self) -> str:
-        if any(v < FLOOR_MS for times in self._values.values() for v in times.values()):
-            return f"Times under {FLOOR_MS:g} ms are drawn at {FLOOR_MS:g} ms (log scale)."
-        return ""
+    # ----- captions -----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _method_note(comparison: Comparison) -> str:
+        notes = [r.note for r in comparison.results.values() if r.note]
+        return (f"<b>Median of {comparison.repeats} repeat{'s' * (comparison.repeats != 1)} after "
+                f"{comparison.warmups} warm-up{'s' * (comparison.warmups != 1)}, interleaved</b>; whiskers span "
+                "p10–p90 of the repeats." + "".join(f" Note: {html.escape(n)}." for n in notes))
+
+    @staticmethod
+    def _slower_note(comparison: Comparison) -> str:
+        stages = comparison.slower("numba", "vectorized")
+        if not stages:
+            return ""
+        return ("<span style='color:#b00020'><b>Numba was slower than vectorized</b> on "
+                f"{', '.join(stages)} (its whole p10–p90 band above vectorized's).</span> Likely cause: "
+                f"{html.escape(comparison.likely_cause())}")
 
     def _speedup_table(self) -> str:
         pairs = list(dict.fromkeys(pair for factors in self._speedups.values() for pair in factors))
@@ -139,36 +226,98 @@ class TimingChart(QWidget):
         rows = "".join(f"<tr><td>{category}</td>" + "".join(
             f"<td align='right'>{format_factor(factors[p]) if p in factors else ''}&nbsp;</td>" for p in pairs)
                        + "</tr>" for category, factors in self._speedups.items())
-        return f"<b>Speedup</b><table cellspacing='0'><tr><th></th>{head}</tr>{rows}</table>"
+        return (f"<b>Speedup</b> (median vs median; ~same where the p10–p90 bands overlap)"
+                f"<table cellspacing='0'><tr><th></th>{head}</tr>{rows}</table>")
 
-    def _draw(self, sets: dict[str, dict[str, float]], compiled: dict[str, dict[str, float]]) -> None:
-        """Grouped horizontal bars of ``sets``; ``compiled`` adds each set's compile bars in the compile colour."""
-        names = dict.fromkeys([*sets, *compiled])
-        self._values = {name: {**sets.get(name, {}), **compiled.get(name, {})} for name in names}
-        categories = list(dict.fromkeys(c for times in self._values.values() for c in times))
-        rows = categories[::-1]  # Qt draws the first category at the bottom
-        series = QtCharts.QHorizontalBarSeries()
-        series.setBarWidth(0.85)
-        series.setLabelsVisible(True)
-        series.setLabelsFormat("@value ms")
-        series.setLabelsPrecision(7)  # the values are rounded by ``_drawn``
-        series.setLabelsPosition(QtCharts.QHorizontalBarSeries.LabelsPosition.LabelsOutsideEnd)
+    @staticmethod
+    def _shared_note() -> str:
+        return ("Grey: shared stages (decode, infer, postprocess), the same code for every backend, drawn once: every "
+                f"run pooled, decode once per round; never a speedup. {PREPROCESSING_TOTAL.capitalize()}: the five "
+                f"stages; {END_TO_END_TOTAL}: decode and every stage, heatmap included.")
+
+    @staticmethod
+    def _compile_note(figure: CompileTime | None) -> str:
+        if figure is None or not figure.ms:
+            return ""
+        return (f"Orange: Numba's warm-up in this session ({describe(figure.ms, figure.source)}), never added to a "
+                "total.")
+
+    def _floor_note(self) -> str:
+        if any(v < FLOOR_MS for times in self._values.values() for v in times.values()):
+            return f"Times under {FLOOR_MS:g} ms are drawn at {FLOOR_MS:g} ms (log scale)."
+        return ""
+
+    @staticmethod
+    def _compile_bar(figure: CompileTime | None) -> dict[str, float]:
+        if figure is None or not figure.ms:
+            return {}
+        return {f"numba {kind(figure.source)}": figure.ms}
+
+    # ----- drawing ------------------------------------------------------------------------------------------------
+    def _draw(self, sets: dict[str, dict[str, float]], shared: dict[str, float], compiled: dict[str, float]) -> None:
+        """Grouped horizontal bars of ``sets`` (a slot each per row); ``shared`` and ``compiled`` once, centred."""
+        self._values = {**{name: dict(times) for name, times in sets.items()},
+                        **({SHARED: dict(shared)} if shared else {}), **({COMPILE: dict(compiled)} if compiled else {})}
+        given = list(dict.fromkeys(c for times in self._values.values() for c in times))
+        known = [c for c in ORDER if c in given]
+        extra = [c for c in given if c not in ORDER and c not in compiled]
+        at = known.index(PREPROCESSING_TOTAL) if PREPROCESSING_TOTAL in known else len(known)
+        self._rows = [*known[:at], *extra, *known[at:], *compiled][::-1]  # the first category is drawn at the bottom
+        self._sets = list(sets)
         others = cycle(OTHER_COLOURS)
-        for name, times in self._values.items():
-            bar_set = QtCharts.QBarSet(name)
-            bar_set.setColor(QColor(COLOURS.get(name) or next(others)))
-            bar_set.setSelectedColor(QColor(COMPILE_COLOUR))
-            bar_set.setLabelColor(QColor("#202020"))
-            bar_set.setLabelFont(QFont(self.font().family(), 8))
-            bar_set.append([_drawn(times[c]) if c in times else 0.0 for c in rows])  # 0: no bar, no label
-            bar_set.selectBars([rows.index(c) for c in compiled.get(name, {})])
-            series.append(bar_set)
-        self.chart.addSeries(series)
-        self.stage_axis.append(rows)
-        drawn = [_drawn(v) for times in self._values.values() for v in times.values()] or [1.0]
-        # the minimum a decade under the shortest bar so that it shows; room on the right for the value labels
-        self.ms_axis.setRange(10.0 ** (math.ceil(math.log10(min(drawn))) - 1), max(drawn) * 10)
+        self._colours = {name: COLOURS.get(name) or next(others) for name in self._values}
+        ends = [_drawn(v) for times in self._values.values() for v in times.values()]
+        ends += [_drawn(hi) for bands in self._spreads.values() for _, hi in bands.values()]
+        low, high = math.ceil(math.log10(min(ends))) - 1, max(ends) * 30  # a decade under the shortest bar; labels
+        self.ms_axis.setBase(10 if math.log10(high) - low <= 6 else 100)  # at most about seven labels
+        self.ms_axis.setRange(10.0 ** low, high)
+        anchor = QtCharts.QLineSeries()  # invisible: it only ties the axes to the chart, the bars are painted
+        anchor.setPen(QPen(Qt.PenStyle.NoPen))
+        anchor.append([QPointF(high, 0), QPointF(high, len(self._rows) - 1)])
+        self.chart.addSeries(anchor)
+        self.stage_axis.append([shown_name(c) for c in self._rows])
         for axis in (self.stage_axis, self.ms_axis):
-            series.attachAxis(axis)
+            anchor.attachAxis(axis)
             axis.setVisible(True)
-        self.chart.legend().setVisible(len(self._values) > 1)
+        self.legend.setText("&nbsp;&nbsp;".join(f"<span style='color:{self._colours[name]}'>■</span>&nbsp;"
+                                                f"{LEGEND.get(name, name)}" for name in self._values))
+        self.legend.show()
+        self.view.setMinimumHeight(90 + len(self._rows) * max(1, len(sets)) * SLOT_PX)
+
+    def _slot(self, name: str, row: int) -> tuple[float, float]:
+        """The centre (in category units) and thickness of ``name``'s bar in ``row``: its backend's slot (the first
+        backend at the bottom), or the middle of the row."""
+        width = BAR_WIDTH / max(1, len(self._sets))
+        if name not in self._sets:
+            return float(row), width
+        return row + (self._sets.index(name) - (len(self._sets) - 1) / 2) * width, width
+
+    def _paint_overlay(self, painter: QPainter) -> None:
+        """Every bar, its whisker (comparisons) and its value label, right of whichever ends further right."""
+        if not self.chart.series():
+            return
+        anchor = self.chart.series()[0]
+        font = QFont(self.font().family(), 8)
+        painter.setFont(font)
+        text_height = QFontMetrics(font).height()
+        left = self.chart.plotArea().left()
+        for name, times in self._values.items():
+            for category, ms in times.items():
+                centre, width = self._slot(name, self._rows.index(category))
+                at = self.chart.mapToPosition(QPointF(_drawn(ms), centre), anchor)
+                half = abs(self.chart.mapToPosition(QPointF(_drawn(ms), centre + width / 2), anchor).y() - at.y())
+                painter.fillRect(QRectF(left, at.y() - half + 0.5, at.x() - left, 2 * half - 1),
+                                 QColor(self._colours[name]))
+                end = at.x()
+                band = self._spreads.get(name, {}).get(category)
+                if band is not None:
+                    low, high = (self.chart.mapToPosition(QPointF(_drawn(v), centre), anchor).x() for v in band)
+                    painter.setPen(QPen(QColor(WHISKER_COLOUR), 1.2))
+                    cap = min(half * 0.7, 5)
+                    painter.drawLine(QPointF(low, at.y()), QPointF(high, at.y()))
+                    for x in (low, high):
+                        painter.drawLine(QPointF(x, at.y() - cap), QPointF(x, at.y() + cap))
+                    end = max(end, high)
+                painter.setPen(QColor(WHISKER_COLOUR))
+                painter.drawText(QRectF(end + 4, at.y() - text_height / 2, 200, text_height),
+                                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{format_ms(ms)} ms")

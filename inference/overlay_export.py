@@ -1,7 +1,7 @@
 """The heatmap export: the classified frame with the heatmap blended in and a caption strip beneath it.
 
-The caption names the prediction and the model and always carries the "not for clinical use" notice; it
-never carries patient-identifying values.
+The caption names the verdict (no label when it is withheld outside the model's domain: the reason instead) and the
+model, and always carries the "not for clinical use" notice; it never carries patient-identifying values.
 """
 
 from __future__ import annotations
@@ -19,11 +19,18 @@ from radbench.inference.model import NOT_FOR_CLINICAL_USE
 from radbench.inference.pipeline import Prediction
 
 
+def verdict(prediction: Prediction) -> str:
+    """The label and its probability, or, outside the model's domain, no label: the reason it is withheld."""
+    if prediction.withheld:
+        return f"No verdict ({prediction.withheld})"
+    return f"{prediction.label} ({prediction.probabilities[prediction.label]:.1%})"
+
+
 def caption(prediction: Prediction) -> list[str]:
-    """The caption lines: prediction, model, what the colours mean, warnings, the notice."""
-    probability = prediction.probabilities[prediction.label]
-    lines = [f"{prediction.label} ({probability:.1%})  -  {prediction.model}",
-             f"heatmap: where the evidence for {prediction.label} lies (red strongest)"]
+    """The caption lines: verdict, model, what the colours mean, warnings, the notice."""
+    heatmap = ("where the model's evidence lies (red strongest); no verdict is given" if prediction.withheld
+               else f"where the evidence for {prediction.label} lies (red strongest)")
+    lines = [f"{verdict(prediction)}  -  {prediction.model}", f"heatmap: {heatmap}"]
     lines += [f"WARNING: {w}" for w in prediction.ood_warnings]
     return [*lines, NOT_FOR_CLINICAL_USE]
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from radbench.inference.backends import Backend, get_backend
 from radbench.inference.backends.contract import Cancel, stop_if
+from radbench.inference.benchmarking.numba_compile import warm
 from radbench.inference.errors import ScanError
 from radbench.inference.heatmap import heatmap
 from radbench.inference.loading import load_scan
@@ -45,6 +46,7 @@ class Prediction:
     backend: str
     timings: Timings
     compile_ms: float  # Numba's first-use compile (or cache load) in this run; never inside a stage time
+    compile_source: str  # what Numba did in that time: "compiled", "loaded from on-disk cache", ...
     model: str
     modality: str
     decoder: str
@@ -72,7 +74,7 @@ class Pipeline:
             with clock.stage("decode"):
                 scan = load_scan(source)
                 image = _frame_of(scan, frame)
-        compile_s = backend.warm_up(image.dtype)
+        compiled = warm(backend, [image.dtype])
         tensor = preprocess(image, PreprocessSpec.from_card(card, scan), backend, clock=clock, cancel=cancel)
         with clock.stage("infer"):
             outputs = self.model.infer(tensor)
@@ -103,7 +105,8 @@ class Pipeline:
             heatmap=heat,
             backend=backend.name,
             timings=clock.timings(),
-            compile_ms=compile_s * 1e3,
+            compile_ms=compiled.ms,
+            compile_source=compiled.source,
             model=self.model.title,
             modality=scan.modality,
             decoder=scan.decoder,

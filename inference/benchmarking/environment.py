@@ -25,7 +25,7 @@ def environment(ort_threads: Iterable[int] = ORT_THREADS) -> dict[str, object]:
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": usable_cores(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         **{package: _version(package) for package in PACKAGES},
@@ -36,6 +36,11 @@ def environment(ort_threads: Iterable[int] = ORT_THREADS) -> dict[str, object]:
         "onnxruntime_sessions": {"provider": CPU_PROVIDER, "intra_op_threads": list(ort_threads),
                                  "inter_op_threads": 1, "execution_mode": "sequential", **NO_SPINNING},
     }
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _cpu_model() -> str:

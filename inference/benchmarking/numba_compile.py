@@ -7,6 +7,9 @@ compiles, the second loads what it cached); each runs this module::
     python -m radbench.inference.benchmarking.numba_compile DTYPE...
 
 which prints :func:`compile_in_process` of each dtype in turn as one JSON line.
+
+Every front end words a warm-up alike (:func:`describe`: "cold compile, 16.8 s" or "on-disk cache load, 0.61 s"),
+and announces a cold compile before it starts (:func:`first_use_message`).
 """
 
 from __future__ import annotations
@@ -16,13 +19,18 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from radbench.inference.backends import get_backend
+from radbench.inference.backends import Backend, get_backend
 from radbench.inference.errors import BackendError
+
+COMPILED, CACHED, IN_MEMORY = "compiled", "loaded from on-disk cache", "already in memory"
+#: A cold compile of every kernel took 15-17 s for the first input dtype on the 2-core development machine, and
+#: 2-3 s for each further dtype: the estimates :func:`first_use_message` gives.
+FIRST_DTYPE_COMPILE_S, NEXT_DTYPE_COMPILE_S = 16.0, 3.0
 
 
 @dataclass(frozen=True)
@@ -56,16 +64,69 @@ def cache_source(hits: int, misses: int) -> str:
     """What Numba did during a warm-up, from how many kernels it loaded from its cache (hits) and compiled (misses)."""
     if misses and hits:
         return f"mixed ({hits} kernels loaded from on-disk cache, {misses} compiled)"
-    return "compiled" if misses else "loaded from on-disk cache" if hits else "already in memory"
+    return COMPILED if misses else CACHED if hits else IN_MEMORY
+
+
+def kind(source: str) -> str:
+    """What Numba did, in short: "cold compile", "on-disk cache load", or the mixed ``source`` as it is."""
+    return {COMPILED: "cold compile", CACHED: "on-disk cache load", IN_MEMORY: "already compiled"}.get(source, source)
+
+
+def describe(ms: float, source: str) -> str:
+    """A warm-up in the words every front end uses: "cold compile, 16.8 s", "on-disk cache load, 0.61 s"."""
+    if source == IN_MEMORY or not ms:
+        return "already compiled in this process"
+    return f"{kind(source)}, {ms / 1e3:.3g} s"
+
+
+def warm(backend: Backend, dtypes: Iterable[str | np.dtype]) -> CompileTime:
+    """Warm ``backend`` up for every dtype in this process, as one figure: the time summed, and what Numba did over
+    all of them. A backend that compiles nothing, or is already warm, costs nothing (Numba is not even imported)."""
+    dtypes = [np.dtype(d) for d in dtypes]
+    names = ", ".join(map(str, dtypes))
+    if all(backend.is_warm(d) for d in dtypes):
+        return CompileTime(names, 0.0, IN_MEMORY)
+    before = _cache_counts()
+    seconds = sum(backend.warm_up(d) for d in dtypes)
+    hits, misses = (after - was for after, was in zip(_cache_counts(), before))
+    return CompileTime(names, seconds * 1e3, cache_source(hits, misses))
+
+
+def combined(first: CompileTime | None, then: CompileTime) -> CompileTime:
+    """Two warm-ups of one process as one figure (``first`` may be None: nothing yet)."""
+    if first is None or then.source == IN_MEMORY:
+        return first or then
+    if first.source == IN_MEMORY:
+        return then
+    source = first.source if first.source == then.source else f"mixed ({COMPILED} and {CACHED})"
+    return CompileTime(f"{first.dtype}, {then.dtype}", first.ms + then.ms, source)
 
 
 def compile_in_process(dtype: str | np.dtype) -> CompileTime:
     """Warm the Numba backend for ``dtype`` in this process; say whether Numba compiled or loaded its cache."""
-    backend = get_backend("numba")
-    before = _cache_counts()
-    seconds = backend.warm_up(np.dtype(dtype))
-    hits, misses = (after - was for after, was in zip(_cache_counts(), before))
-    return CompileTime(str(np.dtype(dtype)), seconds * 1e3, cache_source(hits, misses))
+    return warm(get_backend("numba"), [dtype])
+
+
+def kernels_cached() -> bool:
+    """Whether Numba's on-disk cache holds code of every kernel of the numba backend for its current source, so
+    that a warm-up is expected to load rather than compile (read from Numba's cache index files)."""
+    try:
+        return all(kernel._cache._cache_file._load_index() for kernel in _kernels())
+    except (AttributeError, OSError, EOFError, ValueError):  # Numba's private layout changed, or an unreadable index
+        return False
+
+
+def compile_estimate_s(dtypes: int = 1) -> float | None:
+    """About how many seconds warming Numba up for ``dtypes`` input dtypes will take if it compiles, or None when a
+    load from the on-disk cache is expected instead (under a second or two)."""
+    return None if kernels_cached() else FIRST_DTYPE_COMPILE_S + NEXT_DTYPE_COMPILE_S * (dtypes - 1)
+
+
+def first_use_message(dtypes: int = 1) -> str | None:
+    """What to say before a warm-up for ``dtypes`` input dtypes that is expected to compile: "compiling Numba kernels
+    (first use, about 16 s)…"; None when a cache load is expected."""
+    seconds = compile_estimate_s(dtypes)
+    return None if seconds is None else f"compiling Numba kernels (first use, about {seconds:.0f} s)…"
 
 
 def compile_in_fresh_processes(dtypes: Sequence[str]) -> tuple[tuple[CompileTime, ...], tuple[CompileTime, ...]]:
@@ -86,12 +147,16 @@ def compile_report(in_process: Mapping[str, CompileTime], fresh: bool) -> Compil
     return CompileReport(tuple(in_process.values()), cold, cached)
 
 
-def _cache_counts() -> tuple[int, int]:
+def _kernels() -> list:
     from numba.core.dispatcher import Dispatcher
 
     from radbench.inference.backends import numba_jit
 
-    kernels = [k for k in vars(numba_jit).values() if isinstance(k, Dispatcher)]
+    return [k for k in vars(numba_jit).values() if isinstance(k, Dispatcher)]
+
+
+def _cache_counts() -> tuple[int, int]:
+    kernels = _kernels()
     return (sum(sum(k.stats.cache_hits.values()) for k in kernels),
             sum(sum(k.stats.cache_misses.values()) for k in kernels))
 
