@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from typing import TextIO
 
+from radbench.inference.atomic_file import check_output
 from radbench.inference.backends import BACKEND_NAMES
 from radbench.inference.batch import (
     DEFAULT_TIMEOUT_S,
@@ -33,7 +34,8 @@ from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 def add_parser(commands) -> None:
     batch = commands.add_parser("batch", help="classify every scan under a folder into a CSV (and JSON)")
     batch.add_argument("folder", help="folder to walk (DICOM files without extension included)")
-    batch.add_argument("--backend", choices=BACKEND_NAMES, default="vectorized")
+    batch.add_argument("--backend", choices=BACKEND_NAMES, default="vectorized",
+                       help="preprocessing backend (default: vectorized)")
     batch.add_argument("--workers", type=_positive(int), default=None,
                        help="worker processes (default and most: the CPUs this process may use)")
     batch.add_argument("--out", default="results.csv",
@@ -86,21 +88,23 @@ def run_batch_command(args: argparse.Namespace, err: TextIO | None = None) -> in
     2 when the run itself failed; 130 when interrupted, 143 when terminated (every finished file is in the CSV)."""
     err = err or sys.stderr
     try:
+        given = [p for p in (args.out, args.json) if p]
+        targets = [check_output(p) for p in given]  # before any work: an unwritable output costs nothing
         labels = Model(args.model).card.labels
-        lock = OutputLock(args.out)
+        lock = OutputLock(targets[0])
     except (RadBenchError, OSError) as exc:
         print(f"radbench batch: {exc}", file=err)
         return 2
     try:
-        return _run(args, labels, lock, err)
+        return _run(args, labels, [*given, *targets, lock.path], err)
     finally:
         lock.release()
 
 
-def _run(args: argparse.Namespace, labels: tuple[str, ...], lock: OutputLock, err: TextIO) -> int:
+def _run(args: argparse.Namespace, labels: tuple[str, ...], outputs: list, err: TextIO) -> int:
+    """The run after its outputs were checked and locked; ``outputs``: paths that are never inputs."""
     started = time.perf_counter()
     try:
-        outputs = [args.out, lock.path] + ([args.json] if args.json else [])
         files = discover(args.folder, args.glob, not args.no_recursive, exclude=outputs)
         sink = CsvSink(args.out, columns(labels, args.include_phi), resume=args.resume)
     except (RadBenchError, OSError) as exc:
@@ -131,12 +135,21 @@ def _run(args: argparse.Namespace, labels: tuple[str, ...], lock: OutputLock, er
             rows.close()
             sink.close()
     summary = _summary(sink.rows, len(files), time.perf_counter() - started, len(sink.rows) - len(sink.done))
-    if args.json:
-        write_json(args.json, sink.rows, summary)
+    json_failed = bool(args.json) and not _write_json(args.json, sink.rows, summary, err)
     _print_summary(summary, args, bool(stopped), err)
-    if stopped:
-        return stopped
+    if stopped or json_failed:
+        return stopped or 2
     return 1 if args.strict and summary["errors"] else 0
+
+
+def _write_json(path: str, rows: list[dict], summary: dict, err: TextIO) -> bool:
+    """Write the JSON; False, and one line on ``err``, if it could not be written (the CSV has every row)."""
+    try:
+        write_json(path, rows, summary)
+    except OSError as exc:
+        print(f"radbench batch: {path}: cannot write the JSON ({exc.strerror or exc})", file=err)
+        return False
+    return True
 
 
 def _workers(requested: int | None, err: TextIO) -> int:

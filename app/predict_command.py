@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from radbench.inference.atomic_file import check_output
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError, quoted
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 from radbench.inference.overlay_export import save_overlay
@@ -16,7 +17,8 @@ from radbench.inference.pipeline import Pipeline, Prediction
 
 
 def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Print a result per file; return 1 if any file failed, none was a scan, or the model/backend is unusable.
+    """Print a result per file; return 1 if any file failed, the model/backend is unusable or --heatmap cannot
+    be written (checked before the first file).
 
     Files that are not scans at all (a README, a DICOMDIR) are reported as skipped, not as failures.
     """
@@ -24,7 +26,7 @@ def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
     try:
         pipeline = Pipeline(Model(args.model, threads=_usable_threads(args.threads, err)), args.backend)
         heatmap_paths = _heatmap_paths(args.heatmap, args.files)
-    except RadBenchError as exc:
+    except (RadBenchError, OSError) as exc:
         print(f"radbench: {exc}", file=err)
         return 1
     failed = skipped = 0
@@ -56,7 +58,7 @@ def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
         print(NOT_FOR_CLINICAL_USE, file=out)
     if failed or skipped:
         print(f"{len(args.files) - failed - skipped} classified, {failed} failed, {skipped} skipped", file=err)
-    return 1 if failed or skipped == len(args.files) else 0
+    return 1 if failed else 0
 
 
 def _usable_threads(requested: int, err: TextIO) -> int:
@@ -68,15 +70,20 @@ def _usable_threads(requested: int, err: TextIO) -> int:
 
 
 def _heatmap_paths(target: str | None, files: list[str]) -> dict[str, Path]:
-    """Where each file's heatmap goes: ``target`` itself for one file, ``target/<name>_heatmap.png`` for several."""
+    """Where each file's heatmap goes: ``target`` itself for one file, ``target/<file name>_heatmap.png`` for
+    several (``chest.dcm_heatmap.png``); each checked by :func:`check_output`."""
     if target is None:
         return {}
     target = Path(target)
     if len(files) == 1 and not target.is_dir():
-        return {files[0]: target}
-    if not target.is_dir():
+        paths = {files[0]: target}
+    elif not target.is_dir():
         raise RadBenchError(f"{target}: with several files, --heatmap must name an existing folder")
-    return {f: target / f"{Path(f).name}_heatmap.png" for f in files}
+    else:
+        paths = {f: target / f"{Path(f).name}_heatmap.png" for f in files}
+    for path in paths.values():
+        check_output(path)
+    return paths
 
 
 def as_record(p: Prediction) -> dict:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TextIO
 
+from radbench.inference.atomic_file import check_output
 from radbench.inference.backends import BACKEND_NAMES
 from radbench.inference.benchmarking.profiling import profile_run
 from radbench.inference.errors import RadBenchError
@@ -15,14 +16,21 @@ from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 def add_parser(commands) -> None:
     profile = commands.add_parser("profile", help="run one file under cProfile and show where the time goes")
     profile.add_argument("file", help="a DICOM, PNG, JPEG or TIFF file")
-    profile.add_argument("--backend", choices=BACKEND_NAMES, default="vectorized")
+    profile.add_argument("--backend", choices=BACKEND_NAMES, default="vectorized",
+                         help="preprocessing backend (default: vectorized)")
     profile.add_argument("--out", default="run.prof", help="profile to write (open it with snakeviz; default run.prof)")
     profile.add_argument("--top", type=int, default=25, help="functions to list (default 25)")
     profile.add_argument("--model", default=None, help="ONNX classifier with a RadBench card (default: bundled)")
 
 
 def run_profile(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """0 when profiled; 1 when the file or the model failed; 2 when ``--out`` cannot be written (checked first)."""
     out, err = out or sys.stdout, err or sys.stderr
+    try:
+        check_output(args.out)
+    except OSError as exc:
+        print(f"radbench profile: {exc}", file=err)
+        return 2
     try:
         prediction, text = profile_run(args.file, Model(args.model), args.backend, args.out, args.top)
     except RadBenchError as exc:

@@ -34,6 +34,7 @@ from pathlib import Path, PurePath
 
 from radbench.inference.atomic_file import write_atomically
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError
+from radbench.inference.loading.noise import captured_noise
 from radbench.inference.memory_ceiling import (
     address_space_limit,
     caused_by_memory,
@@ -135,14 +136,15 @@ def process_file(path: str | Path, config: BatchConfig, ceiling_bytes: int | Non
     if not stat.S_ISREG(info.st_mode):
         kind = _NOT_REGULAR.get(stat.S_IFMT(info.st_mode), "a special file")
         return {**row, "status": ERROR, "error": f"not a regular file: {kind}"}
+    noise: list[str] = []  # what the decoders warned or printed: this row's, not the shared stderr's
     try:
         pipeline = _pipeline(config)
-        with address_space_limit(ceiling_bytes):
+        with captured_noise() as noise, address_space_limit(ceiling_bytes):
             prediction = pipeline.run(path)
     except Exception as exc:  # noqa: BLE001 - one file's surprise must cost one row, not the batch
-        return {**row, **_failure(exc, ceiling_bytes)}
+        return {**row, **_failure(exc, ceiling_bytes), "warning": "; ".join(noise)}
     compile_ms = prediction.compile_ms + _UNREPORTED_COMPILE_MS.pop(config, 0.0)
-    row.update(status=OK, error="", warning="; ".join(prediction.warnings), label=prediction.label,
+    row.update(status=OK, error="", warning="; ".join([*prediction.warnings, *noise]), label=prediction.label,
                decoder=prediction.decoder, ood_warning="; ".join(prediction.ood_warnings),
                compile_ms=round(compile_ms, 3))
     row.update({f"prob_{label}": round(p, 6) for label, p in prediction.probabilities.items()})
@@ -400,7 +402,6 @@ class OutputLock:
 
     def __init__(self, target: str | Path):
         self.path = Path(f"{target}.lock")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = None
         while fcntl is not None and self._fd is None:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -49,6 +49,7 @@ SLOW_FILES = frozenset({"test_cli.py", "test_corpus.py", "test_packaging.py"})
 SLOW_TESTS = {
     "test_batch.py": {
         "test_a_dask_cluster_writes_the_same_rows_as_the_local_pool",
+        "test_after_ctrl_c_the_summary_counts_only_the_files_that_finished",
         "test_a_killed_batch_leaves_valid_rows_and_resume_completes_it",
         "test_every_file_gets_one_row_with_its_status_and_reason",
         "test_the_console_script_prints_a_summary",
@@ -70,6 +71,7 @@ SLOW_TESTS = {
     },
     "test_classifier.py": {"test_pixel_identical_files_in_different_encodings_give_the_same_prediction"},
     "test_compare.py": {"test_every_backend_gets_medians_per_stage_and_they_agree"},
+    "test_decoding_coverage.py": {"test_multiframe_ybr_full_422_that_pydicom_cannot_fit_is_decoded_frame_by_frame"},
     "test_decoder_bombs.py": {
         "test_isolated_loading_turns_a_decoder_over_its_ceiling_into_a_scan_error",
         "test_the_full_size_deflate_bomb_is_refused_before_inflating_it",
@@ -93,6 +95,11 @@ SLOW_TESTS = {
         "test_heatmap_stays_aligned_when_zoomed_and_panned",
     },
     "test_hostile_inputs.py": {"test_batch_writes_an_error_row_for_the_nan_file"},
+    "test_messages.py": {
+        "test_a_batch_over_the_whole_corpus_prints_no_line_that_names_no_file",
+        "test_batch_puts_what_decoders_say_in_the_files_row_not_on_stderr",
+    },
+    "test_outputs.py": {"test_a_json_that_cannot_be_written_at_the_end_is_one_line_and_exit_2"},
     "test_privacy.py": {
         "test_batch_csv_and_json_hold_no_identifying_value",
         "test_include_phi_is_the_only_way_in",

@@ -176,6 +176,26 @@ def test_a_killed_batch_leaves_valid_rows_and_resume_completes_it(tmp_path):
     assert rows[: len(before)] == before
 
 
+def test_after_ctrl_c_the_summary_counts_only_the_files_that_finished(tmp_path):
+    import signal
+
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(12):
+        shutil.copy(get_testdata_file("CT_small.dcm"), root / f"ct_{i:02d}.dcm")
+    out, json_out = tmp_path / "r.csv", tmp_path / "r.json"
+    process = subprocess.Popen([sys.executable, "-c", _BATCH_THAT_PAUSES, "3", "batch", str(root), "--out", str(out),
+                                "--json", str(json_out), "--workers", "1"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "3\n"  # 3 rows written, the run waits: Ctrl-C there
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=120)[1]
+    assert process.returncode == 130, stderr
+    assert "interrupted: 12 file(s): 3 ok" in stderr and "; 3 processed in " in stderr and "Traceback" not in stderr
+    summary = json.loads(json_out.read_text())["summary"]
+    assert summary["processed_this_run"] == 3 and len(_rows(out)) == 3
+
+
 def test_a_dask_cluster_writes_the_same_rows_as_the_local_pool(folder, tmp_path):
     from distributed import LocalCluster
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable
 from io import BytesIO
@@ -35,6 +36,7 @@ from pydicom.uid import (
 
 from radbench.inference.errors import NotAScanError, ScanError, quoted
 from radbench.inference.loading.codestream import check_frames
+from radbench.inference.loading.last_resort import last_resorts
 from radbench.inference.scan import Scan, WindowPreset
 
 #: Decoder plugins to try per transfer syntax, fastest first; available plugins not named here come last.
@@ -48,6 +50,7 @@ from radbench.inference.scan import Scan, WindowPreset
 #: - JPEG baseline, color3d_jpeg_baseline 120 x 480 x 640 RGB: pillow 1125 ms, pylibjpeg 1955 ms, gdcm
 #:   2299 ms. Lossy IDCTs differ by up to 5 grey levels between plugins, each is valid.
 #: - JPEG extended 12-bit (JPGExtended.dcm): only pylibjpeg decodes it (2.5 ms); gdcm and pillow refuse 12-bit.
+#:   Where pylibjpeg fails too (JPEG-lossy.dcm), GDCM's own reader decodes it (``gdcm-direct``, last_resort.py).
 #: - JPEG lossless, JPEG-LL 1024 x 256: gdcm 4.1 ms, pylibjpeg 11.6 ms.
 #: - JPEG-LS, emri_small_jpeg_ls_lossless 10 x 64 x 64: gdcm 2.9 ms, pylibjpeg 13.0 ms.
 #: - RLE, OBXXXX1A_rle_2frame 2 x 600 x 800: pylibjpeg (pylibjpeg-rle) 1.1 ms, pydicom's own 6.1 ms.
@@ -97,6 +100,9 @@ _DEFER_SIZE = "64 KB"  # large values (pixel data) are read only when used, afte
 #: the declared image plus this margin (overlays, icons, padding and private elements around the pixels).
 _DEFLATED_MARGIN = 16 * 1024**2
 _INFLATE_CHUNK = 1024**2
+_ITEM_TAGS = (b"\xfe\xff\x00\xe0", b"\xff\xfe\xe0\x00")  # (FFFE,E000) little and big endian: a fragment
+_OBJECT_AT = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")  # e.g. Pillow's '<_io.BytesIO object at 0x7f...>'
+_PILLOW_LIMIT = re.compile(r"Image size \((\d+) pixels\) exceeds limit of (\d+) pixels.*")
 
 
 def plugin_order(uid: UID) -> tuple[str, ...]:
@@ -128,7 +134,7 @@ def read_dataset(path: Path, *, force: bool, max_bytes: int) -> Dataset:
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         sop_class = UID(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID") or "")
         if "Rows" in ds or "Image Storage" in sop_class.name:
-            raise ScanError(path, f"no pixel data in this {_uid_name(sop_class, 'image')} object (truncated file?)")
+            raise ScanError(path, f"no pixel data in this {_uid_name(sop_class, 'image')} object")
         raise NotAScanError(path, f"no pixel data (a DICOMDIR or non-image object: {_uid_name(sop_class, 'unknown')})")
     return ds
 
@@ -197,14 +203,18 @@ def dataset_to_scan(path: Path, ds: Dataset) -> Scan:
         check_frames(path, ds, syntax, frames)
     else:
         keyword = next(k for k in _PIXEL_KEYWORDS if k in ds)
-        expected, actual = get_expected_length(ds), len(ds[keyword].value or b"")
+        value = ds[keyword].value or b""
+        expected, actual = get_expected_length(ds), len(value)
+        if actual != expected and value[:4] in _ITEM_TAGS:
+            raise ScanError(path, f"pixel data holds compressed (encapsulated) fragments but the transfer syntax "
+                                  f"{syntax.name} is uncompressed: the file declares the wrong transfer syntax")
         if actual < expected:
             raise ScanError(path, f"pixel data truncated: {actual} of {expected} bytes")
         frame_bytes = max(1, expected // frames)
         if actual >= expected + frame_bytes:
             warnings.append(f"pixel data holds {actual // frame_bytes} frames' worth but Number of Frames is "
                             f"{frames}: only the declared frames were read")
-    pixels, photometric, decoder = _decode(path, ds, syntax)
+    pixels, photometric, decoder = _decode(path, ds, syntax, frames)
     return Scan(
         path=path,
         pixels=pixels,
@@ -252,7 +262,7 @@ def _count(path: Path, ds: Dataset, keyword: str, default: int | None = None) ->
     return count
 
 
-def _decode(path: Path, ds: Dataset, syntax: UID) -> tuple[np.ndarray, str, str]:
+def _decode(path: Path, ds: Dataset, syntax: UID, frames: int) -> tuple[np.ndarray, str, str]:
     """``(pixels, photometric, plugin)``: pixels shaped (frames, rows, cols[, 3]), colour as RGB."""
     try:
         decoder = get_decoder(syntax)
@@ -263,7 +273,7 @@ def _decode(path: Path, ds: Dataset, syntax: UID) -> tuple[np.ndarray, str, str]
         array, properties = decoder.as_array(ds, **options)
         plugin = "pydicom"
     else:
-        array, properties, plugin = _decode_compressed(path, ds, decoder, options)
+        array, properties, plugin = _decode_compressed(path, ds, decoder, options, frames)
     photometric = str(properties.get("photometric_interpretation", ""))
     samples = properties.get("samples_per_pixel", 1)
     if photometric == "PALETTE COLOR" and samples == 1:
@@ -289,8 +299,9 @@ def _apply_palette(array: np.ndarray, ds: Dataset) -> np.ndarray:
     return apply_color_lut(array, ds)
 
 
-def _decode_compressed(path: Path, ds: Dataset, decoder, options: dict) -> tuple[np.ndarray, dict, str]:
-    """Try the available plugins in :func:`plugin_order`; the first that decodes names the result."""
+def _decode_compressed(path: Path, ds: Dataset, decoder, options: dict, frames: int) -> tuple[np.ndarray, dict, str]:
+    """Try the available plugins in :func:`plugin_order`, then the last resorts; the first that decodes names
+    the result."""
     plugins = plugin_order(decoder.UID)
     if not plugins:
         needs = "; ".join(decoder.missing_dependencies)
@@ -300,11 +311,27 @@ def _decode_compressed(path: Path, ds: Dataset, decoder, options: dict) -> tuple
         try:
             array, properties = decoder.as_array(ds, decoding_plugin=plugin, **options)
         except Exception as exc:  # noqa: BLE001 - a plugin's refusal: try the next one, report them all
-            failures.append(f"{plugin}: {_last_line(exc)}")
+            failures.append(f"{plugin}: {_plugin_reason(exc)}")
         else:
             return array, properties, plugin
-    raise ScanError(path, f"{decoder.UID.name} pixel data could not be decoded (damaged or truncated?): "
-                          + "; ".join(failures))
+    for name, decode in last_resorts(decoder.UID):
+        try:
+            array, properties = decode(path, ds, frames)
+        except Exception as exc:  # noqa: BLE001 - as above
+            failures.append(f"{name}: {_plugin_reason(exc)}")
+        else:
+            return array, properties, name
+    raise ScanError(path, f"{decoder.UID.name} pixel data could not be decoded: " + "; ".join(failures))
+
+
+def _plugin_reason(exc: Exception) -> str:
+    """A decoder's failure in stable words: no memory addresses, internal errors said for what they mean."""
+    text = _OBJECT_AT.sub("", _last_line(exc))
+    if "'NoneType' object has no attribute" in text:  # pydicom's GDCM plugin when GDCM gave no buffer
+        return "returned no pixel data"
+    if "could not broadcast input array" in text:  # pydicom's frame buffer sized from the header
+        return "decoded frame size differs from the header's Rows, Columns, Samples per Pixel and Bits Allocated"
+    return _PILLOW_LIMIT.sub(r"a frame of \1 pixels is over Pillow's limit of \2", text)
 
 
 def _uid_name(uid: UID, default: str) -> str:
