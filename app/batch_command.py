@@ -29,6 +29,7 @@ from radbench.inference.batch import (
 from radbench.inference.errors import RadBenchError
 from radbench.inference.memory_ceiling import parse_size
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
+from radbench.inference.wording import counted
 
 
 def add_parser(commands) -> None:
@@ -112,8 +113,9 @@ def _run(args: argparse.Namespace, labels: tuple[str, ...], outputs: list, err: 
         return 2
     todo = [p for p in files if str(p) not in sink.done]
     if sink.done or sink.damaged:
-        print(f"resuming: {len(files) - len(todo)} file(s) already done in {args.out}"
-              + (f"; {sink.damaged} damaged row(s) dropped, their files are done again" if sink.damaged else ""),
+        print(f"resuming: {counted(len(files) - len(todo), 'file')} already done in {args.out}"
+              + (f"; {counted(sink.damaged, 'damaged row')} dropped, their files are done again" if sink.damaged
+                 else ""),
               file=err)
     workers = max(1, min(_workers(args.workers, err), len(todo)))
     config = BatchConfig(args.model, args.backend, args.include_phi)
@@ -156,7 +158,7 @@ def _workers(requested: int | None, err: TextIO) -> int:
     """``--workers``, at most the usable CPUs (said on stderr when capped)."""
     usable = usable_cpus()
     if requested is not None and requested > usable:
-        print(f"radbench batch: --workers {requested} capped at the {usable} usable CPU(s)", file=err)
+        print(f"radbench batch: --workers {requested} capped at the {counted(usable, 'usable CPU')}", file=err)
     return min(requested or usable, usable)
 
 
@@ -183,14 +185,16 @@ def _progress(rows, total: int, err: TextIO):
 
 def _summary(rows: list[dict], files: int, seconds: float, processed: int) -> dict:
     counts = Counter(row["status"] for row in rows)
-    return {"files": files, OK: counts[OK], "errors": counts[ERROR], SKIPPED: counts[SKIPPED],
+    return {"files": files, OK: counts[OK], "withheld": sum(bool(row.get("withheld")) for row in rows),
+            "errors": counts[ERROR], SKIPPED: counts[SKIPPED],
             "processed_this_run": processed, "wall_s": round(seconds, 3),
             "files_per_s": round(processed / seconds, 3) if seconds > 0 else 0.0, "notice": NOT_FOR_CLINICAL_USE}
 
 
 def _print_summary(summary: dict, args: argparse.Namespace, interrupted: bool, err: TextIO) -> None:
     state = "interrupted" if interrupted else "done"
-    print(f"{state}: {summary['files']} file(s): {summary[OK]} ok, {summary['errors']} error(s), "
+    print(f"{state}: {counted(summary['files'], 'file')}: {summary[OK]} ok ({summary['withheld']} withheld), "
+          f"{counted(summary['errors'], 'error')}, "
           f"{summary[SKIPPED]} skipped; {summary['processed_this_run']} processed in {summary['wall_s']:.1f} s "
           f"({summary['files_per_s']:.2f} files/s); rows in {args.out}"
           + (f" and {args.json}" if args.json else "") + f". {NOT_FOR_CLINICAL_USE}", file=err)

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker
 
 from radbench.app.timing_chart import TimingChart
-from radbench.app.wording import counted
 from radbench.inference.backends import BACKEND_NAMES
 from radbench.inference.batch import (
     ERROR,
@@ -42,6 +41,7 @@ from radbench.inference.batch import (
 )
 from radbench.inference.model import NOT_FOR_CLINICAL_USE
 from radbench.inference.pipeline import PIPELINE_STAGES
+from radbench.inference.wording import counted
 
 SHOWN = ("path", "status", "error", "label", "withheld")  # then one probability column per label, "ood_warning"
 FAILED, WITHHELD = QBrush(QColor("#ffd6d6")), QBrush(QColor("#fff1c1"))

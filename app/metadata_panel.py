@@ -14,9 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from radbench.app.wording import counted
 from radbench.inference.scan import Scan
 from radbench.inference.tags import TagRow, read_tags
+from radbench.inference.wording import counted
 
 HIDDEN = "•••• (patient-identifying: hidden)"
 

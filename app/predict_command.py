@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from radbench.inference.atomic_file import check_output
+from radbench.inference.benchmarking.numba_compile import describe, first_use_message
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError, quoted
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 from radbench.inference.overlay_export import save_overlay
@@ -29,6 +30,8 @@ def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
     except (RadBenchError, OSError) as exc:
         print(f"radbench: {exc}", file=err)
         return 1
+    if args.backend == "numba" and (message := first_use_message()):
+        print(message, file=err, flush=True)  # before a cold compile of 15 s or more, never before a cache load
     failed = skipped = 0
     for path in args.files:
         try:
@@ -96,7 +99,8 @@ def as_record(p: Prediction) -> dict:
         "decoder": p.decoder,
         "backend": p.backend,
         "model": p.model,
-        "label": p.label,
+        "label": None if p.withheld else p.label,
+        "withheld": p.withheld,
         "probabilities": dict(p.probabilities),
         "timings_ms": {stage: round(ms, 3) for stage, ms in p.timings.as_ms().items()},
         "total_ms": round(p.timings.total_ms, 3),
@@ -112,7 +116,7 @@ def as_table(p: Prediction) -> str:
     modality = quoted(p.modality) if p.modality else "no modality"
     header = (f"{p.path}  [frame {p.frame + 1} of {p.frame_count}, {modality}, decoded by {p.decoder}, "
               f"backend {p.backend}, model {p.model}]")
-    lines = [header, f"  prediction: {p.label}{_decision_note(p)}"]
+    lines = [header, f"  prediction: {p.withheld or (p.label + _decision_note(p))}"]
     width = max(len(label) for label in p.probabilities)
     for label, prob in p.probabilities.items():
         lines.append(f"    {label:<{width}}  {prob * 100:5.1f} %  {'#' * round(prob * 20)}")
@@ -120,7 +124,8 @@ def as_table(p: Prediction) -> str:
     lines += [f"  {stage:<12}{ms:>10.2f}" for stage, ms in p.timings.as_ms().items()]
     lines.append(f"  {'total':<12}{p.timings.total_ms:>10.2f}")
     if p.compile_ms:
-        lines.append(f"  numba compile {p.compile_ms:.1f} ms (first use in this process; not in the stage times)")
+        lines.append(f"  numba compile: {describe(p.compile_ms, p.compile_source)} (first use in this process; "
+                     "not in the stage times)")
     lines += [f"  warning: {w}" for w in p.ood_warnings + p.warnings]
     return "\n".join(lines)
 

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QStatusBar
 from superqt.utils import create_worker
 
 from radbench.app import scan_files
-from radbench.app.wording import counted
+from radbench.inference.wording import counted
 
 
 class ScanOpener(QObject):

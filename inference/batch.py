@@ -102,9 +102,10 @@ def discover(folder: str | Path, pattern: str = "*", recursive: bool = True,
 
 
 def columns(labels: Sequence[str], include_phi: bool = False) -> list[str]:
-    """The CSV header: fixed fields, one probability per label, one time per stage, file identity."""
-    return (["path", "status", "error", "warning", "label", *[f"prob_{label}" for label in labels], "ood_warning",
-             "backend", "decoder", *[f"{stage}_ms" for stage in PIPELINE_STAGES], "compile_ms",
+    """The CSV header: fixed fields ("withheld": why no label is given outside the model's domain), one probability
+    per label, one time per stage, file identity."""
+    return (["path", "status", "error", "warning", "label", "withheld", *[f"prob_{label}" for label in labels],
+             "ood_warning", "backend", "decoder", *[f"{stage}_ms" for stage in PIPELINE_STAGES], "compile_ms",
              "size_bytes", "mtime_ns"] + (list(PHI_COLUMNS) if include_phi else []))
 
 
@@ -144,7 +145,8 @@ def process_file(path: str | Path, config: BatchConfig, ceiling_bytes: int | Non
     except Exception as exc:  # noqa: BLE001 - one file's surprise must cost one row, not the batch
         return {**row, **_failure(exc, ceiling_bytes), "warning": "; ".join(noise)}
     compile_ms = prediction.compile_ms + _UNREPORTED_COMPILE_MS.pop(config, 0.0)
-    row.update(status=OK, error="", warning="; ".join([*prediction.warnings, *noise]), label=prediction.label,
+    row.update(status=OK, error="", warning="; ".join([*prediction.warnings, *noise]),
+               label="" if prediction.withheld else prediction.label, withheld=prediction.withheld or "",
                decoder=prediction.decoder, ood_warning="; ".join(prediction.ood_warnings),
                compile_ms=round(compile_ms, 3))
     row.update({f"prob_{label}": round(p, 6) for label, p in prediction.probabilities.items()})

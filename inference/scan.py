@@ -9,6 +9,8 @@ from types import MappingProxyType
 
 import numpy as np
 
+from radbench.inference.wording import counted
+
 #: ITU-R BT.601 luma weights, used to turn RGB into grey for a grey model: Y = 0.299 R + 0.587 G + 0.114 B.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -96,7 +98,7 @@ class Scan:
         if frame is None:
             return self.default_frame
         if not -self.frame_count <= frame < self.frame_count:
-            raise IndexError(f"frame {frame} out of range: the scan has {self.frame_count} frame(s)")
+            raise IndexError(f"frame {frame} out of range: the scan has {counted(self.frame_count, 'frame')}")
         return frame % self.frame_count
 
     def grey_frame(self, frame: int | None = None) -> np.ndarray:

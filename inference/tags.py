@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from radbench.inference.loading.dicom import IDENTIFYING_KEYWORDS
+from radbench.inference.wording import counted
 
 _MAX_VALUE_CHARS = 200
 _IDENTIFYING = frozenset(IDENTIFYING_KEYWORDS)
@@ -49,7 +50,7 @@ def _walk(ds: Dataset, depth: int, inherited: bool, rows: list[TagRow]) -> None:
         identifying = inherited or _is_identifying(element)
         name = "  " * depth + (element.name or element.keyword or "Unknown")
         if element.VR == "SQ":
-            rows.append(TagRow(str(element.tag), name, "SQ", f"{len(element.value)} item(s)", identifying))
+            rows.append(TagRow(str(element.tag), name, "SQ", counted(len(element.value), "item"), identifying))
             for item in element.value:
                 _walk(item, depth + 1, identifying, rows)
             continue

@@ -43,8 +43,10 @@ def placeholder_path(placeholder_module, tmp_path_factory) -> Path:
 # quick loop. Slow: 1 s or more (a module fixture's setup counting for each test using it), measured per file with
 # `pytest tests/<file> --durations=0 -p no:randomly` on the 2-core dev machine with Numba's on-disk cache warm.
 # Kept quick at about 1 s: test_architecture.py (the layering rule) and the no-display test (the only one of gui.py).
-#: Files whose tests are all slow: the console script in a subprocess per test, the whole pydicom corpus, a wheel build.
-SLOW_FILES = frozenset({"test_cli.py", "test_corpus.py", "test_packaging.py"})
+#: Files whose tests are all slow: the console script in a subprocess per test, the whole pydicom corpus, a wheel
+#: build, a cold Numba compile.
+SLOW_FILES = frozenset({"test_cli.py", "test_corpus.py", "test_packaging.py", "test_numba_first_use.py",
+                        "test_gui_numba_first_use.py"})
 #: Slow tests in other files: a name without ``[...]`` marks all its parametrizations.
 SLOW_TESTS = {
     "test_batch.py": {

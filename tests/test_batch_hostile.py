@@ -26,6 +26,7 @@ from radbench.inference.batch import decode_text, encode_text
 from radbench.inference.errors import ScanError
 from radbench.inference.loading import load_scan
 from radbench.inference.memory_ceiling import MemoryCeilingError, TimeLimitError, run_in_child
+from radbench.inference.wording import counted
 
 RADBENCH = Path(sys.executable).parent / "radbench"
 CT = get_testdata_file("CT_small.dcm")
@@ -199,7 +200,7 @@ def test_names_that_are_not_utf8_or_break_lines_round_trip_and_resume(tmp_path):
     assert sorted(r["path"] for r in saved["rows"]) == sorted(r["path"] for r in rows)
     again = _radbench(root, "--out", out, "--json", document, "--resume")
     assert again.returncode == 0, again.stderr
-    assert f"{len(NAMES)} file(s) already done" in again.stderr
+    assert f"{len(NAMES)} files already done" in again.stderr
     assert json.loads(document.read_text())["summary"]["processed_this_run"] == 0
     assert _rows(out) == rows
 
@@ -232,7 +233,7 @@ def test_a_second_writer_is_refused_and_sigterm_ends_the_run_cleanly(tmp_path):
     finally:
         first.kill()
     assert first.returncode == 143, stderr
-    assert "interrupted: 4 file(s)" in stderr and "Traceback" not in stderr
+    assert "interrupted: 4 files" in stderr and "Traceback" not in stderr
     rows = _rows(out)
     assert 1 <= len(rows) < 4 and all(r["status"] == "ok" for r in rows)
     assert not Path(f"{out}.lock").exists()
@@ -257,13 +258,13 @@ def test_resume_reads_damaged_and_spreadsheet_edited_csvs(tmp_path, monkeypatch,
         return code, capsys.readouterr().err
 
     code, err = resume()
-    assert code == 0 and "3 file(s) already done" in err
+    assert code == 0 and "3 files already done" in err
     assert _rows(out) == first
     with out.open("w", encoding="utf-8-sig", newline="") as f:  # as a spreadsheet saves it back
         writer = csv.writer(f, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
         writer.writerows([header, *(r.values() for r in first)])
     code, err = resume()
-    assert code == 0 and "3 file(s) already done" in err
+    assert code == 0 and "3 files already done" in err
     assert _rows(out) == first
 
     a, b, c = (list(r.values()) for r in first)
@@ -273,7 +274,7 @@ def test_resume_reads_damaged_and_spreadsheet_edited_csvs(tmp_path, monkeypatch,
     out.write_text(lines.getvalue() + '"' + c[0][:12])  # the last row cut inside a quoted field
     code, err = resume()
     assert code == 0 and "Traceback" not in err
-    assert "1 file(s) already done" in err and "2 damaged row(s) dropped" in err
+    assert "1 file already done" in err and "2 damaged rows dropped" in err
     rows = _rows(out)
     assert sorted(r["path"] for r in rows) == sorted(r["path"] for r in first)
     assert next(r for r in rows if r["path"] == a[0])["label"] == first[0]["label"]  # the last row of a.dcm won
@@ -310,7 +311,7 @@ def test_discovery_reports_special_files_and_long_paths_and_skips_its_own_output
     try:
         result = _radbench(root, "--out", out, "--json", document, "--workers", "64", timeout=60)
         assert result.returncode == 0, result.stderr
-        assert f"--workers 64 capped at the {len(os.sched_getaffinity(0))} usable CPU(s)" in result.stderr
+        assert f"--workers 64 capped at the {counted(len(os.sched_getaffinity(0)), 'usable CPU')}" in result.stderr
         rows = _rows(out)
         by_name = {Path(decode_text(r["path"])).name: r for r in rows}
         assert by_name["good.png"]["status"] == "ok"

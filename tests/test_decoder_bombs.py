@@ -28,13 +28,13 @@ from radbench.inference.loading import (
 
 #: What each bomb's refusal says.
 REASONS = {
-    "j2k_siz": "JPEG 2000 codestream declares 60000 x 60000 x 1 sample(s) of 15 bits but the header says "
-               "1955 x 1841 x 1 sample(s) of 16 bits",
-    "htj2k_siz": "HTJ2K codestream declares 60000 x 60000 x 1 sample(s) of 15 bits but the header says "
+    "j2k_siz": "JPEG 2000 codestream declares 60000 x 60000 x 1 sample of 15 bits but the header says "
+               "1955 x 1841 x 1 sample of 16 bits",
+    "htj2k_siz": "HTJ2K codestream declares 60000 x 60000 x 1 sample of 15 bits but the header says "
                  "1955 x 1841",
     "j2k_tiles": "JPEG 2000 codestream declares 3599155 tiles of 1 x 1, over the 65535 allowed",
-    "jpeg_sof": "JPEG codestream declares 60000 x 60000 x 3 sample(s) of 8 bits but the header says 100 x 100",
-    "jpeg_ls_sof": "JPEG-LS codestream declares 60000 x 60000 x 1 sample(s) of 16 bits but the header says 64 x 64",
+    "jpeg_sof": "JPEG codestream declares 60000 x 60000 x 3 samples of 8 bits but the header says 100 x 100",
+    "jpeg_ls_sof": "JPEG-LS codestream declares 60000 x 60000 x 1 sample of 16 bits but the header says 64 x 64",
     "rle_offsets": "RLE segment offsets [64, 2147483648] do not fit the frame's",
     "deflate": "deflated data expands beyond its declared size (0.1 MiB image): refused",
 }

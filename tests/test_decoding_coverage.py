@@ -66,8 +66,8 @@ def test_gdcm_direct_comes_after_the_codestream_check_and_the_size_bound(tmp_pat
     ds = pydicom.dcmread(LOSSY_12_BIT)
     ds.Rows = 512  # its codestream still says 1024
     ds.save_as(tmp_path / "short.dcm")
-    assert _reason(tmp_path / "short.dcm") == ("JPEG codestream declares 1024 x 256 x 1 sample(s) of 12 bits but the "
-                                               "header says 512 x 256 x 1 sample(s) of 16 bits")
+    assert _reason(tmp_path / "short.dcm") == ("JPEG codestream declares 1024 x 256 x 1 sample of 12 bits but the "
+                                               "header says 512 x 256 x 1 sample of 16 bits")
     with pytest.raises(ScanError, match=r"needs 512\.0 KiB, over the 1\.0 KiB limit"):
         load_scan(LOSSY_12_BIT, max_bytes=1024)
 

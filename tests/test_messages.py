@@ -58,7 +58,7 @@ def test_batch_puts_what_decoders_say_in_the_files_row_not_on_stderr(tmp_path):
     result = subprocess.run([str(RADBENCH), "batch", str(root), "--out", str(out), "--workers", "1"],
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("done: 3 file(s): 3 ok")
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("done: 3 files: 3 ok")
     rows = _rows(out)
     assert rows["lossy12.dcm"]["decoder"] == "gdcm-direct"
     assert rows["lossy12.dcm"]["warning"] == ("Unsupported JPEG data precision 12; Invalid SOS parameters for "

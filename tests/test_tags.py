@@ -26,7 +26,7 @@ def test_sequence_items_are_indented_and_inherit_identifying(tmp_path):
     ds.save_as(tmp_path / "seq.dcm")
     rows = read_tags(tmp_path / "seq.dcm")
     index = next(i for i, r in enumerate(rows) if r.vr == "SQ" and "Other Patient IDs" in r.name)
-    assert rows[index].identifying and rows[index].value == "1 item(s)"
+    assert rows[index].identifying and rows[index].value == "1 item"
     child = rows[index + 1]
     assert child.name == "  Code Meaning" and child.value == "chest" and child.identifying
 

@@ -34,6 +34,7 @@ from pydicom.uid import (
 )
 
 from radbench.inference.errors import ScanError
+from radbench.inference.wording import counted
 
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}  # F7: SOF55
 _STANDALONE = {0x01, *range(0xD0, 0xD9)}  # TEM, RSTn, SOI: markers without a length
@@ -51,7 +52,7 @@ class Geometry:
     bits: int  # DICOM: Bits Allocated; codestream: the largest component precision
 
     def describe(self) -> str:
-        return f"{self.rows} x {self.columns} x {self.samples} sample(s) of {self.bits} bits"
+        return f"{self.rows} x {self.columns} x {counted(self.samples, 'sample')} of {self.bits} bits"
 
 
 def _families() -> dict[UID, tuple[str, Callable[[bytes, Geometry], None]]]:
@@ -166,7 +167,7 @@ def _check_rle(frame: bytes, header: Geometry) -> None:
     segments, *offsets = struct.unpack_from("<16I", frame)
     expected = header.samples * ceil(header.bits / 8)
     if segments != expected:
-        raise ValueError(f"header declares {segments} segment(s) but {header.describe()} needs {expected}")
+        raise ValueError(f"header declares {counted(segments, 'segment')} but {header.describe()} needs {expected}")
     offsets = offsets[:segments]
     if offsets[0] != 64 or any(b <= a for a, b in pairwise(offsets)) or offsets[-1] >= len(frame):
         raise ValueError(f"segment offsets {offsets} do not fit the frame's {len(frame)} bytes")

@@ -38,6 +38,7 @@ from radbench.inference.errors import NotAScanError, ScanError, quoted
 from radbench.inference.loading.codestream import check_frames
 from radbench.inference.loading.last_resort import last_resorts
 from radbench.inference.scan import Scan, WindowPreset
+from radbench.inference.wording import counted
 
 #: Decoder plugins to try per transfer syntax, fastest first; available plugins not named here come last.
 #: Best of 5-9 interleaved decodes of a dataset already in memory (``Decoder.as_array(ds,
@@ -280,7 +281,8 @@ def _decode(path: Path, ds: Dataset, syntax: UID, frames: int) -> tuple[np.ndarr
         array, photometric, samples = _apply_palette(array, ds), "RGB", 3
     if (photometric, samples) not in _SUPPORTED:
         shown = quoted(photometric) if photometric else "(none)"
-        raise ScanError(path, f"unsupported photometric interpretation {shown} with {samples} sample(s) per pixel")
+        raise ScanError(path, f"unsupported photometric interpretation {shown} with {counted(samples, 'sample')} "
+                              "per pixel")
     if properties["number_of_frames"] == 1:
         array = array[np.newaxis]
     if not array.dtype.isnative:  # big endian files: one copy, so NumPy and Numba consumers get native data
