@@ -69,5 +69,6 @@ def preprocess(image: np.ndarray, spec: PreprocessSpec, backend: Stages, *, cloc
         stop_if(cancel)
         function = getattr(backend, name)
         with clock.stage(name) if clock is not None else nullcontext():
-            image = function(image, *arguments, cancel=cancel)
+            result = function(image, *arguments, cancel=cancel)
+        image = result  # the previous stage's output is freed here, outside the stage's time
     return image

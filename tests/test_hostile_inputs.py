@@ -410,3 +410,15 @@ def test_crafted_modality_and_body_part_cannot_forge_output_lines(tmp_path, caps
         r"out of distribution: modality 'MR\n  prediction: NORMAL'; the model was trained on CR/DX images only",
         r"out of distribution: body part 'KNEE\r\nWARNING: none'; the model was trained on chest images only")
     assert not any("\n" in line or "\r" in line for line in caption(prediction))
+
+
+@pytest.mark.parametrize("dtype", ["<f4", ">f4", "<f8", ">f8", "<f2"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, None])
+def test_numbas_finite_check_agrees_with_numpy_on_every_float_layout(dtype, bad):
+    from radbench.inference.backends.numba_jit import all_finite
+
+    image = np.linspace(-3e4, 3e4, 37 * 53).reshape(37, 53).astype(dtype)
+    if bad is not None:
+        image[17, 41] = bad
+    for view in (image, image[:, ::2], image.T):  # contiguous, strided and transposed
+        assert all_finite(view) == bool(np.isfinite(view).all())

@@ -11,21 +11,30 @@ from radbench.inference.backends.value_ranges import own_window
 from radbench.inference.errors import BackendError
 
 
-def check_image(image: np.ndarray, stage: str) -> np.ndarray:
-    """``image`` as a non-empty 2-D array of finite real numbers; ``BackendError`` in words otherwise."""
+def check_image(image: np.ndarray, stage: str,
+                all_finite: Callable[[np.ndarray], bool] | None = None) -> np.ndarray:
+    """``image`` as a non-empty 2-D array of finite real numbers; ``BackendError`` in words otherwise.
+
+    ``all_finite`` decides :func:`check_finite` for float images (a backend may bring a faster one)."""
     image = np.asarray(image)
     if image.ndim != 2 or image.size == 0 or image.dtype.kind not in "uif":
         raise BackendError(f"{stage} needs a non-empty 2-D array of real numbers, got {image.dtype} {image.shape}")
-    check_finite(image, stage)
+    check_finite(image, stage, all_finite)
     return image
 
 
-def check_finite(image: np.ndarray, stage: str) -> None:
+def _min_and_max_finite(image: np.ndarray) -> bool:
+    """Min and max propagate NaN, so two reductions without a temporary decide it."""
+    return bool(np.isfinite(image.min()) and np.isfinite(image.max()))
+
+
+def check_finite(image: np.ndarray, stage: str, all_finite: Callable[[np.ndarray], bool] | None = None) -> None:
     """The one rule for NaN and infinity: no stage takes an image holding any (``BackendError`` says how many).
 
-    Min and max propagate NaN, so two reductions without a temporary decide it; counting happens only on refusal.
+    Integer images cannot hold any; for float images ``all_finite(image)`` decides (default: min and max), and the
+    values are counted only on refusal.
     """
-    if image.dtype.kind == "f" and not (np.isfinite(image.min()) and np.isfinite(image.max())):
+    if image.dtype.kind == "f" and not (all_finite or _min_and_max_finite)(image):
         count = int(image.size - np.count_nonzero(np.isfinite(image)))
         raise BackendError(f"{stage} refused: the image has {count} non-finite pixel value{'s' * (count != 1)} "
                            "(NaN or infinity)")

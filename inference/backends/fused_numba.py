@@ -27,6 +27,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from radbench.inference.backends.checks import check_finite, check_image, per_channel, voi
+from radbench.inference.backends.numba_jit import all_finite
 from radbench.inference.backends.resample import axis_weights
 from radbench.inference.backends.value_ranges import equalization_bins
 from radbench.inference.backends.vectorized import rescale
@@ -97,7 +98,7 @@ def _pixels(pixels: np.ndarray) -> np.ndarray:
 
     Read-only always, so that kernels compiled by ``warm_up`` also serve a scan's read-only frames.
     """
-    pixels = check_image(pixels, "rescale")
+    pixels = check_image(pixels, "rescale", all_finite)
     dtype = np.float32 if pixels.dtype == np.float16 else pixels.dtype.newbyteorder("=")
     pixels = np.ascontiguousarray(pixels, dtype=dtype).view()
     pixels.flags.writeable = False
