@@ -23,10 +23,10 @@ from radbench.inference.batch import (
     columns,
     discover,
     run_batch,
-    usable_cpus,
     write_json,
 )
 from radbench.inference.errors import RadBenchError
+from radbench.inference.machine import usable_cpus
 from radbench.inference.memory_ceiling import parse_size
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 from radbench.inference.wording import counted

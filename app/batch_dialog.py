@@ -6,7 +6,6 @@ the "withheld" column) are amber."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from radbench.inference.batch import (
     run_batch,
     save_csv,
 )
+from radbench.inference.machine import usable_cpus
 from radbench.inference.model import NOT_FOR_CLINICAL_USE
 from radbench.inference.pipeline import PIPELINE_STAGES
 from radbench.inference.wording import counted
@@ -67,7 +67,7 @@ class BatchDialog(QDialog):
         self.backend = QComboBox()
         self.backend.addItems(BACKEND_NAMES)
         self.backend.setCurrentText(backend)
-        self.workers = QSpinBox(minimum=1, maximum=os.cpu_count() or 1, value=os.cpu_count() or 1, prefix="workers ")
+        self.workers = QSpinBox(minimum=1, maximum=usable_cpus(), value=usable_cpus(), prefix="workers ")
         self.start_button, self.cancel_button = QPushButton("Start"), QPushButton("Cancel", enabled=False)
         self.export_button = QPushButton("Export CSV…", enabled=False)
         top = QHBoxLayout()

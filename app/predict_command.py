@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -12,6 +11,7 @@ from typing import TextIO
 from radbench.inference.atomic_file import check_output
 from radbench.inference.benchmarking.numba_compile import describe, first_use_message
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError, quoted
+from radbench.inference.machine import usable_cpus
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 from radbench.inference.overlay_export import save_overlay
 from radbench.inference.pipeline import Pipeline, Prediction
@@ -66,7 +66,7 @@ def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
 
 def _usable_threads(requested: int, err: TextIO) -> int:
     """``requested`` capped at the CPUs this process may run on, with a note when capped."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    usable = usable_cpus()
     if requested > usable:
         print(f"note: --threads {requested} capped at {usable}, the CPUs this process may use", file=err)
     return min(requested, usable)

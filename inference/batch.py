@@ -73,14 +73,6 @@ class BatchConfig:
     include_phi: bool = False
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask, as set by taskset or a container's cpuset)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def discover(folder: str | Path, pattern: str = "*", recursive: bool = True,
              exclude: Iterable[str | Path] = ()) -> list[Path]:
     """Every non-directory entry matching ``pattern``, as absolute paths (DICOM without extension, broken links,

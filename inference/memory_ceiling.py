@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from multiprocessing import connection
 
 from radbench.inference.errors import RadBenchError
+from radbench.inference.machine import physical_memory
 
 try:
     import resource
@@ -36,7 +37,6 @@ except ImportError:  # Windows
 
 #: The largest default ceiling: more than the pipeline needs for the largest image the loader accepts.
 CEILING_CAP = 16 * 1024**3
-_FALLBACK_PHYSICAL = 8 * 1024**3  # when the platform cannot tell its physical memory
 _SHIELDED = {signal.SIGINT, signal.SIGTERM}
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
@@ -62,11 +62,7 @@ def default_ceiling_bytes(workers: int = 1) -> int:
 
     Every worker gets an equal share and one share is left for the parent process and the rest of the system.
     """
-    try:
-        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        physical = _FALLBACK_PHYSICAL
-    return min(physical // (max(1, workers) + 1), CEILING_CAP)
+    return min(physical_memory() // (max(1, workers) + 1), CEILING_CAP)
 
 
 def parse_size(text: str) -> int:

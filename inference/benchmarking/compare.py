@@ -19,9 +19,9 @@ import numpy as np
 
 from radbench.inference.backends import BACKEND_NAMES, get_backend
 from radbench.inference.backends.contract import STAGES, Cancel, stop_if
-from radbench.inference.benchmarking.environment import usable_cores
 from radbench.inference.benchmarking.schedule import run_order, schedule
 from radbench.inference.loading import load_scan
+from radbench.inference.machine import usable_cpus
 from radbench.inference.model import Model
 from radbench.inference.pipeline import Pipeline, Prediction
 from radbench.inference.scan import Scan
@@ -160,7 +160,7 @@ def compare_backends(model: Model, scan: Scan, *, frame: int | None = None, back
         max_abs_diff=max(float(np.abs(p.tensor - lasts[0].tensor).max()) for p in lasts),
         labels_agree=len({p.label for p in lasts}) == 1,
         load_average=os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0,
-        usable_cpus=usable_cores(),
+        usable_cpus=usable_cpus(),
     )
 
 

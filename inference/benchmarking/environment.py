@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from radbench.inference.benchmarking.onnx_latency import ORT_THREADS
+from radbench.inference.machine import usable_cpus
 from radbench.inference.onnx_runtime import CPU_PROVIDER, NO_SPINNING
 
 PACKAGES = ("numpy", "numba", "onnxruntime", "pydicom", "scikit-image")
@@ -25,7 +26,7 @@ def environment(ort_threads: Iterable[int] = ORT_THREADS) -> dict[str, object]:
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
-        "usable_cores": usable_cores(),
+        "usable_cores": usable_cpus(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         **{package: _version(package) for package in PACKAGES},
@@ -36,11 +37,6 @@ def environment(ort_threads: Iterable[int] = ORT_THREADS) -> dict[str, object]:
         "onnxruntime_sessions": {"provider": CPU_PROVIDER, "intra_op_threads": list(ort_threads),
                                  "inter_op_threads": 1, "execution_mode": "sequential", **NO_SPINNING},
     }
-
-
-def usable_cores() -> int:
-    """The CPUs this process may run on (its affinity mask where the system has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _cpu_model() -> str:

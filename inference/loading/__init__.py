@@ -8,13 +8,13 @@ hold no image at all) and nothing else.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydicom.uid import AllTransferSyntaxes
 
 from radbench.inference.errors import ScanError
 from radbench.inference.loading import dicom, images
+from radbench.inference.machine import physical_memory
 from radbench.inference.memory_ceiling import MemoryCeilingError, TimeLimitError, default_ceiling_bytes, run_in_child
 from radbench.inference.scan import Scan
 
@@ -109,7 +109,7 @@ def _plausible_dicom(head: bytes) -> bool:
 
 def memory_budget() -> int:
     """The most memory one file may need to be processed: half this machine's physical memory."""
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    return physical_memory() // 2
 
 
 def processing_peak(rows: int, columns: int, decoded_bytes: int) -> int:
