@@ -42,7 +42,8 @@ def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
                 print(f"heatmap: {heatmap_paths[path]}", file=err)
         except NotAScanError as exc:
             skipped += 1
-            print(f"skipped: {exc}", file=err)
+            if len(args.files) == 1:  # named alone: say why; among several (a glob, a folder's files): counted
+                print(f"skipped: {exc}", file=err)
             continue
         except ScanError as exc:  # its message already names the file
             failed += 1
@@ -60,7 +61,8 @@ def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
     if not args.json:
         print(NOT_FOR_CLINICAL_USE, file=out)
     if failed or skipped:
-        print(f"{len(args.files) - failed - skipped} classified, {failed} failed, {skipped} skipped", file=err)
+        print(f"{len(args.files) - failed - skipped} classified, {failed} failed, {skipped} skipped (not scans)",
+              file=err)
     return 1 if failed else 0
 
 

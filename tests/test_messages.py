@@ -72,7 +72,13 @@ def test_predict_on_only_skipped_files_exits_0(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("not a scan")
     assert main(["predict", str(tmp_path / "notes.txt"), str(get_testdata_file("DICOMDIR"))]) == 0
     err = capsys.readouterr().err
-    assert err.count("skipped: ") == 2 and "0 classified, 0 failed, 2 skipped" in err
+    assert "skipped: " not in err and "0 classified, 0 failed, 2 skipped (not scans)" in err
+
+
+def test_a_non_scan_named_alone_says_why_it_was_skipped(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a scan")
+    assert main(["predict", str(tmp_path / "notes.txt")]) == 0
+    assert f"skipped: {tmp_path / 'notes.txt'}: not a DICOM or image file" in capsys.readouterr().err
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:
