@@ -138,6 +138,21 @@ def excess_frames(folder: Path, frames_held: int = 512) -> Path:
     return path
 
 
+def gif_frame_extent_bomb(folder: Path, extent: int = 13000) -> Path:
+    """An 89-byte GIF of 1 x 1 whose second frame is ``extent`` x ``extent`` (one pixel of LZW data), to be
+    disposed to the background: Pillow grows the image and fills that area on seek (13000: 676 MB of RGBA),
+    under its bomb error (2 x 89.5 Mpx) and after ``Image.open``, where its warning is not an error."""
+    screen = b"GIF89a" + struct.pack("<2H3B", 1, 1, 0x80, 0, 0) + bytes(6)  # a global palette of 2 colours
+
+    def frame(width: int, height: int) -> bytes:
+        control = b"\x21\xf9\x04" + bytes([2 << 2 | 1, 0, 0, 0, 0])  # disposal 2, transparent index 0
+        return control + b"\x2c" + struct.pack("<4HB", 0, 0, width, height, 0) + b"\x02\x02\x44\x01\x00"
+
+    path = folder / "gif_frame_13000.gif"
+    path.write_bytes(screen + frame(1, 1) + frame(extent, extent) + frame(1, 1) + b"\x3b")
+    return path
+
+
 BOMBS = {
     "j2k_siz": j2k_siz_bomb,
     "htj2k_siz": htj2k_siz_bomb,
@@ -146,4 +161,5 @@ BOMBS = {
     "jpeg_ls_sof": jpeg_ls_sof_bomb,
     "rle_offsets": rle_offset_bomb,
     "deflate": deflate_bomb,
+    "gif_frame_extent": gif_frame_extent_bomb,
 }

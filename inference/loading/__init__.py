@@ -79,7 +79,7 @@ def _load(path: Path, max_bytes: int) -> Scan:
         _check_size(path, dicom.declared_size(path, ds), max_bytes)
         return dicom.dataset_to_scan(path, ds)
     with images.open_image(path) as image:
-        _check_size(path, images.declared_size(image), max_bytes)
+        _check_size(path, images.declared_size(path, image), max_bytes)
         return images.image_to_scan(path, image)
 
 

@@ -6,10 +6,16 @@ RGBA → RGB, without compositing) since no scan is transparent; RGB whose three
 L or RGB. 8-bit grey stays uint8, 16-bit grey (``I;16*``) uint16, ``I`` int32 and ``F`` float32. Pillow
 itself reduces 16-bit-per-channel RGB PNGs to 8 bits. Multi-page files (TIFF stacks, animations) become
 frames when every page has the first page's size and mode; otherwise only the first page is kept.
+
+A GIF's declared size is its canvas: the logical screen grown to every frame's extent, as Pillow grows it
+when it seeks to a frame (and fills a disposal area of that frame's size). Pillow's decompression-bomb check
+is an error only inside ``Image.open``, so an 89-byte GIF of 1 x 1 whose second frame is 13000 x 13000 once
+made a seek allocate 700 MB; the canvas is now checked before any frame is read.
 """
 
 from __future__ import annotations
 
+import struct
 import warnings
 from pathlib import Path
 
@@ -36,9 +42,17 @@ def open_image(path: Path) -> Image.Image:
         raise ScanError(path, f"refused as a possible decompression bomb: {exc}") from None
 
 
-def declared_size(image: Image.Image) -> tuple[int, int, int, int]:
-    """``(rows, columns, frames, decoded bytes)`` of the converted output, before any pixel is decoded."""
-    columns, rows = image.size
+def declared_size(path: Path, image: Image.Image) -> tuple[int, int, int, int]:
+    """``(rows, columns, frames, decoded bytes)`` of the converted output, before any pixel is decoded.
+
+    A GIF counts its canvas (:func:`_gif_canvas`); one over Pillow's pixel limit is refused as a bomb.
+    """
+    columns, rows = _gif_canvas(path, image.size) if image.format == "GIF" else image.size
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and columns * rows > limit and (columns, rows) != image.size:
+        grown = f"{image.width} x {image.height} image to {columns} x {rows} ({columns * rows} pixels)"
+        raise ScanError(path, f"refused as a possible decompression bomb: a later GIF frame grows the {grown}, "
+                              f"over Pillow's limit of {limit} pixels")
     frames = getattr(image, "n_frames", 1)
     bands = 1 if image.mode in _GREY_MODES or _grey_palette(image) else 3
     return rows, columns, frames, rows * columns * frames * bands * _SAMPLE_BYTES.get(image.mode, 1)
@@ -87,3 +101,32 @@ def _grey_palette(image: Image.Image) -> bool:
         return False
     rgb = np.asarray(image.getpalette("RGB") or [], dtype=np.uint8).reshape(-1, 3)
     return bool(len(rgb)) and bool((rgb == rgb[:, :1]).all())
+
+
+def _gif_canvas(path: Path, size: tuple[int, int]) -> tuple[int, int]:
+    """``(columns, rows)`` of the logical screen grown to every frame's extent (x + width, y + height).
+
+    Walks the blocks as Pillow's GIF reader does: extensions and image data are runs of sub-blocks, a byte
+    that starts no block is skipped, the trailer or the end of the file stops.
+    """
+    data = path.read_bytes()
+    columns, rows = size
+    at = 13 + (3 << ((data[10] & 7) + 1) if len(data) > 10 and data[10] & 0x80 else 0)
+    while at < len(data) and data[at] != 0x3B:
+        if data[at] == 0x2C and at + 10 <= len(data):  # image descriptor: x, y, width, height, flags
+            x, y, width, height = struct.unpack_from("<4H", data, at + 1)
+            columns, rows = max(columns, x + width), max(rows, y + height)
+            flags = data[at + 9]
+            at = _after_sub_blocks(data, at + 11 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0))
+        elif data[at] == 0x21:  # extension: its label, then sub-blocks
+            at = _after_sub_blocks(data, at + 2)
+        else:
+            at += 1
+    return columns, rows
+
+
+def _after_sub_blocks(data: bytes, at: int) -> int:
+    """The offset after a run of sub-blocks (each a length byte and its data) and its zero terminator."""
+    while at < len(data) and data[at]:
+        at += data[at] + 1
+    return at + 1
