@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from io import BytesIO
 from math import ceil
 from pathlib import Path
@@ -101,6 +101,9 @@ _DEFER_SIZE = "64 KB"  # large values (pixel data) are read only when used, afte
 #: the declared image plus this margin (overlays, icons, padding and private elements around the pixels).
 _DEFLATED_MARGIN = 16 * 1024**2
 _INFLATE_CHUNK = 1024**2
+#: Top-level elements a deflated dataset may hold: the margin inflates to 2 million empty ones, which pydicom
+#: takes 12 s to parse (a 14 KB fuzzed file); real files hold a few thousand.
+_DEFLATED_MAX_ELEMENTS = 100_000
 _ITEM_TAGS = (b"\xfe\xff\x00\xe0", b"\xff\xfe\xe0\x00")  # (FFFE,E000) little and big endian: a fragment
 _OBJECT_AT = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")  # e.g. Pillow's '<_io.BytesIO object at 0x7f...>'
 _PILLOW_LIMIT = re.compile(r"Image size \((\d+) pixels\) exceeds limit of (\d+) pixels.*")
@@ -156,8 +159,19 @@ def _read_deflated(path: Path, fp, preamble: bytes | None, meta, max_bytes: int)
                 break
             inflated.extend(inflater.decompress(data, limit - len(inflated)))
 
+    def counted_until(stop_tags) -> Callable:
+        count = 0
+
+        def stop_when(tag, vr, length) -> bool:
+            nonlocal count
+            count += 1
+            if count > _DEFLATED_MAX_ELEMENTS:
+                raise ScanError(path, f"deflated dataset holds over {_DEFLATED_MAX_ELEMENTS} elements: refused")
+            return tag in stop_tags
+        return stop_when
+
     inflate_to(_DEFLATED_MARGIN)
-    header = read_elements(BytesIO(inflated), False, True, stop_when=lambda tag, vr, length: tag in _PIXEL_TAGS)
+    header = read_elements(BytesIO(inflated), False, True, stop_when=counted_until(_PIXEL_TAGS))
     try:
         declared = declared_size(path, header)[3]
     except ScanError:
@@ -166,7 +180,7 @@ def _read_deflated(path: Path, fp, preamble: bytes | None, meta, max_bytes: int)
     inflate_to(cap + 1)
     if len(inflated) > cap:
         raise ScanError(path, f"deflated data expands beyond its declared size ({_mib(declared)} image): refused")
-    ds = read_elements(BytesIO(inflated), False, True)
+    ds = read_elements(BytesIO(inflated), False, True, stop_when=counted_until(()))
     return FileDataset(path, ds, preamble, meta, is_implicit_VR=False, is_little_endian=True)
 
 
