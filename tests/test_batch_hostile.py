@@ -137,13 +137,19 @@ def test_a_decoder_bomb_is_one_error_row_under_the_memory_limit(tmp_path):
     assert peak < 768 * MIB  # measured: 0.2 GiB; without the limit the bomb's worker peaks at 2 GiB
 
 
-def test_a_file_over_the_time_limit_is_one_error_row_and_the_run_goes_on(tmp_path):
+@pytest.fixture
+def slow_between_two_cts(tmp_path) -> Path:
+    """A folder of a CT, a PNG that the naive backend takes seconds over, and another CT."""
     root = tmp_path / "in"
     root.mkdir()
     shutil.copy(CT, root / "a_ct.dcm")
     _slow_png(root / "b_slow.png")
     shutil.copy(CT, root / "c_ct.dcm")
-    out = tmp_path / "r.csv"
+    return root
+
+
+def test_a_file_over_the_time_limit_is_one_error_row_and_the_run_goes_on(slow_between_two_cts, tmp_path):
+    root, out = slow_between_two_cts, tmp_path / "r.csv"
     result = _radbench(root, "--out", out, "--workers", "1", "--backend", "naive", "--timeout", "1")
     assert result.returncode == 0, result.stderr
     rows = _by_name(out)
@@ -152,13 +158,8 @@ def test_a_file_over_the_time_limit_is_one_error_row_and_the_run_goes_on(tmp_pat
     assert rows["a_ct.dcm"]["status"] == rows["c_ct.dcm"]["status"] == "ok"  # c: done by a fresh worker
 
 
-def test_a_worker_killed_mid_file_costs_that_file_one_row(tmp_path):
-    root = tmp_path / "in"
-    root.mkdir()
-    shutil.copy(CT, root / "a_ct.dcm")
-    _slow_png(root / "b_slow.png")
-    shutil.copy(CT, root / "c_ct.dcm")
-    out = tmp_path / "r.csv"
+def test_a_worker_killed_mid_file_costs_that_file_one_row(slow_between_two_cts, tmp_path):
+    root, out = slow_between_two_cts, tmp_path / "r.csv"
     run = subprocess.Popen([str(RADBENCH), "batch", str(root), "--out", str(out), "--workers", "1", "--backend",
                             "naive"], stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
