@@ -148,8 +148,9 @@ def _memory(benchmark: Benchmark, backends: list[str], out: TextIO, err: TextIO)
     """Peak memory above the baseline, per file and backend (not the fused path), printed as it comes."""
     peaks = []
     for bench in benchmark.files:
-        print(f"Peak memory of loading + preprocessing {bench.file} (fresh process each, above its baseline):",
-              file=out)
+        print(f"Peak memory of loading + preprocessing {bench.file} (fresh process each, above its resident size "
+              "after warming up):", file=out)
+        censored = False
         for backend in (b for b in backends if b != FUSED):
             try:
                 peak = memory_peak(bench.file, backend)
@@ -157,9 +158,28 @@ def _memory(benchmark: Benchmark, backends: list[str], out: TextIO, err: TextIO)
                 print(f"error: {exc}", file=err)
                 continue
             peaks.append(peak)
-            print(f"  {backend:<12}{peak.peak_above_baseline_bytes / 2**20:8.1f} MiB = {peak.ratio:.1f} x the decoded "
-                  f"image ({peak.decoded_bytes / 2**20:.1f} MiB){' (at most)' if peak.censored else ''}", file=out)
+            censored |= peak.censored
+            print(f"  {backend:<12}{_memory_line(peak)}", file=out)
+        if censored:
+            print(f"  {_CENSORED_NOTE}", file=out)
     return tuple(peaks)
+
+
+_CENSORED_NOTE = ("(at most): this system cannot reset a process's high-water mark of memory (Linux's "
+                  "/proc/self/clear_refs), so imports may have set it before loading: the true peak may be lower")
+
+
+def _memory_line(peak: MemoryPeak) -> str:
+    """The peak in MiB and in decoded images, then (when measured apart) loading's and preprocessing's peaks."""
+    line = (f"{peak.peak_above_baseline_bytes / 2**20:8.1f} MiB = {peak.ratio:.1f} x the decoded image "
+            f"({peak.decoded_bytes / 2**20:.1f} MiB)")
+    if peak.censored:
+        return line + " (at most)"
+    if peak.load_peak_bytes is None or peak.preprocess_peak_bytes is None:
+        return line
+    left = peak.resident_after_load_bytes or 0
+    return (line + f": loading {peak.times(peak.load_peak_bytes):.1f} x (then {peak.times(left):.1f} x resident), "
+            f"preprocessing {peak.times(peak.preprocess_peak_bytes):.1f} x")
 
 
 def _write_json(benchmark: Benchmark, path: str, out: TextIO, err: TextIO) -> int:

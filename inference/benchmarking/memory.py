@@ -1,24 +1,36 @@
 """Peak memory of loading and preprocessing one file with one backend, measured in a fresh process.
 
-The child, ``python -m radbench.inference.benchmarking.memory FILE BACKEND``, imports everything and warms the
-backend up first, notes its resident size (the baseline), then loads the file and runs the five compute stages;
-the peak is the process's high-water mark (ru_maxrss), which also counts Numba's and the decoders' native
-allocations that tracemalloc cannot see.
+The child, ``python -m radbench.inference.benchmarking.memory FILE BACKEND``, imports everything (the decoder plugins
+included) and warms the backend up on tiny images, which compiles Numba's kernels and starts its thread pool. Its
+resident size then is the baseline. On Linux it resets the kernel's high-water mark of its resident size
+(``/proc/self/clear_refs``, "5"), loads the file and reads the mark (``VmHWM`` in ``/proc/self/status``): the loading
+peak; resets it again, preprocesses the default frame with the scan held and reads it again: the preprocessing peak.
+Both are above the same baseline and count what tracemalloc cannot see: Numba's, NumPy's and the decoders' native
+allocations, and memory the C allocator keeps mapped after a free.
+
+Where the mark cannot be reset, the process's lifetime high-water mark (``ru_maxrss``) is all there is: importing
+may already have set it above anything loading and preprocessing reach, and then the figure is only an upper bound
+(``censored``).
 """
 
 from __future__ import annotations
 
+import gc
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from radbench.inference.benchmarking.file_bench import stage_backend
-from radbench.inference.loading import load_scan
+from radbench.inference.loading import decoder_plugins, load_scan
 from radbench.inference.model import Model
 from radbench.inference.preprocessing import PreprocessSpec, preprocess
+
+#: How the child measured: the high-water mark reset before each part, or the lifetime one.
+RESET_HIGH_WATER, LIFETIME_HIGH_WATER = "clear_refs", "ru_maxrss"
+_CLEAR_REFS, _STATUS = "/proc/self/clear_refs", "/proc/self/status"
+_RESET_SLACK = 1024**2  # after a reset the mark may exceed the resident size by the kernel's counter batching
 
 
 @dataclass(frozen=True)
@@ -26,13 +38,21 @@ class MemoryPeak:
     file: str
     backend: str
     decoded_bytes: int
-    peak_above_baseline_bytes: int
+    peak_above_baseline_bytes: int  # the larger of the two parts below (or, unreset, of both together)
     censored: bool  # the high-water mark was already set before loading: the true peak is at most this
+    load_peak_bytes: int | None = None  # above the baseline; None unless the mark could be reset
+    preprocess_peak_bytes: int | None = None  # above the baseline, the loaded scan held
+    resident_after_load_bytes: int | None = None  # above the baseline: the scan and what loading left mapped
+    measured_by: str = LIFETIME_HIGH_WATER
 
     @property
     def ratio(self) -> float:
         """Peak above the baseline in units of the decoded image's size."""
-        return self.peak_above_baseline_bytes / max(1, self.decoded_bytes)
+        return self.times(self.peak_above_baseline_bytes)
+
+    def times(self, nbytes: int) -> float:
+        """``nbytes`` in units of the decoded image's size."""
+        return nbytes / max(1, self.decoded_bytes)
 
 
 def memory_peak(path: str | Path, backend: str) -> MemoryPeak:
@@ -41,29 +61,78 @@ def memory_peak(path: str | Path, backend: str) -> MemoryPeak:
                             capture_output=True, text=True, timeout=900, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"memory measurement of {backend} on {path} failed: {result.stderr.strip()[-500:]}")
-    m = json.loads(result.stdout.strip().splitlines()[-1])
-    return MemoryPeak(str(path), backend, m["decoded"], max(0, m["peak"] - m["baseline"]),
-                      censored=m["peak"] == m["before"])
+    return peak_from_child(str(path), backend, json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def _measure(path: str, name: str) -> dict[str, int]:
-    """The child's work: resident size after warming up, high-water marks before and after loading and
-    preprocessing ``path``, and the decoded image's size, in bytes."""
+def peak_from_child(file: str, backend: str, m: dict) -> MemoryPeak:
+    """The child's figures (:func:`_measure`) as a :class:`MemoryPeak`."""
+    if m["measured_by"] == RESET_HIGH_WATER:
+        load, processing = (max(0, m[key] - m["baseline"]) for key in ("load_peak", "preprocess_peak"))
+        return MemoryPeak(file, backend, m["decoded"], max(load, processing), censored=False, load_peak_bytes=load,
+                          preprocess_peak_bytes=processing,
+                          resident_after_load_bytes=max(0, m["after_load"] - m["baseline"]),
+                          measured_by=RESET_HIGH_WATER)
+    return MemoryPeak(file, backend, m["decoded"], max(0, m["peak"] - m["baseline"]), censored=m["peak"] == m["before"],
+                      measured_by=LIFETIME_HIGH_WATER)
+
+
+def reset_high_water() -> bool:
+    """Reset this process's high-water mark of resident memory to its resident size; False where Linux's
+    ``/proc/self/clear_refs`` is missing, refuses the write or ignores it."""
+    try:
+        with open(_CLEAR_REFS, "w", encoding="ascii") as clear_refs:
+            clear_refs.write("5")
+        status = resident_status()
+    except (OSError, KeyError, ValueError):
+        return False
+    return status["VmHWM"] <= status["VmRSS"] + _RESET_SLACK
+
+
+def resident_status() -> dict[str, int]:
+    """``VmRSS`` (resident now) and ``VmHWM`` (its high-water mark) of this process, in bytes."""
+    found = {}
+    with open(_STATUS, encoding="ascii", errors="replace") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = int(value.split()[0]) * 1024  # "12345 kB"
+    return {"VmRSS": found["VmRSS"], "VmHWM": found["VmHWM"]}
+
+
+def _measure(path: str, name: str) -> dict[str, int | str]:
+    """The child's work: resident sizes and high-water marks around loading and preprocessing ``path`` after
+    warming up, and the decoded image's size, in bytes (see the module's docstring)."""
+    card, backend = Model().card, stage_backend(name)
+    decoder_plugins()  # imports every decoder plugin, as loading a compressed file would
+    for dtype in ("uint8", "uint16", "int16", "float32"):
+        backend.warm_up(dtype)  # tiny images: compiled kernels and started thread pools, no large block freed yet
+    gc.collect()
+    if reset_high_water():
+        baseline = resident_status()["VmRSS"]
+        scan = load_scan(path)
+        loaded = resident_status()
+        reset_high_water()
+        preprocess(scan.grey_frame(), PreprocessSpec.from_card(card, scan), backend)
+        return {"measured_by": RESET_HIGH_WATER, "baseline": baseline, "load_peak": loaded["VmHWM"],
+                "after_load": loaded["VmRSS"], "preprocess_peak": resident_status()["VmHWM"],
+                "decoded": scan.pixels.nbytes}
+    return _measure_lifetime(path, card, backend)
+
+
+def _measure_lifetime(path: str, card, backend) -> dict[str, int | str]:
+    """Without a reset: the lifetime high-water mark before and after, above the resident size before (Linux's
+    ``/proc/self/status`` is still needed for that)."""
     import resource  # Unix only, like /proc: imported where it is used, so the parent imports this module anywhere
 
-    card, backend = Model().card, stage_backend(name)
-    for dtype in ("uint8", "uint16", "int16", "float32"):
-        backend.warm_up(dtype)
-
     def high_water() -> int:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return maxrss if sys.platform == "darwin" else maxrss * 1024  # bytes on macOS, KiB elsewhere
 
-    with open("/proc/self/statm", encoding="ascii") as statm:
-        baseline = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    before = high_water()
+    baseline, before = resident_status()["VmRSS"], high_water()
     scan = load_scan(path)
     preprocess(scan.grey_frame(), PreprocessSpec.from_card(card, scan), backend)
-    return {"baseline": baseline, "before": before, "peak": high_water(), "decoded": scan.pixels.nbytes}
+    return {"measured_by": LIFETIME_HIGH_WATER, "baseline": baseline, "before": before, "peak": high_water(),
+            "decoded": scan.pixels.nbytes}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,110 @@
+"""Peak memory of loading + preprocessing (``radbench bench --memory``): the child's measurement, its wording, and
+what a loaded scan keeps. The speed and memory targets themselves are measured by ``radbench bench --memory``;
+the bounds here are generous, for a busy 2-core machine."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+from radbench.app.bench_command import _memory_line
+from radbench.inference.benchmarking.memory import (
+    LIFETIME_HIGH_WATER,
+    RESET_HIGH_WATER,
+    MemoryPeak,
+    memory_peak,
+    peak_from_child,
+    reset_high_water,
+    resident_status,
+)
+
+MiB = 2**20
+CAN_RESET = reset_high_water()
+needs_reset = pytest.mark.skipif(not CAN_RESET, reason="this system cannot reset the high-water mark (clear_refs)")
+
+
+def write_uncompressed(path: Path, rows: int, columns: int, *, bits_stored: int = 16) -> Path:
+    """A 16-bit grey uncompressed DICOM of random pixels below ``2**bits_stored``."""
+    ds = Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    ds.Modality, ds.PatientName = "CR", "Doe^Jane"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, columns, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, 0
+    pixels = np.random.default_rng(0).integers(0, 2**bits_stored, (rows, columns), dtype=np.uint16)
+    ds.PixelData = pixels.tobytes()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+# ----- the measurement
+
+
+def test_a_child_measured_with_resets_gives_loading_and_preprocessing_apart_and_the_larger_as_the_peak():
+    child = {"measured_by": RESET_HIGH_WATER, "baseline": 100 * MiB, "load_peak": 120 * MiB,
+             "after_load": 110 * MiB, "preprocess_peak": 130 * MiB, "decoded": 10 * MiB}
+    peak = peak_from_child("a.dcm", "numba", child)
+    assert not peak.censored and peak.measured_by == RESET_HIGH_WATER
+    assert (peak.load_peak_bytes, peak.resident_after_load_bytes, peak.preprocess_peak_bytes) == (
+        20 * MiB, 10 * MiB, 30 * MiB)
+    assert peak.peak_above_baseline_bytes == 30 * MiB and peak.ratio == 3.0
+
+
+def test_without_a_reset_a_high_water_mark_that_loading_did_not_raise_is_only_an_upper_bound():
+    unmoved = {"measured_by": LIFETIME_HIGH_WATER, "baseline": 100 * MiB, "before": 200 * MiB, "peak": 200 * MiB,
+               "decoded": 10 * MiB}
+    raised = {**unmoved, "peak": 250 * MiB}
+    assert peak_from_child("a.dcm", "numba", unmoved).censored
+    assert not peak_from_child("a.dcm", "numba", raised).censored
+    assert peak_from_child("a.dcm", "numba", raised).load_peak_bytes is None
+
+
+def test_the_printed_line_splits_loading_from_preprocessing_and_says_at_most_when_censored():
+    measured = MemoryPeak("a.dcm", "numba", 10 * MiB, 30 * MiB, False, load_peak_bytes=20 * MiB,
+                          preprocess_peak_bytes=30 * MiB, resident_after_load_bytes=10 * MiB,
+                          measured_by=RESET_HIGH_WATER)
+    line = _memory_line(measured)
+    assert "30.0 MiB = 3.0 x the decoded image (10.0 MiB)" in line
+    assert "loading 2.0 x (then 1.0 x resident), preprocessing 3.0 x" in line and "at most" not in line
+    censored = MemoryPeak("a.dcm", "numba", 10 * MiB, 90 * MiB, True)
+    assert _memory_line(censored).endswith("(at most)")
+
+
+def test_the_bench_command_explains_a_censored_figure_in_words(monkeypatch):
+    from radbench.app import bench_command
+
+    censored = MemoryPeak("a.dcm", "numba", 10 * MiB, 90 * MiB, True)
+    monkeypatch.setattr(bench_command, "memory_peak", lambda file, backend: censored)
+    benchmark = type("B", (), {"files": (type("F", (), {"file": "a.dcm"}),)})
+    out = io.StringIO()
+    assert bench_command._memory(benchmark, ["numba"], out, io.StringIO()) == (censored,)
+    assert "(at most)" in out.getvalue() and "cannot reset" in out.getvalue() and "clear_refs" in out.getvalue()
+
+
+@needs_reset
+def test_a_reset_brings_the_high_water_mark_down_to_the_resident_size():
+    block = np.ones(64 * MiB, dtype=np.uint8)  # touched: resident
+    del block
+    assert resident_status()["VmHWM"] >= resident_status()["VmRSS"]
+    assert reset_high_water()
+    status = resident_status()
+    assert status["VmHWM"] < status["VmRSS"] + 8 * MiB
+
+
+@needs_reset
+@pytest.mark.slow
+def test_the_child_reports_an_uncensored_peak_of_a_few_decoded_images_for_numba(tmp_path):
+    path = write_uncompressed(tmp_path / "film.dcm", 2048, 2048, bits_stored=12)  # 8 MiB decoded
+    peak = memory_peak(path, "numba")
+    assert peak.measured_by == RESET_HIGH_WATER and not peak.censored
+    assert peak.decoded_bytes == 2048 * 2048 * 2
+    assert peak.load_peak_bytes >= 0.5 * peak.decoded_bytes  # the pixels are resident after loading
+    assert peak.preprocess_peak_bytes >= 2 * peak.decoded_bytes  # the frame and one float32 frame at least
+    assert peak.ratio < 8  # the target is 3.5; generous for a busy machine
