@@ -21,3 +21,13 @@ def physical_memory() -> int:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return _FALLBACK_PHYSICAL
+
+
+def runnable_elsewhere() -> int:
+    """How many threads besides the caller are running or waiting for a CPU right now, machine-wide (Linux: the
+    running count in /proc/loadavg, which includes the caller); 0 where the platform cannot tell."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as loadavg:
+            return max(0, int(loadavg.read().split()[3].split("/")[0]) - 1)
+    except (OSError, IndexError, ValueError):
+        return 0

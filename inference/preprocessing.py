@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from radbench.inference.backends.contract import Cancel, Stages, stop_if
+from radbench.inference.backends.contract import FULL_SIZE_STAGES, Cancel, Stages, stop_if
 from radbench.inference.timing import StageClock
 
 if TYPE_CHECKING:
@@ -61,14 +61,18 @@ def preprocess(image: np.ndarray, spec: PreprocessSpec, backend: Stages, *, cloc
                cancel: Cancel = None) -> np.ndarray:
     """The compute stages of ``backend`` on one 2-D frame: the model input ``(1, channels, *size)`` float32.
 
-    ``cancel`` is checked before each stage (:class:`inference.errors.Cancelled`) and handed to it; a ``clock``
-    times each stage around its call only, so a JIT backend must be warmed up before. Training calls this same
-    function, so training and serving cannot drift apart.
+    The full-size stages write one after another into one float32 buffer (``out``, allocated outside the stage
+    times), so a run holds the frame and one float32 frame. ``cancel`` is checked before each stage
+    (:class:`inference.errors.Cancelled`) and handed to it; a ``clock`` times each stage around its call only, so a
+    JIT backend must be warmed up before. Training calls this same function, so training and serving cannot drift
+    apart.
     """
+    buffer = {"out": np.empty(np.shape(image), dtype=np.float32)} if np.ndim(image) == 2 else {}
     for name, arguments in spec.stage_arguments():
         stop_if(cancel)
         function = getattr(backend, name)
+        extra = buffer if name in FULL_SIZE_STAGES else {}
         with clock.stage(name) if clock is not None else nullcontext():
-            result = function(image, *arguments, cancel=cancel)
+            result = function(image, *arguments, **extra, cancel=cancel)
         image = result  # the previous stage's output is freed here, outside the stage's time
     return image

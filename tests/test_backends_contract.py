@@ -9,7 +9,6 @@ import types
 import numpy as np
 import pytest
 from backend_samples import BACKENDS
-from numba.core.registry import CPUDispatcher
 
 import radbench.inference.backends as registry
 import radbench.inference.backends.naive as naive
@@ -180,7 +179,7 @@ def fresh_numba_backend() -> Backend:
 
 
 def numba_signatures() -> dict[str, int]:
-    kernels = {name: obj for name, obj in vars(numba_jit).items() if isinstance(obj, CPUDispatcher)}
+    kernels = numba_jit.kernels()
     assert len(kernels) >= len(STAGES)
     return {name: len(kernel.signatures) for name, kernel in kernels.items()}
 

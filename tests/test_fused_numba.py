@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from numba.core.registry import CPUDispatcher
 from pydicom.data import get_testdata_file
 
-from radbench.inference.backends import fused_numba, get_backend
-from radbench.inference.backends.fused_numba import fused_preprocess, warm_up
+import radbench.inference.backends.numba_jit as numba_jit
+from radbench.inference.backends import Backend, get_backend
+from radbench.inference.backends.numba_jit.fused import fused_preprocess
 from radbench.inference.errors import BackendError
 from radbench.inference.loading import load_scan
 from radbench.inference.preprocessing import PreprocessSpec, preprocess
@@ -154,16 +154,16 @@ def test_refuses_a_spec_without_equalization_as_it_always_equalizes():
 
 
 def signatures() -> dict[str, int]:
-    kernels = {name: obj for name, obj in vars(fused_numba).items() if isinstance(obj, CPUDispatcher)}
+    kernels = numba_jit.kernels()
     assert len(kernels) >= 8
     return {name: len(kernel.signatures) for name, kernel in kernels.items()}
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.float32])
-def test_warm_up_compiles_everything_a_run_needs(dtype, monkeypatch):
-    monkeypatch.setattr(fused_numba, "_warm_dtypes", set())  # as in a new process, whatever ran before
-    assert warm_up(dtype) > 0
-    assert warm_up(dtype) == 0.0
+def test_warm_up_compiles_everything_a_run_needs(dtype):
+    backend = Backend.from_module("numba", "test", numba_jit)  # no warm dtypes, as in a new process
+    assert backend.warm_up(dtype) > 0
+    assert backend.warm_up(dtype) == 0.0
     compiled = signatures()
     pixels = chest_crop_as(dtype)[::2, 1:]
     pixels.flags.writeable = False  # as a loaded scan's frame is

@@ -25,7 +25,7 @@ from pydicom.uid import (
 from radbench.app.cli import main
 from radbench.inference.backends import BACKEND_NAMES, get_backend
 from radbench.inference.backends.contract import STAGES
-from radbench.inference.backends.fused_numba import fused_preprocess
+from radbench.inference.backends.numba_jit import fused_preprocess
 from radbench.inference.errors import BackendError, ModelError, quoted
 from radbench.inference.model import Model
 from radbench.inference.overlay_export import caption

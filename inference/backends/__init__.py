@@ -25,8 +25,9 @@ BACKEND_NAMES = tuple(_REGISTRY)
 
 @dataclass
 class Backend:
-    """One backend: its five stage functions (a :class:`~inference.backends.contract.Stages`), and (for JIT
-    backends) which input dtypes are compiled. ``BackendError`` if the functions break the contract."""
+    """One backend: its five stage functions (a :class:`~inference.backends.contract.Stages`), optionally the whole
+    pipeline as one call (``fused(pixels, spec)``, the same numbers without the stages' full-size images), and (for
+    JIT backends) which input dtypes are compiled. ``BackendError`` if the functions break the contract."""
 
     name: str
     description: str
@@ -36,6 +37,7 @@ class Backend:
     resize: Callable[..., np.ndarray]
     normalize: Callable[..., np.ndarray]
     compiles: bool = False
+    fused: Callable[..., np.ndarray] | None = None
     _warm_dtypes: set[np.dtype] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
@@ -47,30 +49,31 @@ class Backend:
     def from_module(cls, name: str, description: str, module: object) -> Backend:
         """The stage functions a backend module defines (``COMPILES = True`` for a JIT backend), checked."""
         return cls(name=name, description=description, compiles=getattr(module, "COMPILES", False),
+                   fused=getattr(module, "fused_preprocess", None),
                    **{stage: getattr(module, stage, None) for stage in STAGES})
 
     def is_warm(self, dtype: np.dtype) -> bool:
         return not self.compiles or np.dtype(dtype) in self._warm_dtypes
 
     def warm_up(self, dtype: np.dtype) -> float:
-        """Compile (or load from cache) every kernel for ``dtype`` input; return the seconds it took.
+        """Compile (or load from cache) every kernel for ``dtype`` input, staged and fused; return the seconds it took.
 
-        Runs the five stages on a tiny image, so the real run that follows measures only run time.
+        Runs the stages (and the fused path) on a tiny image, so the real run that follows measures only run time.
         Backends that do not compile return 0 without running anything.
         """
+        from radbench.inference.preprocessing import PreprocessSpec, preprocess  # here: preprocessing imports backends
+
         dtype = np.dtype(dtype)
         if self.is_warm(dtype):
             return 0.0
         start = time.perf_counter_ns()
         tiny = np.arange(6, dtype=dtype).reshape(2, 3)
-        self.rescale(tiny, 1.0, 0.0)
-        tiny.flags.writeable = False  # frames of loaded scans are read-only, which Numba compiles apart
-        image = self.rescale(tiny, 1.0, 0.0)
-        image = self.window(image, None, None, False)
-        image = self.equalize(image)
         for shape in ((1, 2), (4, 5)):  # shrink and enlarge
-            self.resize(image, *shape)
-        self.normalize(image, (0.5,), (0.25,), 1)
+            spec = PreprocessSpec(1.0, 0.0, None, None, False, shape, (0.5,), (0.25,), 1)
+            preprocess(tiny, spec, self)
+            if self.fused is not None:
+                self.fused(tiny, spec)
+        self.window(tiny, 1.0, 1.0, True)  # a preset window and inversion
         self._warm_dtypes.add(dtype)
         return (time.perf_counter_ns() - start) / 1e9
 

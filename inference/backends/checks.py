@@ -23,6 +23,18 @@ def check_image(image: np.ndarray, stage: str,
     return image
 
 
+def output(out: np.ndarray | None, shape: tuple[int, ...], stage: str) -> np.ndarray:
+    """``out`` checked as a full-size stage's output buffer (float32, C-contiguous, writeable, ``shape``), or a new
+    one if ``None``; ``BackendError`` in words otherwise."""
+    if out is None:
+        return np.empty(shape, dtype=np.float32)
+    if not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == shape
+            and out.flags.c_contiguous and out.flags.writeable and out.dtype.isnative):
+        raise BackendError(f"{stage} needs out as a writeable C-contiguous float32 array of shape {shape}, got "
+                           f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+    return out
+
+
 def _min_and_max_finite(image: np.ndarray) -> bool:
     """Min and max propagate NaN, so two reductions without a temporary decide it."""
     return bool(np.isfinite(image.min()) and np.isfinite(image.max()))

@@ -4,6 +4,13 @@ Every stage refuses an image holding NaN or infinity with one ``BackendError``, 
 N non-finite pixel values (NaN or infinity)", before any kernel runs (:func:`inference.backends.checks.check_image`).
 Rescale may itself make infinity (values beyond float32) or NaN (an infinite slope times 0); the next stage refuses it.
 
+The three full-size stages (rescale, window, equalize) take ``out``: a float32 C-contiguous array of the image's
+shape, possibly the input image itself, into which the result is written and which is returned (``None``: a new
+array; the benchmark's library reference, which keeps a user's float64 arrays, always returns its own). A stage
+reads every input pixel it needs before it writes that pixel's output, so one buffer serves all three stages in
+turn (:func:`inference.preprocessing.preprocess`): peak memory is the decoded frame plus one float32 frame.
+:func:`inference.backends.checks.output` checks ``out``.
+
 ``cancel`` is a zero-argument callable; when it returns True a stage that can stop mid-way raises
 :class:`inference.errors.Cancelled`. The naive backend checks it between rows; the others run too
 briefly to need it (the pipeline checks between stages). Kernels carry no timing code: the pipeline
@@ -23,6 +30,8 @@ from radbench.inference.errors import Cancelled
 
 #: The compute stages, in pipeline order.
 STAGES = ("rescale", "window", "equalize", "resize", "normalize")
+#: The stages that take ``out`` (their output has the input's full size).
+FULL_SIZE_STAGES = ("rescale", "window", "equalize")
 
 Cancel = Callable[[], bool] | None
 
@@ -30,12 +39,13 @@ Cancel = Callable[[], bool] | None
 class Stages(Protocol):
     """The five stage functions; a backend module (or any object) holding them under these names keeps the contract."""
 
-    def rescale(self, pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cancel = None) -> np.ndarray:
+    def rescale(self, pixels: np.ndarray, slope: float, intercept: float, *, out: np.ndarray | None = None,
+                cancel: Cancel = None) -> np.ndarray:
         """Modality LUT: ``float64(x) * slope + intercept``, stored as float32 ``(H, W)``. ``pixels`` is 2-D, any
         real dtype."""
 
     def window(self, image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
-               cancel: Cancel = None) -> np.ndarray:
+               out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
         """DICOM linear VOI function (PS3.3 C.11.2.1.2.1) onto float32 ``(H, W)`` in [0, 1], computed in float64::
 
             x <= c - 0.5 - (w - 1) / 2  ->  0
@@ -47,7 +57,7 @@ class Stages(Protocol):
         ``width < 1`` raises ``BackendError``. ``invert`` (MONOCHROME1) returns ``1 - y``.
         """
 
-    def equalize(self, image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
+    def equalize(self, image: np.ndarray, *, out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
         """Global 256-bin histogram equalization onto float32 ``(H, W)`` in [0, 1], the algorithm of
         ``skimage.exposure.equalize_hist``: ``lo, scale`` from the image's min and max
         (:func:`inference.backends.value_ranges.equalization_bins`); bin ``min(int((x - lo) * scale), 255)``;

@@ -11,17 +11,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from radbench.inference.backends.checks import check_image, per_channel, voi
+from radbench.inference.backends.checks import check_image, output, per_channel, voi
 from radbench.inference.backends.contract import Cancel, stop_if
 from radbench.inference.backends.resample import axis_weights
 from radbench.inference.backends.value_ranges import equalization_bins
 
 
-def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cancel = None) -> np.ndarray:
+def rescale(pixels: np.ndarray, slope: float, intercept: float, *, out: np.ndarray | None = None,
+            cancel: Cancel = None) -> np.ndarray:
     pixels = check_image(pixels, "rescale")
     slope, intercept = float(slope), float(intercept)
     height, width = pixels.shape
-    out = np.empty((height, width), dtype=np.float32)
+    out = output(out, pixels.shape, "rescale")
     with np.errstate(over="ignore"):  # infinity out: the next stage refuses it
         for i in range(height):
             stop_if(cancel)
@@ -31,11 +32,11 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cance
 
 
 def window(image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
-           cancel: Cancel = None) -> np.ndarray:
+           out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
     image = check_image(image, "window")
     c0, w1 = voi(center, width, lambda: _min_max(image, cancel))
     lower, upper = c0 - w1 / 2, c0 + w1 / 2
-    out = np.empty(image.shape, dtype=np.float32)
+    out = output(out, image.shape, "window")
     for i in range(image.shape[0]):
         stop_if(cancel)
         for j in range(image.shape[1]):
@@ -50,8 +51,9 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
     return out
 
 
-def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
+def equalize(image: np.ndarray, *, out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
     image = check_image(image, "equalize")
+    out = output(out, image.shape, "equalize")
     lo, scale = equalization_bins(*_min_max(image, cancel))
     height, width = image.shape
 
@@ -65,7 +67,6 @@ def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
         running += count
         cdf.append(running / (height * width))
 
-    out = np.empty((height, width), dtype=np.float32)
     for i in range(height):
         stop_if(cancel)
         for j in range(width):

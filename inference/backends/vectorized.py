@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from radbench.inference.backends.checks import check_image, per_channel, voi
+from radbench.inference.backends.checks import check_image, output, per_channel, voi
 from radbench.inference.backends.contract import Cancel
 from radbench.inference.backends.resample import axis_matrix, axis_weights
 from radbench.inference.backends.value_ranges import equalization_bins
@@ -22,10 +22,11 @@ from radbench.inference.backends.value_ranges import equalization_bins
 _BLOCK = 1 << 16
 
 
-def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cancel = None) -> np.ndarray:
+def rescale(pixels: np.ndarray, slope: float, intercept: float, *, out: np.ndarray | None = None,
+            cancel: Cancel = None) -> np.ndarray:
     pixels = check_image(pixels, "rescale")
     slope, intercept = float(slope), float(intercept)
-    out = np.empty(pixels.shape, dtype=np.float32)
+    out = output(out, pixels.shape, "rescale")
     with np.errstate(over="ignore", invalid="ignore"):  # infinity or NaN out: the next stage refuses it
         for rows in _row_blocks(pixels.shape):
             x = pixels[rows].astype(np.float64)
@@ -36,11 +37,11 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cance
 
 
 def window(image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
-           cancel: Cancel = None) -> np.ndarray:
+           out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
     image = check_image(image, "window")
     c0, w1 = voi(center, width, lambda: _extremes(image))
     lower, upper = c0 - w1 / 2, c0 + w1 / 2
-    out = np.empty(image.shape, dtype=np.float32)
+    out = output(out, image.shape, "window")
     for rows in _row_blocks(image.shape):
         x = image[rows].astype(np.float64)  # compare in float64 too: float32 vs a Python float would not
         below, above = x <= lower, x > upper
@@ -56,8 +57,9 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
     return out
 
 
-def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
+def equalize(image: np.ndarray, *, out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
     image = check_image(image, "equalize")
+    out = output(out, image.shape, "equalize")
     lo, scale = equalization_bins(*_extremes(image))
 
     def positions(rows: slice) -> np.ndarray:  # (x - lo) * scale, in float64
@@ -76,7 +78,6 @@ def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
     # cdf linearly interpolated at t = (x - lo) * scale - 0.5, held flat outside [0, 255]. A zero slope after
     # the last bin makes t = 255 land exactly on cdf[255]. (np.interp does the same but measured 6x slower.)
     slopes = np.append(np.diff(cdf), 0.0)
-    out = np.empty(image.shape, dtype=np.float32)
     for rows in _row_blocks(image.shape):
         t = positions(rows)
         t -= 0.5

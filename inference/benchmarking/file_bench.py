@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from radbench.inference.backends import BACKEND_NAMES, Backend, fused_numba, get_backend
+from radbench.inference.backends import BACKEND_NAMES, Backend, get_backend
 from radbench.inference.benchmarking import reference_pipeline
 from radbench.inference.benchmarking.records import Record
 from radbench.inference.benchmarking.schedule import Run, check_counts, run_order, schedule
@@ -24,7 +24,8 @@ from radbench.inference.timing import StageClock, Timings
 
 TOTAL_STAGE = "preprocess_total"
 REFERENCE = reference_pipeline.NAME
-#: Numba's fused path (window + equalize + resize + normalize in two passes), timed as one stage "fused".
+#: The numba backend's whole-pipeline entry (``Backend.fused``: all five stages in two passes), timed as one stage
+#: "fused".
 FUSED = "numba-fused"
 DEFAULT_BACKENDS = (*BACKEND_NAMES, REFERENCE)
 KNOWN_BACKENDS = (*BACKEND_NAMES, FUSED, REFERENCE)  # the fused path is an option: --backends ...,numba-fused
@@ -83,11 +84,9 @@ def bench_file(scan: Scan, card: ModelCard, *, backends: Sequence[str] = DEFAULT
     check_counts(repeats, warmup)
     image = scan.grey_frame()
     spec = PreprocessSpec.from_card(card, scan)
-    chosen = {name: stage_backend(name) for name in backends if name != FUSED}
+    chosen = {name: stage_backend("numba" if name == FUSED else name) for name in backends}
     for backend in chosen.values():
         backend.warm_up(image.dtype)
-    if FUSED in backends:
-        fused_numba.warm_up(image.dtype)
     schedules = {name: schedule(name, image.size, repeats, warmup) for name in backends}
     order = run_order(schedules)
     timings: dict[str, list[Timings]] = {name: [] for name in backends}
@@ -96,7 +95,7 @@ def bench_file(scan: Scan, card: ModelCard, *, backends: Sequence[str] = DEFAULT
         clock = StageClock()
         if run.backend == FUSED:
             with clock.stage("fused"):
-                tensors[run.backend] = fused_numba.fused_preprocess(image, spec)
+                tensors[run.backend] = chosen[run.backend].fused(image, spec)
         else:
             tensors[run.backend] = preprocess(image, spec, chosen[run.backend], clock=clock)
         if not run.warmup:

@@ -148,11 +148,9 @@ def compile_report(in_process: Mapping[str, CompileTime], fresh: bool) -> Compil
 
 
 def _kernels() -> list:
-    from numba.core.dispatcher import Dispatcher
-
     from radbench.inference.backends import numba_jit
 
-    return [k for k in vars(numba_jit).values() if isinstance(k, Dispatcher)]
+    return list(numba_jit.kernels().values())
 
 
 def _cache_counts() -> tuple[int, int]:

@@ -2,7 +2,8 @@
 
 The five stage functions of the backend contract (:mod:`inference.backends.contract`), built on pydicom,
 scikit-image and NumPy as their documentation suggests, keeping the libraries' float64 results until the model input.
-It is deliberately **not** registered as a backend: it computes slightly different numbers, mostly in
+Like a user's code it allocates a new float64 array per stage: ``out`` is accepted (the contract's signature) and
+not used. It is deliberately **not** registered as a backend: it computes slightly different numbers, mostly in
 ``resize`` (Gaussian anti-aliasing then bilinear interpolation with reflected edges, where RadBench
 averages exact areas), so the benchmark reports how far its tensor lies from the vectorized backend's.
 """
@@ -27,15 +28,16 @@ _VOI_BITS = 16  # pydicom's windowing output spans the BitsStored range; 16 bits
 _VOI_MAX = 2**_VOI_BITS - 1
 
 
-def rescale(pixels: np.ndarray, slope: float, intercept: float, *, cancel: Cancel = None) -> np.ndarray:
-    """``pydicom.pixels.apply_modality_lut`` with the scan's slope and intercept (float64 out)."""
+def rescale(pixels: np.ndarray, slope: float, intercept: float, *, out: np.ndarray | None = None,
+            cancel: Cancel = None) -> np.ndarray:
+    """``pydicom.pixels.apply_modality_lut`` with the scan's slope and intercept (float64 out; ``out`` unused)."""
     ds = Dataset()
     ds.RescaleSlope, ds.RescaleIntercept = float(slope), float(intercept)
     return apply_modality_lut(pixels, ds)
 
 
 def window(image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
-           cancel: Cancel = None) -> np.ndarray:
+           out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
     """``pydicom.pixels.apply_windowing`` (LINEAR) onto [0, 1]; no preset: the image's own range."""
     if center is None and width is None:
         center, width = own_window(float(image.min()), float(image.max()))
@@ -47,7 +49,7 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
     return 1.0 - out if invert else out
 
 
-def equalize(image: np.ndarray, *, cancel: Cancel = None) -> np.ndarray:
+def equalize(image: np.ndarray, *, out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
     """``skimage.exposure.equalize_hist`` with its default 256 bins."""
     return equalize_hist(image)
 

@@ -1,7 +1,7 @@
 """rescale -> window -> equalize -> resize -> normalize fused into two passes over the full-resolution image.
 
-The result equals :mod:`inference.backends.numba_jit`'s five stages run one after another, bit for bit: every
-value goes through the same float64 operations in the same order (see :mod:`inference.backends.contract` for the
+The result equals the five staged kernels (:mod:`.stages`) run one after another, bit for bit: every value goes
+through the same float64 operations (:mod:`.scalars`) in the same order (see :mod:`inference.backends.contract` for the
 specification), only without the four full-size float32 images in between.
 
 8- and 16-bit integer images take two passes. The first counts how often each raw value occurs. The
@@ -19,22 +19,25 @@ against the range actually seen, because rounding at the window's upper edge can
 differ, the histogram is counted again with the true range.
 """
 
+
 from __future__ import annotations
 
-import time
+from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import config, get_thread_id, njit, prange
 
-from radbench.inference.backends.checks import check_finite, check_image, per_channel, voi
-from radbench.inference.backends.numba_jit import all_finite
+from radbench.inference.backends.checks import check_finite, per_channel, voi
+from radbench.inference.backends.numba_jit.inputs import bands_of, prepared, threads_for
+from radbench.inference.backends.numba_jit.scalars import bin_index, equalized, rescaled, windowed
+from radbench.inference.backends.numba_jit.stages import cdf_slopes, extremes
 from radbench.inference.backends.resample import axis_weights
 from radbench.inference.backends.value_ranges import equalization_bins
 from radbench.inference.backends.vectorized import rescale
 from radbench.inference.errors import BackendError
-from radbench.inference.preprocessing import PreprocessSpec
 
-_warm_dtypes: set[np.dtype] = set()
+if TYPE_CHECKING:
+    from radbench.inference.preprocessing import PreprocessSpec
 
 
 def fused_preprocess(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
@@ -45,19 +48,23 @@ def fused_preprocess(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """
     if not spec.equalize:
         raise BackendError("the fused path always equalizes, but this preprocessing turns equalization off")
-    pixels = _pixels(pixels)
+    with threads_for(np.size(pixels)):
+        return _fused(prepared(pixels, "rescale"), spec)
+
+
+def _fused(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     slope, intercept, invert = float(spec.slope), float(spec.intercept), bool(spec.invert)
     out_height, out_width = spec.size
     tabulated = pixels.dtype.kind in "ui" and pixels.dtype.itemsize <= 2
     if tabulated:
         first = int(np.iinfo(pixels.dtype).min)
-        bands = min(pixels.shape[0], max(get_num_threads(), -(-pixels.size // 2**31)))  # < 2**32 pixels each
-        counts = _value_counts(pixels, -first, 1 << (8 * pixels.dtype.itemsize), bands)
+        counts = _value_counts(pixels, -first, 1 << (8 * pixels.dtype.itemsize), bands_of(pixels),
+                               config.NUMBA_NUM_THREADS)
         present = np.flatnonzero(counts)
-        raw_range = first + present[0], first + present[-1]
+        raw_range = float(first + present[0]), float(first + present[-1])  # floats, as from extremes()
     else:
-        raw_range = _raw_range(pixels)
-    lo, hi = _range_of_ends(_rescaled, *raw_range, slope, intercept)
+        raw_range = extremes(pixels)
+    lo, hi = _range_of_ends(rescaled, *raw_range, slope, intercept)
     if not (np.isfinite(lo) and np.isfinite(hi)):  # refused as the window stage refuses the rescaled image
         check_finite(rescale(pixels, slope, intercept), "window")
     c0, w1 = voi(spec.window_center, spec.window_width, lambda: (lo, hi))
@@ -66,43 +73,21 @@ def fused_preprocess(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     means, stds = (np.array(values) for values in per_channel(spec.mean, spec.std, spec.channels))
 
     if tabulated:
-        windowed, *windowed_range = _windowed_values(counts, first, slope, intercept, c0, w1, invert)
-        table = _equalization_table(counts, windowed, *equalization_bins(*windowed_range))
+        windowed_values, *windowed_range = _windowed_values(counts, first, slope, intercept, c0, w1, invert)
+        table = _equalization_table(counts, windowed_values, *equalization_bins(*windowed_range))
         rows = _tabulated_rows(pixels, -first, table, row_starts, row_weights)
     else:
-        predicted = _range_of_ends(_windowed, lo, hi, c0, w1, invert)
+        predicted = _range_of_ends(windowed, lo, hi, c0, w1, invert)
+        bands = bands_of(pixels)
         histogram, *seen = _windowed_histogram(pixels, slope, intercept, c0, w1, invert,
-                                               *equalization_bins(*predicted))
+                                               *equalization_bins(*predicted), bands)
         if tuple(seen) != predicted:  # rounding made the window non-monotonic: count again with the true range
-            histogram = _windowed_histogram(pixels, slope, intercept, c0, w1, invert, *equalization_bins(*seen))[0]
-        rows = _computed_rows(pixels, slope, intercept, c0, w1, invert, *equalization_bins(*seen), _cdf(histogram),
-                              row_starts, row_weights)
+            histogram = _windowed_histogram(pixels, slope, intercept, c0, w1, invert, *equalization_bins(*seen),
+                                            bands)[0]
+        cdf = np.cumsum(histogram) / pixels.size
+        rows = _computed_rows(pixels, slope, intercept, c0, w1, invert, *equalization_bins(*seen), cdf,
+                              cdf_slopes(cdf), row_starts, row_weights)
     return _columns_resampled_normalized(rows, column_starts, column_weights, means, stds)
-
-
-def warm_up(dtype: np.dtype) -> float:
-    """Compile (or load from Numba's cache) every kernel ``dtype`` input needs; the seconds it took, 0 if warm."""
-    dtype = _pixels(np.zeros((1, 1), dtype=dtype)).dtype
-    if dtype in _warm_dtypes:
-        return 0.0
-    start = time.perf_counter_ns()
-    tiny = np.arange(6, dtype=dtype).reshape(2, 3)
-    for shape in ((1, 2), (4, 5)):  # shrink and enlarge
-        fused_preprocess(tiny, PreprocessSpec(1.0, 0.0, None, None, False, shape, (0.5,), (0.25,), 1))
-    _warm_dtypes.add(dtype)
-    return (time.perf_counter_ns() - start) / 1e9
-
-
-def _pixels(pixels: np.ndarray) -> np.ndarray:
-    """``check_image`` as the rescale stage does it, then a read-only, C-contiguous, native-endian array.
-
-    Read-only always, so that kernels compiled by ``warm_up`` also serve a scan's read-only frames.
-    """
-    pixels = check_image(pixels, "rescale", all_finite)
-    dtype = np.float32 if pixels.dtype == np.float16 else pixels.dtype.newbyteorder("=")
-    pixels = np.ascontiguousarray(pixels, dtype=dtype).view()
-    pixels.flags.writeable = False
-    return pixels
 
 
 def _range_of_ends(function, lo: float, hi: float, *args) -> tuple[float, float]:
@@ -111,61 +96,26 @@ def _range_of_ends(function, lo: float, hi: float, *args) -> tuple[float, float]
     return float(np.min(ends)), float(np.max(ends))
 
 
-@njit(cache=True, inline="always")
-def _rescaled(x, slope, intercept):
-    return np.float32(np.float64(x) * slope + intercept)
-
-
-@njit(cache=True, inline="always")
-def _windowed(r, c0, w1, invert):
-    x = np.float64(r)
-    if x <= c0 - w1 / 2:
-        y = 0.0
-    elif x > c0 + w1 / 2:
-        y = 1.0
-    else:
-        y = (x - c0) / w1 + 0.5
-    return np.float32(1.0 - y if invert else y)
-
-
-@njit(cache=True, inline="always")
-def _bin(v, lo, scale):
-    return min(int((np.float64(v) - lo) * scale), 255)
-
-
-@njit(cache=True, inline="always")
-def _equalized(v, lo, scale, cdf):
-    t = (np.float64(v) - lo) * scale - 0.5
-    if t <= 0:
-        return np.float32(cdf[0])
-    if t >= 255:
-        return np.float32(cdf[255])
-    k = int(t)
-    return np.float32(cdf[k] + (t - k) * (cdf[k + 1] - cdf[k]))
-
-
-@njit(cache=True)
-def _cdf(counts):
-    return np.cumsum(counts) / counts.sum()
-
-
 @njit(cache=True, parallel=True)
-def _value_counts(pixels, offset, size, bands):
-    """How many pixels hold each raw value (index ``value + offset``), counted per band of rows in parallel.
+def _value_counts(pixels, offset, size, bands, threads):
+    """How many pixels hold each raw value (index ``value + offset``).
 
-    Each band counts into a local uint32 table: faster than int64 or than indexing a 2-D array, and exact as
-    long as no band holds 2**32 pixels (``fused_preprocess`` picks ``bands`` so).
+    Bands of rows are shared out to the threads as they come free; each thread counts into its own uint32 table
+    (faster than int64, exact below 2**32 pixels, far more than any frame the loader admits).
     """
     height, width = pixels.shape
-    band_counts = np.empty((bands, size), dtype=np.int64)
+    counts = np.zeros((threads, size), dtype=np.uint32)
     for b in prange(bands):
-        counts = np.zeros(size, dtype=np.uint32)
+        table = counts[get_thread_id()]
         for i in range(b * height // bands, (b + 1) * height // bands):
             row = pixels[i]
             for j in range(width):
-                counts[row[j] + offset] += 1
-        band_counts[b] = counts
-    return band_counts.sum(axis=0)
+                table[row[j] + offset] += 1
+    total = np.zeros(size, dtype=np.int64)
+    for t in range(threads):
+        for v in range(size):
+            total[v] += counts[t, v]
+    return total
 
 
 @njit(cache=True)
@@ -173,86 +123,81 @@ def _windowed_values(counts, first, slope, intercept, c0, w1, invert):
     """Raw value (index ``value - first``) -> windowed value for the values present in the image (``counts``;
     0 for the others), and the windowed min and max."""
     size = counts.shape[0]
-    windowed = np.zeros(size, dtype=np.float32)
+    values = np.zeros(size, dtype=np.float32)
     lo, hi = np.inf, -np.inf
     for i in range(size):
         if counts[i]:
-            windowed[i] = _windowed(_rescaled(first + i, slope, intercept), c0, w1, invert)
-            lo, hi = min(lo, np.float64(windowed[i])), max(hi, np.float64(windowed[i]))
-    return windowed, lo, hi
+            values[i] = windowed(rescaled(first + i, slope, intercept), c0, w1, invert)
+            lo, hi = min(lo, np.float64(values[i])), max(hi, np.float64(values[i]))
+    return values, lo, hi
 
 
 @njit(cache=True)
-def _equalization_table(counts, windowed, lo, scale):
-    """Raw value (index as in ``windowed``) -> equalized value (float32, widened to float64), binned by ``lo`` and
-    ``scale``; 0 for values absent from the image."""
+def _equalization_table(counts, values, lo, scale):
+    """Raw value (index as in ``values``) -> equalized value (float32), binned by ``lo`` and ``scale``; 0 for values
+    absent from the image."""
     size = counts.shape[0]
     histogram = np.zeros(256, dtype=np.int64)
     for i in range(size):
         if counts[i]:
-            histogram[_bin(windowed[i], lo, scale)] += counts[i]
-    cdf = _cdf(histogram)
-    table = np.zeros(size)
+            histogram[bin_index(values[i], lo, scale)] += counts[i]
+    cdf = np.cumsum(histogram) / counts.sum()
+    slopes = np.append(np.diff(cdf), 0.0)
+    table = np.zeros(size, dtype=np.float32)
     for i in range(size):
         if counts[i]:
-            table[i] = _equalized(windowed[i], lo, scale, cdf)
+            table[i] = equalized(values[i], lo, scale, cdf, slopes)
     return table
 
 
 @njit(cache=True, parallel=True)
 def _tabulated_rows(pixels, offset, table, starts, weights):
-    """``table[pixels + offset]`` resampled to ``len(starts)`` rows, in float64 (the staged resize's first half)."""
+    """``table[pixels + offset]`` resampled to ``len(starts)`` rows, in float64 (the staged resize's first half).
+
+    Each input row is looked up once per tap into a small buffer (scalar loads), then accumulated by a loop that
+    vectorizes."""
     out = np.zeros((starts.shape[0], pixels.shape[1]))
     for i in prange(starts.shape[0]):
+        target = out[i]
+        values = np.empty(pixels.shape[1], dtype=np.float32)
         for k in range(weights.shape[1]):
-            weight, row = weights[i, k], starts[i] + k
-            for j in range(pixels.shape[1]):
-                out[i, j] += weight * np.float64(table[pixels[row, j] + offset])
+            weight, row = weights[i, k], pixels[starts[i] + k]
+            if weight == 0.0:
+                continue
+            for j in range(row.shape[0]):
+                values[j] = table[row[j] + offset]
+            for j in range(row.shape[0]):
+                target[j] += weight * np.float64(values[j])
     return out
 
 
 @njit(cache=True, parallel=True)
-def _raw_range(pixels):
-    height = pixels.shape[0]
-    lows = np.empty(height)
-    highs = np.empty(height)
-    for i in prange(height):
-        lo = hi = np.float64(pixels[i, 0])
-        for j in range(1, pixels.shape[1]):
-            x = np.float64(pixels[i, j])
-            lo, hi = min(lo, x), max(hi, x)
-        lows[i], highs[i] = lo, hi
-    return lows.min(), highs.max()
-
-
-@njit(cache=True, parallel=True)
-def _windowed_histogram(pixels, slope, intercept, c0, w1, invert, lo, scale):
+def _windowed_histogram(pixels, slope, intercept, c0, w1, invert, lo, scale, bands):
     """The 256-bin histogram of the windowed image binned for ``lo``/``scale``, and the windowed min and max."""
     height, width = pixels.shape
-    bands = min(height, 16)
     histograms = np.zeros((bands, 256), dtype=np.int64)
     lows, highs = np.full(bands, np.inf), np.full(bands, -np.inf)
     for b in prange(bands):
         band_lo, band_hi = np.inf, -np.inf
         for i in range(b * height // bands, (b + 1) * height // bands):
             for j in range(width):
-                v = _windowed(_rescaled(pixels[i, j], slope, intercept), c0, w1, invert)
-                histograms[b, _bin(v, lo, scale)] += 1
+                v = windowed(rescaled(pixels[i, j], slope, intercept), c0, w1, invert)
+                histograms[b, bin_index(v, lo, scale)] += 1
                 band_lo, band_hi = min(band_lo, np.float64(v)), max(band_hi, np.float64(v))
         lows[b], highs[b] = band_lo, band_hi
     return histograms.sum(axis=0), lows.min(), highs.max()
 
 
 @njit(cache=True, parallel=True)
-def _computed_rows(pixels, slope, intercept, c0, w1, invert, lo, scale, cdf, starts, weights):
+def _computed_rows(pixels, slope, intercept, c0, w1, invert, lo, scale, cdf, slopes, starts, weights):
     """Every pixel rescaled, windowed and equalized, resampled to ``len(starts)`` rows in float64."""
     out = np.zeros((starts.shape[0], pixels.shape[1]))
     for i in prange(starts.shape[0]):
         for k in range(weights.shape[1]):
             weight, row = weights[i, k], starts[i] + k
             for j in range(pixels.shape[1]):
-                v = _windowed(_rescaled(pixels[row, j], slope, intercept), c0, w1, invert)
-                out[i, j] += weight * np.float64(_equalized(v, lo, scale, cdf))
+                v = windowed(rescaled(pixels[row, j], slope, intercept), c0, w1, invert)
+                out[i, j] += weight * np.float64(equalized(v, lo, scale, cdf, slopes))
     return out
 
 
