@@ -14,9 +14,10 @@ import radbench.inference.backends as registry
 import radbench.inference.backends.naive as naive
 import radbench.inference.backends.numba_jit as numba_jit
 from radbench.inference.backends import BACKEND_NAMES, Backend, get_backend
-from radbench.inference.backends.contract import STAGES, Stages
+from radbench.inference.backends.contract import FULL_SIZE_STAGES, STAGES, Stages
 from radbench.inference.backends.resample import axis_weights
 from radbench.inference.errors import BackendError, Cancelled
+from radbench.inference.preprocessing import PreprocessSpec, preprocess
 
 backends = pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
 IMAGE = np.arange(20 * 13, dtype=np.float32).reshape(20, 13) / 100
@@ -104,6 +105,50 @@ def test_inputs_are_left_untouched_and_any_layout_is_accepted(backend):
     expected = every_stage(get_backend("vectorized"), np.ascontiguousarray(before, dtype=np.float32))
     for stage in STAGES:
         np.testing.assert_array_equal(outputs[stage], expected[stage])
+
+
+FULL_SIZE_ARGS = {stage: STAGE_ARGS[stage] for stage in FULL_SIZE_STAGES}
+
+
+@backends
+@pytest.mark.parametrize("stage", FULL_SIZE_STAGES)
+def test_full_size_stages_write_into_out_even_when_it_is_their_input(backend, stage):
+    expected = getattr(backend, stage)(IMAGE, *FULL_SIZE_ARGS[stage])
+    out = np.full(IMAGE.shape, np.nan, dtype=np.float32)
+    assert getattr(backend, stage)(IMAGE, *FULL_SIZE_ARGS[stage], out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    in_place = IMAGE.copy()  # the pipeline's one buffer: each stage reads it and writes it
+    assert getattr(backend, stage)(in_place, *FULL_SIZE_ARGS[stage], out=in_place) is in_place
+    np.testing.assert_array_equal(in_place, expected)
+
+
+@backends
+@pytest.mark.parametrize("out", [np.empty((20, 13), np.float64), np.empty((13, 20), np.float32),
+                                 np.empty((20, 26), np.float32)[:, ::2], np.empty((20, 13), ">f4"), [[0.0] * 13] * 20],
+                         ids=["float64", "transposed shape", "strided", "big-endian", "list"])
+def test_an_unusable_out_is_refused_in_words(backend, out):
+    with pytest.raises(BackendError, match=r"^window needs out as a writeable C-contiguous float32 array of shape "
+                                           r"\(20, 13\), got "):
+        backend.window(IMAGE, None, None, False, out=out)
+
+
+def test_the_pipeline_runs_the_full_size_stages_in_one_buffer():
+    seen = []
+
+    class Recording:
+        def __getattr__(self, stage):
+            def run(image, *args, out=None, cancel=None):
+                seen.append((stage, out if out is None else out.ctypes.data))
+                kwargs = {} if out is None else {"out": out}
+                return getattr(get_backend("vectorized"), stage)(image, *args, **kwargs, cancel=cancel)
+            return run
+
+    spec = PreprocessSpec(1.0, 0.0, None, None, False, (7, 30), (0.5,), (0.25,), 1)
+    tensor = preprocess(IMAGE, spec, Recording())
+    np.testing.assert_array_equal(tensor, preprocess(IMAGE, spec, get_backend("vectorized")))
+    buffers = dict(seen)
+    assert buffers["resize"] is None and buffers["normalize"] is None
+    assert buffers["rescale"] == buffers["window"] == buffers["equalize"] is not None
 
 
 @backends

@@ -36,7 +36,7 @@ def prepared(image: np.ndarray, stage: str) -> np.ndarray:
     writeable buffers of earlier stages alike.
     """
     image = check_image(image, stage, all_finite)
-    dtype = np.float32 if image.dtype == np.float16 else image.dtype.newbyteorder("=")
+    dtype = np.float32 if image.dtype.kind == "f" and image.dtype.itemsize == 2 else image.dtype.newbyteorder("=")
     image = np.ascontiguousarray(image, dtype=dtype).view()
     image.flags.writeable = False
     return image
