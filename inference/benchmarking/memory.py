@@ -1,8 +1,9 @@
 """Peak memory of loading and preprocessing one file with one backend, measured in a fresh process.
 
 The child, ``python -m radbench.inference.benchmarking.memory FILE BACKEND``, imports everything (the decoder plugins
-included) and warms the backend up on tiny images, which compiles Numba's kernels and starts its thread pool. Its
-resident size then is the baseline. On Linux it resets the kernel's high-water mark of its resident size
+included) and warms the backend up on tiny images, which compiles Numba's kernels and starts its thread pool, then
+hands the C allocator's free memory back to the system (``malloc_trim``): its resident size then is the baseline, free
+pages that loading could reuse unseen not included. On Linux it resets the kernel's high-water mark of its resident size
 (``/proc/self/clear_refs``, "5"), loads the file and reads the mark (``VmHWM`` in ``/proc/self/status``): the loading
 peak; resets it again, preprocesses the default frame with the scan held and reads it again: the preprocessing peak.
 Both are above the same baseline and count what tracemalloc cannot see: Numba's, NumPy's and the decoders' native
@@ -15,6 +16,7 @@ may already have set it above anything loading and preprocessing reach, and then
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import subprocess
@@ -88,6 +90,15 @@ def reset_high_water() -> bool:
     return status["VmHWM"] <= status["VmRSS"] + _RESET_SLACK
 
 
+def release_free_memory() -> None:
+    """Hand the C allocator's free memory back to the system (glibc's ``malloc_trim``), so the baseline holds no
+    free pages that loading would reuse unseen; nothing where the C library has no ``malloc_trim``."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):
+        pass
+
+
 def resident_status() -> dict[str, int]:
     """``VmRSS`` (resident now) and ``VmHWM`` (its high-water mark) of this process, in bytes."""
     found = {}
@@ -107,6 +118,7 @@ def _measure(path: str, name: str) -> dict[str, int | str]:
     for dtype in ("uint8", "uint16", "int16", "float32"):
         backend.warm_up(dtype)  # tiny images: compiled kernels and started thread pools, no large block freed yet
     gc.collect()
+    release_free_memory()
     if reset_high_water():
         baseline = resident_status()["VmRSS"]
         scan = load_scan(path)
