@@ -4,10 +4,13 @@ the bounds here are generous, for a busy 2-core machine."""
 
 from __future__ import annotations
 
+import gc
 import io
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
@@ -22,21 +25,24 @@ from radbench.inference.benchmarking.memory import (
     reset_high_water,
     resident_status,
 )
+from radbench.inference.loading import load_scan
 
 MiB = 2**20
 CAN_RESET = reset_high_water()
 needs_reset = pytest.mark.skipif(not CAN_RESET, reason="this system cannot reset the high-water mark (clear_refs)")
 
 
-def write_uncompressed(path: Path, rows: int, columns: int, *, bits_stored: int = 16) -> Path:
-    """A 16-bit grey uncompressed DICOM of random pixels below ``2**bits_stored``."""
+def write_uncompressed(path: Path, rows: int, columns: int, *, bits_stored: int = 16, high_bits: int = 0,
+                       frames_of_data: int = 1) -> Path:
+    """A one-frame 16-bit grey uncompressed DICOM of random pixels below ``2**bits_stored``, with ``high_bits`` set
+    in the unused bits above and pixel data for ``frames_of_data`` frames."""
     ds = Dataset()
     ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
     ds.Modality, ds.PatientName = "CR", "Doe^Jane"
     ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, columns, 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, 0
-    pixels = np.random.default_rng(0).integers(0, 2**bits_stored, (rows, columns), dtype=np.uint16)
-    ds.PixelData = pixels.tobytes()
+    pixels = np.random.default_rng(0).integers(0, 2**bits_stored, (frames_of_data, rows, columns), dtype=np.uint16)
+    ds.PixelData = (pixels | np.uint16(high_bits)).astype("<u2").tobytes()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
@@ -108,3 +114,37 @@ def test_the_child_reports_an_uncensored_peak_of_a_few_decoded_images_for_numba(
     assert peak.load_peak_bytes >= 0.5 * peak.decoded_bytes  # the pixels are resident after loading
     assert peak.preprocess_peak_bytes >= 2 * peak.decoded_bytes  # the frame and one float32 frame at least
     assert peak.ratio < 8  # the target is 3.5; generous for a busy machine
+
+
+# ----- what loading allocates and keeps
+
+
+def traced_load(path: Path):
+    """``load_scan(path)`` under tracemalloc: the scan, the bytes still allocated after it and the peak."""
+    tracemalloc.start()
+    try:
+        scan = load_scan(path)
+        gc.collect()
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return scan, current, peak
+
+
+def test_an_uncompressed_file_is_decoded_in_its_own_bytes_with_its_unused_high_bits_still_cleared(tmp_path):
+    path = write_uncompressed(tmp_path / "film.dcm", 1024, 1024, bits_stored=12, high_bits=0xA000)
+    scan, current, peak = traced_load(path)
+    nbytes = 1024 * 1024 * 2
+    assert scan.pixels.nbytes == nbytes
+    assert peak < 1.3 * nbytes and current < 1.2 * nbytes  # was 2 copies: the file's bytes and the decoded array
+    expected = pydicom.dcmread(path).pixel_array  # pydicom clears the bits above Bits Stored
+    assert expected.max() < 2**12 and np.array_equal(scan.pixels[0], expected)
+    assert not scan.pixels.flags.writeable and scan.pixels.flags.c_contiguous and scan.pixels.dtype.isnative
+
+
+@pytest.mark.filterwarnings("ignore:The pixel data is .* bytes long")  # pydicom's word on the excess
+def test_excess_frames_in_an_uncompressed_file_are_not_kept_with_the_scan(tmp_path):
+    path = write_uncompressed(tmp_path / "film.dcm", 512, 512, frames_of_data=4)  # declares 1 frame, holds 4
+    scan, current, _ = traced_load(path)
+    assert scan.pixels.shape == (1, 512, 512) and scan.warnings
+    assert current < 1.2 * scan.pixels.nbytes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from collections.abc import Callable, Iterable
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.filereader import read_dataset as read_elements
@@ -95,6 +97,7 @@ _BITS_ALLOCATED = (1, 8, 16, 32, 64)
 _SUPPORTED = (("MONOCHROME1", 1), ("MONOCHROME2", 1), ("RGB", 3))  # after YBR -> RGB and the palette
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00009, 0x7FE00008)
+_UNDEFINED_LENGTH = 0xFFFFFFFF
 _SHARED_SEQUENCES = ("PixelValueTransformationSequence", "FrameVOILUTSequence", "PixelMeasuresSequence")
 _DEFER_SIZE = "64 KB"  # large values (pixel data) are read only when used, after the size check
 #: A deflated dataset's elements before the pixel data must inflate within this; the whole dataset within
@@ -218,7 +221,7 @@ def dataset_to_scan(path: Path, ds: Dataset) -> Scan:
         check_frames(path, ds, syntax, frames)
     else:
         keyword = next(k for k in _PIXEL_KEYWORDS if k in ds)
-        value = ds[keyword].value or b""
+        value = _native_pixel_value(path, ds, keyword)
         expected, actual = get_expected_length(ds), len(value)
         if actual != expected and value[:4] in _ITEM_TAGS:
             raise ScanError(path, f"pixel data holds compressed (encapsulated) fragments but the transfer syntax "
@@ -230,6 +233,9 @@ def dataset_to_scan(path: Path, ds: Dataset) -> Scan:
             warnings.append(f"pixel data holds {actual // frame_bytes} frames' worth but Number of Frames is "
                             f"{frames}: only the declared frames were read")
     pixels, photometric, decoder = _decode(path, ds, syntax, frames)
+    if not syntax.is_encapsulated and actual > expected + expected % 2 \
+            and np.may_share_memory(pixels, np.frombuffer(value, np.uint8)):
+        pixels = pixels.copy()  # a view would keep the excess frames or padding in memory as long as the scan
     return Scan(
         path=path,
         pixels=pixels,
@@ -299,9 +305,36 @@ def _decode(path: Path, ds: Dataset, syntax: UID, frames: int) -> tuple[np.ndarr
                               "per pixel")
     if properties["number_of_frames"] == 1:
         array = array[np.newaxis]
-    if not array.dtype.isnative:  # big endian files: one copy, so NumPy and Numba consumers get native data
-        array = array.astype(array.dtype.newbyteorder("="))
+    if not array.dtype.isnative:  # big endian files: swapped (in place when it can be), so NumPy and Numba get
+        if array.flags.writeable:  # native data
+            array = array.byteswap(inplace=True).view(array.dtype.newbyteorder("="))
+        else:
+            array = array.astype(array.dtype.newbyteorder("="))
+    if not array.flags.c_contiguous:  # e.g. a view of planar (R..G..B..) data on the file's bytes: as pydicom
+        array = np.ascontiguousarray(array)  # gives it when it copies
     return array, photometric, plugin
+
+
+def _native_pixel_value(path: Path, ds: Dataset, keyword: str) -> bytes | bytearray:
+    """The uncompressed pixel data element's value; a deferred one (not read yet) is read into a ``bytearray``.
+
+    pydicom decodes native data as a view of a writable buffer, correcting unused high bits in place, so the
+    file's bytes become the decoded pixels: one copy of the image in memory, not two. The read is bounded by
+    the file's size, as pydicom's own deferred read is.
+    """
+    raw = ds.get_item(keyword, keep_deferred=True)
+    if not isinstance(raw, RawDataElement) or raw.value is not None or not raw.length \
+            or raw.length == _UNDEFINED_LENGTH:
+        return ds[keyword].value or b""
+    with path.open("rb") as fp:
+        available = max(0, os.fstat(fp.fileno()).st_size - raw.value_tell)
+        value = bytearray(min(raw.length, available))
+        fp.seek(raw.value_tell)
+        read = fp.readinto(value)
+    if read < len(value):
+        del value[read:]
+    ds[raw.tag] = raw._replace(value=value)  # converted by pydicom as if it had read it
+    return ds[keyword].value or b""
 
 
 def _apply_palette(array: np.ndarray, ds: Dataset) -> np.ndarray:
