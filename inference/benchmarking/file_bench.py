@@ -85,8 +85,8 @@ def bench_file(scan: Scan, card: ModelCard, *, backends: Sequence[str] = DEFAULT
     image = scan.grey_frame()
     spec = PreprocessSpec.from_card(card, scan)
     chosen = {name: stage_backend("numba" if name == FUSED else name) for name in backends}
-    for backend in chosen.values():
-        backend.warm_up(image.dtype)
+    for name, backend in chosen.items():
+        backend.warm_up(image.dtype, fused=name == FUSED)
     schedules = {name: schedule(name, image.size, repeats, warmup) for name in backends}
     order = run_order(schedules)
     timings: dict[str, list[Timings]] = {name: [] for name in backends}

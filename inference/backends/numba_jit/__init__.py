@@ -10,14 +10,18 @@ from radbench.inference.backends.numba_jit.stages import equalize, normalize, re
 COMPILES = True
 
 
-def kernels() -> dict[str, object]:
-    """Every Numba dispatcher of the backend by qualified name (compile and cache statistics, tests)."""
+def kernels(*, fused: bool = False) -> dict[str, object]:
+    """The Numba dispatchers of the stages (with ``fused``, also of the fused path) by qualified name: compile and
+    cache statistics, tests."""
     from numba.core.dispatcher import Dispatcher
 
-    from radbench.inference.backends.numba_jit import fused, inputs, stages
+    from radbench.inference.backends.numba_jit import fused as fused_module
+    from radbench.inference.backends.numba_jit import inputs, stages
 
-    return {f"{module.__name__}.{name}": obj for module in (stages, inputs, fused)
+    modules = (stages, inputs, fused_module) if fused else (stages, inputs)
+    return {f"{module.__name__}.{name}": obj for module in modules
             for name, obj in vars(module).items() if isinstance(obj, Dispatcher) and obj.__module__ == module.__name__}
+
 
 __all__ = ["COMPILES", "all_finite", "equalize", "fused_preprocess", "kernels", "normalize", "rescale", "resize",
            "window"]
