@@ -57,7 +57,7 @@ def test_opening_a_sample_shows_it_with_its_key_fields(qtbot, window):
     fields = {window.metadata_panel.form.itemAt(i, window.metadata_panel.form.ItemRole.LabelRole).widget().text():
               window.metadata_panel.form.itemAt(i, window.metadata_panel.form.ItemRole.FieldRole).widget().text()
               for i in range(window.metadata_panel.form.rowCount())}
-    assert fields["Modality:"] == "CR" and "1841 × 1955" in fields["Size:"] and "gdcm" in fields["Decoded by:"]
+    assert fields["Modality:"] == "CR" and "1841 × 1955" in fields["Size:"] and scan.decoder in fields["Decoded by:"]
     assert window.run_button.isEnabled() and window.compare_button.isEnabled()
 
 

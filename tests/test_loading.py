@@ -148,8 +148,9 @@ def test_old_file_without_preamble_is_found_by_content(tmp_path):
 
 def test_compressed_syntaxes_use_the_preferred_plugin():
     assert plugin_order(JPEG2000Lossless)[0] == "gdcm"  # measured fastest: see PLUGIN_PREFERENCE
-    scan = load_scan(DATA / "RG1_J2KR.dcm")
-    assert scan.decoder == "gdcm" and scan.photometric == "MONOCHROME1"
+    assert load_scan(DATA / "US1_J2KR.dcm").decoder == "gdcm"  # colour
+    scan = load_scan(DATA / "RG1_J2KR.dcm")  # grey, one frame: pylibjpeg's OpenJPEG on the fragments, in less memory
+    assert scan.decoder == "pylibjpeg" and scan.photometric == "MONOCHROME1"
     assert scan.transfer_syntax == "JPEG 2000 Image Compression (Lossless Only)"
     assert load_scan(get_testdata_file("MR_small_RLE.dcm")).decoder == "pylibjpeg"
     assert load_scan(get_testdata_file("JPGExtended.dcm")).decoder == "pylibjpeg"  # 12-bit: only libjpeg

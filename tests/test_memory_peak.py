@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import gc
 import io
+import struct
 import tracemalloc
 from pathlib import Path
 
+import data_store
 import numpy as np
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from radbench.app.bench_command import _memory_line
@@ -25,9 +29,12 @@ from radbench.inference.benchmarking.memory import (
     reset_high_water,
     resident_status,
 )
+from radbench.inference.errors import ScanError
 from radbench.inference.loading import load_scan
+from radbench.inference.loading.codestream import FragmentReader
 
 MiB = 2**20
+DATA = Path(data_store.__file__).parent / "data"
 CAN_RESET = reset_high_water()
 needs_reset = pytest.mark.skipif(not CAN_RESET, reason="this system cannot reset the high-water mark (clear_refs)")
 
@@ -148,3 +155,65 @@ def test_excess_frames_in_an_uncompressed_file_are_not_kept_with_the_scan(tmp_pa
     scan, current, _ = traced_load(path)
     assert scan.pixels.shape == (1, 512, 512) and scan.warnings
     assert current < 1.2 * scan.pixels.nbytes
+
+
+def test_a_grey_jpeg_2000_frame_is_decoded_from_its_fragments_like_pydicoms_pylibjpeg_plugin():
+    scan, current, peak = traced_load(DATA / "MR2_J2KR.dcm")
+    nbytes = 1024 * 1024 * 2
+    assert scan.decoder == "pylibjpeg" and scan.pixels.nbytes == nbytes
+    assert current < 1.2 * nbytes  # neither the file's bytes nor the dataset are kept
+    assert peak < 2.5 * nbytes  # Python's share of the peak: GDCM's path made 6.9 (text, bytes, array)
+    ds = pydicom.dcmread(DATA / "MR2_J2KR.dcm")
+    ds.pixel_array_options(decoding_plugin="pylibjpeg")
+    assert np.array_equal(scan.pixels[0], ds.pixel_array) and scan.pixels.dtype == ds.pixel_array.dtype
+
+
+@pytest.mark.parametrize("name", ["US1_J2KR.dcm", "J2K_pixelrep_mismatch.dcm"])
+def test_jpeg_2000_that_needs_pydicoms_corrections_goes_through_its_plugins(name):
+    path = DATA / name if (DATA / name).exists() else Path(get_testdata_file(name))
+    assert load_scan(path).decoder == "gdcm"  # colour (YBR to RGB); signedness differing from the header
+
+
+def test_when_openjpeg_fails_the_plugins_decode_the_file_as_before(monkeypatch):
+    import openjpeg
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Error decoding the J2K data: failed to decode image")
+
+    expected = load_scan(DATA / "MR2_J2KR.dcm").pixels
+    monkeypatch.setattr(openjpeg, "decode", refuse)
+    scan = load_scan(DATA / "MR2_J2KR.dcm")
+    assert scan.decoder == "gdcm" and np.array_equal(scan.pixels, expected)
+
+
+def j2k_in_fragments(tmp_path: Path, fragments: int, *, columns: int | None = None) -> Path:
+    """MR2_J2KR.dcm with its codestream cut into ``fragments`` fragments (and its SIZ width set to ``columns``)."""
+    ds = pydicom.dcmread(DATA / "MR2_J2KR.dcm")
+    frame = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    if columns is not None:
+        struct.pack_into(">I", frame, 8, columns)  # Xsiz
+    ds.PixelData = encapsulate([bytes(frame)], fragments_per_frame=fragments)
+    path = tmp_path / f"mr2_{fragments}.dcm"
+    ds.save_as(path)
+    return path
+
+
+def test_a_codestream_in_many_fragments_is_checked_and_decoded_across_their_boundaries(tmp_path):
+    expected = load_scan(DATA / "MR2_J2KR.dcm").pixels
+    scan = load_scan(j2k_in_fragments(tmp_path, 5000))  # about 120 bytes each: the SIZ marker spans fragments
+    assert scan.decoder == "pylibjpeg" and np.array_equal(scan.pixels, expected)
+    with pytest.raises(ScanError, match=r"JPEG 2000 codestream declares 1024 x 60000 x 1 sample of 12 bits but the "
+                                        r"header says 1024 x 1024 x 1 sample of 16 bits"):
+        load_scan(j2k_in_fragments(tmp_path, 5000, columns=60000))
+
+
+def test_the_fragment_reader_reads_the_fragments_as_one_stream():
+    frame = bytes(range(256)) * 40
+    reader = FragmentReader.of_single_frame(encapsulate([frame], fragments_per_frame=7))
+    assert reader.read() == frame and reader.read(10) == b""
+    assert reader.seek(-20, io.SEEK_END) == len(frame) - 20 and reader.read(5) == frame[-20:-15]
+    assert reader.seek(1400) == 1400 and reader.read(3000) == frame[1400:4400] and reader.tell() == 4400
+    target = bytearray(100)
+    assert reader.seek(0) == 0 and reader.readinto(target) == 100 and target == frame[:100]
+    two_frames = encapsulate([frame, frame], has_bot=True)
+    assert FragmentReader.of_single_frame(two_frames) is None  # more than one frame: pydicom splits them

@@ -16,7 +16,6 @@ may already have set it above anything loading and preprocessing reach, and then
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import json
 import subprocess
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radbench.inference.benchmarking.file_bench import stage_backend
-from radbench.inference.loading import decoder_plugins, load_scan
+from radbench.inference.loading import decoder_plugins, load_scan, release_free_memory
 from radbench.inference.model import Model
 from radbench.inference.preprocessing import PreprocessSpec, preprocess
 
@@ -88,15 +87,6 @@ def reset_high_water() -> bool:
     except (OSError, KeyError, ValueError):
         return False
     return status["VmHWM"] <= status["VmRSS"] + _RESET_SLACK
-
-
-def release_free_memory() -> None:
-    """Hand the C allocator's free memory back to the system (glibc's ``malloc_trim``), so the baseline holds no
-    free pages that loading would reuse unseen; nothing where the C library has no ``malloc_trim``."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (AttributeError, OSError):
-        pass
 
 
 def resident_status() -> dict[str, int]:

@@ -8,7 +8,9 @@ disagrees with Rows, Columns, Samples per Pixel or Bits Allocated, naming both s
 
 from __future__ import annotations
 
+import io
 import struct
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -16,7 +18,7 @@ from math import ceil
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from pydicom.encaps import generate_frames
+from pydicom.encaps import generate_frames, parse_basic_offsets, parse_fragments
 from pydicom.uid import (
     HTJ2K,
     JPEG2000,
@@ -40,6 +42,7 @@ _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0
 _STANDALONE = {0x01, *range(0xD0, 0xD9)}  # TEM, RSTn, SOI: markers without a length
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 _MAX_TILES = 65535  # Isot is 16 bits: a codestream cannot hold more tiles
+_SIZ_MAX = 42 + 3 * 16384  # SOC and a SIZ marker of the most components a codestream may hold
 
 
 @dataclass(frozen=True)
@@ -77,12 +80,29 @@ def check_frames(path: Path, ds: Dataset, syntax: UID, frames: int) -> None:
         return
     family, check = _FAMILIES[syntax]
     header = Geometry(int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel") or 1), int(ds.BitsAllocated))
+    if check is _check_j2k and frames == 1 and (head := _j2k_head(ds.PixelData)) is not None:
+        try:
+            return check(head, header)
+        except ValueError as exc:
+            raise ScanError(path, f"{family} {exc}") from None
     for index, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=frames)):
         where = f"frame {index + 1}: " if frames > 1 else ""
         try:
             check(frame, header)
         except ValueError as exc:
             raise ScanError(path, f"{where}{family} {exc}") from None
+
+
+def _j2k_head(data: bytes) -> bytes | None:
+    """The start of a one-frame raw JPEG 2000 codestream, enough for its SIZ marker, read from the fragments
+    without joining them (the image is 2 bytes per pixel or so: a copy of the codestream would cost a third of
+    it); ``None`` for a JP2 file, whose boxes may need more, or pixel data that does not parse."""
+    try:
+        reader = FragmentReader.of_single_frame(data)
+        head = reader.read(_SIZ_MAX) if reader is not None else b""
+    except (ValueError, struct.error):
+        return None
+    return head if head.startswith(b"\xff\x4f\xff\x51") else None
 
 
 def _check_jpeg(frame: bytes, header: Geometry) -> None:
@@ -174,3 +194,61 @@ def _check_rle(frame: bytes, header: Geometry) -> None:
 
 
 _FAMILIES = _families()
+
+
+class FragmentReader(io.RawIOBase):
+    """The fragments of an encapsulated frame read as one stream, without joining them into a new copy."""
+
+    def __init__(self, data: bytes, spans: list[tuple[int, int]]) -> None:
+        super().__init__()
+        self._view, self._spans = memoryview(data), spans  # (start in data, length) per fragment
+        self._starts, total = [], 0
+        for _, length in spans:
+            self._starts.append(total)
+            total += length
+        self._length, self._at = total, 0
+
+    @classmethod
+    def of_single_frame(cls, data: bytes) -> FragmentReader | None:
+        """Every fragment of a one-frame encapsulated pixel data, which pydicom joins into the frame; ``None``
+        when a Basic Offset Table says there is more than one frame."""
+        buffer = io.BytesIO(data)  # shares ``data``, no copy
+        if len(parse_basic_offsets(buffer)) > 1:
+            return None
+        _, offsets = parse_fragments(buffer)
+        spans = [(at + 8, max(0, min(struct.unpack_from("<L", data, at + 4)[0], len(data) - at - 8)))
+                 for at in offsets]
+        return cls(data, spans) if spans else None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all the rest for -1) as one new ``bytes``: a single copy, which matters when
+        OpenJPEG asks for the whole codestream at once (``RawIOBase.read`` would make two)."""
+        end = self._length if size is None or size < 0 else min(self._length, self._at + size)
+        pieces = []
+        while self._at < end:
+            index = bisect_right(self._starts, self._at) - 1
+            start, length = self._spans[index]
+            inside = self._at - self._starts[index]
+            count = min(end - self._at, length - inside)
+            pieces.append(self._view[start + inside:start + inside + count])
+            self._at += count
+        return b"".join(pieces)
+
+    def readinto(self, target) -> int:
+        data = self.read(len(memoryview(target).cast("B")))
+        memoryview(target).cast("B")[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: self._length}[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
