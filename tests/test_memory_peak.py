@@ -32,6 +32,7 @@ from radbench.inference.benchmarking.memory import (
 from radbench.inference.errors import ScanError
 from radbench.inference.loading import load_scan
 from radbench.inference.loading.codestream import FragmentReader
+from radbench.inference.scan import LUMA_WEIGHTS, Scan
 
 MiB = 2**20
 DATA = Path(data_store.__file__).parent / "data"
@@ -217,3 +218,18 @@ def test_the_fragment_reader_reads_the_fragments_as_one_stream():
     assert reader.seek(0) == 0 and reader.readinto(target) == 100 and target == frame[:100]
     two_frames = encapsulate([frame, frame], has_bot=True)
     assert FragmentReader.of_single_frame(two_frames) is None  # more than one frame: pydicom splits them
+
+
+def test_the_luma_of_a_colour_frame_is_the_same_in_a_fraction_of_the_memory():
+    rgb = np.random.default_rng(1).integers(0, 256, (1, 1000, 1100, 3), dtype=np.uint8)
+    scan = Scan(path=Path("colour.png"), pixels=rgb, photometric="RGB", source_format="PNG", decoder="Pillow")
+    r, g, b = LUMA_WEIGHTS
+    expected = (r * rgb[0, ..., 0] + g * rgb[0, ..., 1] + b * rgb[0, ..., 2]).astype(np.float32)
+    tracemalloc.start()
+    try:
+        grey = scan.grey_frame()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert grey.dtype == np.float32 and np.array_equal(grey, expected)
+    assert peak < 2 * rgb.nbytes  # the float32 result is 1.33; whole-frame float64 temporaries made 5.3
