@@ -1,9 +1,17 @@
-"""argparse types shared by the subcommands (kept apart from ``cli`` so a subcommand needs no import of it)."""
+"""argparse types shared by the subcommands (kept apart from ``cli`` so a subcommand needs no import of it), and the
+one rule for a ``--threads`` count above what this process may use."""
 
 from __future__ import annotations
 
 import argparse
 import math
+from typing import TextIO
+
+from radbench.inference.machine import usable_cpus
+
+#: ``--threads`` help shared by predict, batch and bench.
+THREADS_HELP = ("threads of Numba's parallel kernels and of ONNX Runtime's infer (default: Numba on every CPU this "
+                "process may use, ONNX Runtime on 1; more than the CPUs this process may use are capped, with a note)")
 
 
 def count(minimum: int):
@@ -21,6 +29,23 @@ def count(minimum: int):
     return parse
 
 
+def counts(minimum: int):
+    """An argparse type: whole numbers of at least ``minimum`` separated by commas (``1,2``), as a tuple in
+    increasing order without repeats."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = [int(part) for part in text.split(",")]
+        except ValueError:
+            values = [minimum - 1]
+        if min(values) < minimum:
+            raise argparse.ArgumentTypeError(f"needs whole numbers of at least {minimum} separated by commas, "
+                                             f"such as 1,2 (got {text!r})")
+        return tuple(sorted(set(values)))
+
+    return parse
+
+
 def fraction(text: str) -> float:
     """An argparse type: a number from 0 to 1."""
     try:
@@ -30,3 +55,16 @@ def fraction(text: str) -> float:
     if not 0.0 <= value <= 1.0:  # NaN fails too
         raise argparse.ArgumentTypeError(f"needs a number from 0 to 1 (got {text!r})")
     return value
+
+
+def capped_threads(requested: int, err: TextIO) -> int:
+    """``requested`` threads, capped at the CPUs this process may use and at Numba's ``NUMBA_NUM_THREADS`` (the most
+    it can run), with a note on ``err`` when capped."""
+    from radbench.inference.threads import thread_limit
+
+    usable, numba = usable_cpus(), thread_limit()
+    if requested <= min(usable, numba):
+        return requested
+    why = "the CPUs this process may use" if usable <= numba else "Numba's NUMBA_NUM_THREADS"
+    print(f"note: --threads {requested} capped at {min(usable, numba)}, {why}", file=err)
+    return min(usable, numba)

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from typing import TextIO
 
+from radbench.app.argument_types import capped_threads, count
 from radbench.inference.atomic_file import check_output
 from radbench.inference.backends import BACKEND_NAMES
 from radbench.inference.batch import (
@@ -29,6 +30,7 @@ from radbench.inference.errors import RadBenchError
 from radbench.inference.machine import usable_cpus
 from radbench.inference.memory_ceiling import parse_size
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
+from radbench.inference.threads import DEFAULT_ONNX_THREADS, Threads, thread_limit
 from radbench.inference.wording import counted
 
 
@@ -39,6 +41,10 @@ def add_parser(commands) -> None:
                        help="preprocessing backend (default: vectorized)")
     batch.add_argument("--workers", type=_positive(int), default=None,
                        help="worker processes (default and most: the CPUs this process may use)")
+    batch.add_argument("--threads", type=count(1), default=None, metavar="N",
+                       help="threads of Numba's parallel kernels and of ONNX Runtime's infer in each worker process: "
+                            "every worker uses N, so --workers W runs up to W x N threads (default: Numba on every "
+                            "CPU this process may use, ONNX Runtime on 1; more than the CPUs are capped, with a note)")
     batch.add_argument("--out", default="results.csv",
                        help="CSV written row by row; one run at a time per file (default: results.csv)")
     batch.add_argument("--json", default=None, metavar="RESULTS.json", help="also write every row as JSON")
@@ -118,7 +124,9 @@ def _run(args: argparse.Namespace, labels: tuple[str, ...], outputs: list, err: 
                  else ""),
               file=err)
     workers = max(1, min(_workers(args.workers, err), len(todo)))
-    config = BatchConfig(args.model, args.backend, args.include_phi)
+    threads = capped_threads(args.threads, err) if args.threads is not None else None
+    config = BatchConfig(args.model, args.backend, args.include_phi, threads)
+    _note_oversubscription(workers, config, err)
     rows = run_batch(todo, config, workers=workers, scheduler=args.scheduler,
                      ceiling_bytes=args.memory_limit, timeout_s=args.timeout)
     stopped = 0
@@ -137,6 +145,7 @@ def _run(args: argparse.Namespace, labels: tuple[str, ...], outputs: list, err: 
             rows.close()
             sink.close()
     summary = _summary(sink.rows, len(files), time.perf_counter() - started, len(sink.rows) - len(sink.done))
+    summary.update(workers=workers, threads=worker_threads(config).as_dict())
     json_failed = bool(args.json) and not _write_json(args.json, sink.rows, summary, err)
     _print_summary(summary, args, bool(stopped), err)
     if stopped or json_failed:
@@ -160,6 +169,26 @@ def _workers(requested: int | None, err: TextIO) -> int:
     if requested is not None and requested > usable:
         print(f"radbench batch: --workers {requested} capped at the {counted(usable, 'usable CPU')}", file=err)
     return min(requested or usable, usable)
+
+
+def worker_threads(config: BatchConfig) -> Threads:
+    """The threads each worker runs on: ``config.threads``, or the defaults (Numba: ``NUMBA_NUM_THREADS``, every
+    usable CPU unless the environment says otherwise; ONNX Runtime: 1); Numba's only with the numba backend."""
+    uses_numba = config.backend == "numba"
+    if config.threads is not None:
+        return Threads(config.threads if uses_numba else None, config.threads)
+    return Threads(thread_limit() if uses_numba else None, DEFAULT_ONNX_THREADS)
+
+
+def _note_oversubscription(workers: int, config: BatchConfig, err: TextIO) -> None:
+    """Say so when the workers' threads together outnumber the usable CPUs (a parallel kernel then waits for cores).
+    A worker runs Numba's kernels and ONNX Runtime one after the other, so it keeps the larger count busy."""
+    threads = worker_threads(config)
+    per_worker = max(threads.numba or 1, threads.onnxruntime)
+    if workers > 1 and workers * per_worker > usable_cpus():
+        print(f"note: {counted(workers, 'worker')} x {counted(per_worker, 'thread')} each = "
+              f"{workers * per_worker} threads on {counted(usable_cpus(), 'usable CPU')}; --threads "
+              f"{max(1, usable_cpus() // workers)} would give each worker its share", file=err)
 
 
 @contextlib.contextmanager
@@ -193,8 +222,10 @@ def _summary(rows: list[dict], files: int, seconds: float, processed: int) -> di
 
 def _print_summary(summary: dict, args: argparse.Namespace, interrupted: bool, err: TextIO) -> None:
     state = "interrupted" if interrupted else "done"
+    threads = Threads(**summary["threads"]).describe()
     print(f"{state}: {counted(summary['files'], 'file')}: {summary[OK]} ok ({summary['withheld']} withheld), "
           f"{counted(summary['errors'], 'error')}, "
           f"{summary[SKIPPED]} skipped; {summary['processed_this_run']} processed in {summary['wall_s']:.1f} s "
-          f"({summary['files_per_s']:.2f} files/s); rows in {args.out}"
+          f"({summary['files_per_s']:.2f} files/s) by {counted(summary['workers'], 'worker')}, each on {threads}; "
+          f"rows in {args.out}"
           + (f" and {args.json}" if args.json else "") + f". {NOT_FOR_CLINICAL_USE}", file=err)

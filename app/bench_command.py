@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
-from radbench.app.argument_types import count
+from radbench.app.argument_types import capped_threads, count, counts
 from radbench.app.samples import sample_files
 from radbench.inference.benchmarking.environment import PACKAGES
 from radbench.inference.benchmarking.file_bench import (
@@ -23,7 +23,15 @@ from radbench.inference.benchmarking.file_bench import (
 )
 from radbench.inference.benchmarking.memory import MemoryPeak, memory_peak
 from radbench.inference.benchmarking.numba_compile import CompileReport, CompileTime, describe
-from radbench.inference.benchmarking.runner import Benchmark, FileError, run_benchmark, write_json
+from radbench.inference.benchmarking.runner import (
+    NUMBA_BACKENDS,
+    Benchmark,
+    FileError,
+    FileResult,
+    ladder,
+    run_benchmark,
+    write_json,
+)
 from radbench.inference.benchmarking.schedule import LARGE_FRAME_PIXELS, LARGE_NAIVE_REPEATS
 from radbench.inference.errors import RadBenchError
 
@@ -45,21 +53,30 @@ def add_parser(commands) -> None:
                             "in fresh processes")
     bench.add_argument("--no-fresh-compile", action="store_true",
                        help="skip timing Numba's cold compile and cache load in fresh processes (saves ~15 s)")
+    bench.add_argument("--threads", type=counts(1), default=None, metavar="N[,N...]",
+                       help="Numba thread counts to time, e.g. 1,2: one pass per count (the first, at the lowest, "
+                            "times every backend; later ones only numba and numba-fused, as the others do not use "
+                            "Numba's threads), then the parallel gain as its own rung of the optimization ladder, "
+                            "apart from the JIT gain; also ONNX Runtime's latency threads (default: one pass on "
+                            "Numba's default, every CPU this process may use; latency on 1 and 2 threads; counts "
+                            "above the usable CPUs are capped, with a note)")
 
 
 def run_bench(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Print a table per file as it finishes, then compile times and the environment; 1 if any file failed."""
     out, err = out or sys.stdout, err or sys.stderr
 
-    def report(item: FileBench | FileError) -> None:
+    def report(item: FileResult | FileError) -> None:
         if isinstance(item, FileError):
             print(f"{'skipped' if item.skipped else 'error'}: {item}", file=err, flush=True)
         else:
             print(file_table(item), file=out, flush=True)
 
+    threads = tuple(dict.fromkeys(capped_threads(n, err) for n in args.threads)) if args.threads else None
     try:
         benchmark = run_benchmark(args.files or sample_files(), backends=args.backends, repeats=args.repeat,
-                                  warmup=args.warmup, fresh_compile=not args.no_fresh_compile, report=report)
+                                  warmup=args.warmup, fresh_compile=not args.no_fresh_compile, threads=threads,
+                                  report=report)
     except RadBenchError as exc:
         print(f"radbench bench: {exc}", file=err)
         return 1
@@ -75,21 +92,28 @@ def run_bench(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
     return 1 if failed or not benchmark.files else status
 
 
-def file_table(bench: FileBench) -> str:
-    """Stage rows x backend columns of median (p90 / min) ms, then repeats, speedups, tensor agreement, latency."""
+def file_table(result: FileResult) -> str:
+    """Stage rows x backend columns of median (p90 / min) ms (a Numba backend's column per thread count, named with
+    it), then repeats, speedups, the optimization ladder, tensor agreement, latency."""
+    bench = result.bench
     rows, cols = bench.shape
-    cells = {(r.backend, r.stage): f"{_ms(r.median_ms)} ({_ms(r.p90_ms)} / {_ms(r.min_ms)})" for r in bench.records}
-    width = max(len(c) for c in cells.values()) + 2
+    columns = {_column(b, p.threads): (p.bench, b) for p in result.passes() for b in p.bench.backends}
+    cells = {(label, r.stage): f"{_ms(r.median_ms)} ({_ms(r.p90_ms)} / {_ms(r.min_ms)})"
+             for label, (pass_bench, backend) in columns.items() for r in pass_bench.records if r.backend == backend}
+    width = max(len(c) for c in [*cells.values(), *columns]) + 2
     lines = [f"{bench.file}  [{rows} x {cols} {bench.dtype}, frame {bench.frame + 1} of {bench.frame_count}]",
              "  ms per run: median (p90 / min)",
-             f"  {'stage':<18}" + "".join(f"{b:<{width}}" for b in bench.backends)]
+             f"  {'stage':<18}" + "".join(f"{label:<{width}}" for label in columns)]
     for stage in bench.stages:
-        lines.append(f"  {stage:<18}" + "".join(f"{cells.get((b, stage), '-'):<{width}}" for b in bench.backends))
-    lines.append(f"  {'repeats':<18}" + "".join(f"{bench.record(b, TOTAL_STAGE).repeats:<{width}}"
-                                                  for b in bench.backends))
+        lines.append(f"  {stage:<18}" + "".join(f"{cells.get((label, stage), '-'):<{width}}" for label in columns))
+    lines.append(f"  {'repeats':<18}" + "".join(f"{b.record(name, TOTAL_STAGE).repeats:<{width}}"
+                                                  for b, name in columns.values()))
     lines += [f"  note: {note}" for note in bench.notes]
-    lines += _speedup_lines(bench)
-    diffs = ", ".join(f"{name} {diff:.3g}" for name, diff in bench.max_abs_diff.items() if name != YARDSTICK)
+    lines += _thread_notes(result)
+    lines += _speedup_lines(bench, result.threads)
+    lines += _ladder_lines(result)
+    diffs = ", ".join(f"{_column(name, p.threads) if p.bench is not bench else name} {diff:.3g}"
+                      for p in result.passes() for name, diff in p.bench.max_abs_diff.items() if name != YARDSTICK)
     if diffs:
         lines.append(f"  model input vs {YARDSTICK}, max |diff|: {diffs}"
                      + (f" ({REFERENCE} differs by design: its resize anti-aliases with a Gaussian and "
@@ -119,25 +143,79 @@ def environment_text(env: Mapping[str, object]) -> str:
     """The environment stamp: CPU, versions, Numba and ONNX Runtime thread settings."""
     ort = env["onnxruntime_sessions"]
     settings = ", ".join(f"{k}={v}" for k, v in ort.items() if k.startswith("session."))
+    timed = env.get("numba_threads_timed")
     return "\n".join([
         f"Environment: CPU {env['cpu']}, {env['cores']} cores ({env['usable_cores']} usable), {env['platform']}",
         f"  Python {env['python']}, " + ", ".join(f"{p} {env[p]}" for p in PACKAGES),
         (f"  Numba threads: NUMBA_NUM_THREADS={env['NUMBA_NUM_THREADS']} (config {env['numba_config_threads']}), "
-         f"get_num_threads() {env['numba_get_num_threads']}, threading layer {env['numba_threading_layer']}"),
+         f"get_num_threads() {env['numba_get_num_threads']} by default, threading layer "
+         f"{env['numba_threading_layer']}"
+         + (f"; timed on {' and '.join(map(str, timed))} "
+            f"({'--threads' if env.get('threads_option') else 'the default'})" if timed else "")),
         (f"  ONNX Runtime sessions: {ort['provider']}, intra-op threads "
          f"{' and '.join(map(str, ort['intra_op_threads']))}, inter-op {ort['inter_op_threads']}, "
          f"{ort['execution_mode']}, {settings}"),
     ])
 
 
-def _speedup_lines(bench: FileBench) -> list[str]:
+def _column(backend: str, threads: int) -> str:
+    """A column's name: a backend on Numba's threads says how many ("numba (2 threads)")."""
+    return f"{backend} ({_threads(threads)})" if backend in NUMBA_BACKENDS else backend
+
+
+def _threads(count: int) -> str:
+    return f"{count} thread{'s' * (count != 1)}"
+
+
+def _thread_notes(result: FileResult) -> list[str]:
+    """How the thread passes ran: on how many threads Numba's kernel calls really ran, and, with several passes,
+    which backends each timed."""
+    used = [f"{p.threads}-thread pass: " + ", ".join(f"{_threads(n)} x {calls}" for n, calls in
+                                                       sorted(p.kernel_threads.items(), reverse=True))
+            for p in result.passes() if p.kernel_threads]
+    lines = [f"  note: Numba kernel calls by the threads they ran on (fewer than set for a small image or next to "
+             f"busy processes): {'; '.join(used)}"] if used else []
+    if not result.more:
+        return lines
+    others = [b for b in result.bench.backends if b not in NUMBA_BACKENDS]
+    later = ", ".join(f"{_threads(p.threads)}" for p in result.more)
+    lines.append(f"  note: Numba's backends timed again on {later}, each count in a pass of its own after the "
+                 f"{result.threads}-thread pass (not interleaved with it)")
+    if others:
+        them = "it" if len(others) == 1 else "them"
+        lines.append(f"  note: {' and '.join(others)} ran only in the {result.threads}-thread pass: Numba's threads do "
+                     f"not apply to {them}" + (" (vectorized's resize matrix product runs on OpenBLAS's own threads, "
+                                               "which --threads does not set)" if "vectorized" in others else ""))
+    return lines
+
+
+def _speedup_lines(bench: FileBench, threads: int) -> list[str]:
     ratios: dict[str, list[str]] = {}
     for s in speedups(bench):
-        ratios.setdefault(s.backend, []).append(f"{s.ratio:.3g}x vs {s.baseline}")
+        ratios.setdefault(_column(s.backend, threads), []).append(f"{s.ratio:.3g}x vs {s.baseline}")
     if not ratios:
         return []
+    width = max(12, *(len(name) + 2 for name in ratios))
     lines = [f"  speedup on {TOTAL_STAGE} (baseline median / backend median; above 1 = faster):"]
-    return lines + [f"    {name:<12}{', '.join(text)}" for name, text in ratios.items()]
+    return lines + [f"    {name:<{width}}{', '.join(text)}" for name, text in ratios.items()]
+
+
+def _ladder_lines(result: FileResult) -> list[str]:
+    """One gain per rung: vectorize, JIT-compile, parallelize, each on the total and per stage."""
+    rungs = ladder(result)
+    if not rungs:
+        return []
+    steps = [f"{r.before} -> {r.after}" for r in rungs]
+    width = max(len(step) for step in steps) + 2
+    lines = [f"  optimization ladder on {TOTAL_STAGE}, one gain per rung (median before / median after; above 1 = "
+             "faster):"]
+    for rung, step in zip(rungs, steps):
+        lines.append(f"    {rung.name:<13}{step:<{width}}{rung.total.ratio:.3g}x")
+        if len(rung.gains) > 2:  # a single stage (the fused path's) says nothing the total does not
+            lines.append(f"    {'':<13}per stage: " + ", ".join(f"{g.stage} {g.ratio:.3g}x" for g in rung.gains[1:]))
+        if rung.note:
+            lines.append(f"    {'':<13}note: {rung.note}")
+    return lines
 
 
 def _compile_lines(label: str, times: tuple[CompileTime, ...]) -> list[str]:

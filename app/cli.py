@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from radbench.app.argument_types import count, fraction
+from radbench.app.argument_types import THREADS_HELP, count, fraction
 from radbench.app.samples import sample_files
 from radbench.inference.backends import BACKEND_NAMES
 from radbench.inference.model import NOT_FOR_CLINICAL_USE
@@ -32,8 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="frame index of a multi-frame scan (default: the middle frame)")
     predict.add_argument("--json", action="store_true", help="print one JSON object per file instead of tables")
     predict.add_argument("--model", default=None, help="ONNX classifier with a RadBench card (default: bundled)")
-    predict.add_argument("--threads", type=count(1), default=1,
-                         help="ONNX Runtime threads (default: 1; at most the CPUs this process may use)")
+    predict.add_argument("--threads", type=count(1), default=None, metavar="N", help=THREADS_HELP)
     predict.add_argument("--heatmap", metavar="OUT.png", default=None,
                          help="write the scan with the model's heatmap blended in (with several files: a folder)")
     predict.add_argument("--opacity", type=fraction, default=0.5, help="heatmap opacity, 0 to 1 (default: 0.5)")

@@ -8,24 +8,32 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from radbench.app.argument_types import capped_threads
 from radbench.inference.atomic_file import check_output
 from radbench.inference.benchmarking.numba_compile import describe, first_use_message
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError, quoted
-from radbench.inference.machine import usable_cpus
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 from radbench.inference.overlay_export import save_overlay
 from radbench.inference.pipeline import Pipeline, Prediction
+from radbench.inference.threads import compute_threads
 
 
 def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Print a result per file; return 1 if any file failed, the model/backend is unusable or --heatmap cannot
     be written (checked before the first file).
 
-    Files that are not scans at all (a README, a DICOMDIR) are reported as skipped, not as failures.
+    Files that are not scans at all (a README, a DICOMDIR) are reported as skipped, not as failures. Everything runs
+    on ``--threads`` threads (Numba's kernels and ONNX Runtime's infer), or on the defaults without it.
     """
     out, err = out or sys.stdout, err or sys.stderr
+    threads = capped_threads(args.threads, err) if args.threads is not None else None
+    with compute_threads(threads):
+        return _predict(args, out, err)
+
+
+def _predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
-        pipeline = Pipeline(Model(args.model, threads=_usable_threads(args.threads, err)), args.backend)
+        pipeline = Pipeline(Model(args.model), args.backend)
         heatmap_paths = _heatmap_paths(args.heatmap, args.files)
     except (RadBenchError, OSError) as exc:
         print(f"radbench: {exc}", file=err)
@@ -66,14 +74,6 @@ def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
     return 1 if failed else 0
 
 
-def _usable_threads(requested: int, err: TextIO) -> int:
-    """``requested`` capped at the CPUs this process may run on, with a note when capped."""
-    usable = usable_cpus()
-    if requested > usable:
-        print(f"note: --threads {requested} capped at {usable}, the CPUs this process may use", file=err)
-    return min(requested, usable)
-
-
 def _heatmap_paths(target: str | None, files: list[str]) -> dict[str, Path]:
     """Where each file's heatmap goes: ``target`` itself for one file, ``target/<file name>_heatmap.png`` for
     several (``chest.dcm_heatmap.png``); each checked by :func:`check_output`."""
@@ -107,6 +107,7 @@ def as_record(p: Prediction) -> dict:
         "timings_ms": {stage: round(ms, 3) for stage, ms in p.timings.as_ms().items()},
         "total_ms": round(p.timings.total_ms, 3),
         "compile_ms": round(p.compile_ms, 3),
+        "threads": p.threads.as_dict(),
         "warnings": list(p.warnings),
         "ood_warnings": list(p.ood_warnings),
         "notice": NOT_FOR_CLINICAL_USE,
@@ -125,6 +126,7 @@ def as_table(p: Prediction) -> str:
     lines.append(f"  {'stage':<12}{'ms':>10}")
     lines += [f"  {stage:<12}{ms:>10.2f}" for stage, ms in p.timings.as_ms().items()]
     lines.append(f"  {'total':<12}{p.timings.total_ms:>10.2f}")
+    lines.append(f"  threads: {p.threads.describe()}")
     if p.compile_ms:
         lines.append(f"  numba compile: {describe(p.compile_ms, p.compile_source)} (first use in this process; "
                      "not in the stage times)")

@@ -1,8 +1,9 @@
 """Batch processing: every file of a folder in, one row per file out, nothing lost.
 
 :func:`run_batch` yields one row (a dict with :func:`columns`) per input file as it finishes, from a pool of
-worker processes (each loads the model and warms Numba's kernels up once, runs ONNX Runtime on one thread,
-and holds one file at a time under a memory ceiling and a time limit) or from a Dask cluster. A file that
+worker processes (each loads the model and warms Numba's kernels up once, runs on the configuration's threads
+(:func:`inference.threads.compute_threads`: Numba's kernels and ONNX Runtime's infer, each worker alike), and
+holds one file at a time under a memory ceiling and a time limit) or from a Dask cluster. A file that
 cannot be read becomes an ``error`` row with the reason in words; a file that is not a scan at all becomes a
 ``skipped`` row; a file whose worker died, ran out of its memory ceiling or time becomes an ``error`` row and
 the run goes on. :class:`CsvSink` writes and flushes rows as they arrive and can resume a killed run;
@@ -44,6 +45,7 @@ from radbench.inference.memory_ceiling import (
     time_limit_message,
 )
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
+from radbench.inference.threads import compute_threads
 
 try:
     import fcntl
@@ -71,6 +73,7 @@ class BatchConfig:
     model_path: str | None
     backend: str
     include_phi: bool = False
+    threads: int | None = None  # Numba's and ONNX Runtime's threads in each worker (None: the defaults)
 
 
 def discover(folder: str | Path, pattern: str = "*", recursive: bool = True,
@@ -95,10 +98,12 @@ def discover(folder: str | Path, pattern: str = "*", recursive: bool = True,
 
 def columns(labels: Sequence[str], include_phi: bool = False) -> list[str]:
     """The CSV header: fixed fields ("withheld": why no label is given outside the model's domain), one probability
-    per label, one time per stage, file identity."""
+    per label, one time per stage, the threads those times ran on (``numba_threads`` empty for a backend without
+    Numba kernels), file identity."""
     return (["path", "status", "error", "warning", "label", "withheld", *[f"prob_{label}" for label in labels],
              "ood_warning", "backend", "decoder", *[f"{stage}_ms" for stage in PIPELINE_STAGES], "compile_ms",
-             "size_bytes", "mtime_ns"] + (list(PHI_COLUMNS) if include_phi else []))
+             "numba_threads", "onnxruntime_threads", "size_bytes", "mtime_ns"]
+            + (list(PHI_COLUMNS) if include_phi else []))
 
 
 _PIPELINES: dict[BatchConfig, Pipeline] = {}  # one per worker process and configuration
@@ -108,15 +113,16 @@ _UNREPORTED_COMPILE_MS: dict[BatchConfig, float] = {}  # a worker's warm-up, rep
 def _pipeline(config: BatchConfig) -> Pipeline:
     """The configuration's pipeline, built and warmed up on first use (outside any memory ceiling)."""
     if config not in _PIPELINES:
-        pipeline = Pipeline(Model(config.model_path, threads=1), config.backend)
+        pipeline = Pipeline(Model(config.model_path), config.backend)
         seconds = sum(pipeline.backend.warm_up(dtype) for dtype in _WARM_DTYPES)
         _PIPELINES[config], _UNREPORTED_COMPILE_MS[config] = pipeline, seconds * 1e3
     return _PIPELINES[config]
 
 
 def process_file(path: str | Path, config: BatchConfig, ceiling_bytes: int | None = None) -> dict:
-    """Classify one file into a row, growing by at most ``ceiling_bytes`` of memory (``None``: no ceiling);
-    never raises for a bad file (the row says what went wrong). Only regular files are opened."""
+    """Classify one file into a row, growing by at most ``ceiling_bytes`` of memory (``None``: no ceiling), on the
+    configuration's threads; never raises for a bad file (the row says what went wrong). Only regular files are
+    opened."""
     path = Path(path)
     row: dict = {"path": str(path), "backend": config.backend}
     try:
@@ -131,16 +137,18 @@ def process_file(path: str | Path, config: BatchConfig, ceiling_bytes: int | Non
         return {**row, "status": ERROR, "error": f"not a regular file: {kind}"}
     noise: list[str] = []  # what the decoders warned or printed: this row's, not the shared stderr's
     try:
-        pipeline = _pipeline(config)
-        with captured_noise() as noise, address_space_limit(ceiling_bytes):
-            prediction = pipeline.run(path)
+        with compute_threads(config.threads):
+            pipeline = _pipeline(config)
+            with captured_noise() as noise, address_space_limit(ceiling_bytes):
+                prediction = pipeline.run(path)
     except Exception as exc:  # noqa: BLE001 - one file's surprise must cost one row, not the batch
         return {**row, **_failure(exc, ceiling_bytes), "warning": "; ".join(noise)}
     compile_ms = prediction.compile_ms + _UNREPORTED_COMPILE_MS.pop(config, 0.0)
     row.update(status=OK, error="", warning="; ".join([*prediction.warnings, *noise]),
                label="" if prediction.withheld else prediction.label, withheld=prediction.withheld or "",
                decoder=prediction.decoder, ood_warning="; ".join(prediction.ood_warnings),
-               compile_ms=round(compile_ms, 3))
+               compile_ms=round(compile_ms, 3), numba_threads=prediction.threads.numba or "",
+               onnxruntime_threads=prediction.threads.onnxruntime)
     row.update({f"prob_{label}": round(p, 6) for label, p in prediction.probabilities.items()})
     row.update({f"{stage}_ms": round(ms, 3) for stage, ms in prediction.timings.as_ms().items()})
     if config.include_phi:
@@ -298,7 +306,8 @@ def _serve(conn: connection.Connection, config: BatchConfig, ceiling_bytes: int)
     """A worker's life: warm up, say so, then one row per path received, until the parent hangs up."""
     with contextlib.suppress(EOFError, BrokenPipeError):  # the parent hung up, or is gone
         try:
-            _pipeline(config)
+            with compute_threads(config.threads):
+                _pipeline(config)
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which stops the run
             conn.send(("failed", str(exc)))
             return

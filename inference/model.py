@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -14,6 +15,7 @@ import numpy as np
 from radbench.inference.errors import ModelError, quoted
 from radbench.inference.onnx_runtime import OPTIMIZATION_LEVELS, cpu_session, session_options
 from radbench.inference.ood import domain_problems
+from radbench.inference.threads import check_threads, onnx_threads
 
 #: Key of the card in the ONNX file's ``metadata_props``; ``<model>.card.json`` beside the file also works.
 CARD_KEY = "radbench.card"
@@ -138,19 +140,26 @@ _CARD_FIELDS = {"name", "version", "labels", "input", "normalization", "activati
 
 
 class Model:
-    """An ONNX classifier on CPU with its card. The session is created once and reused."""
+    """An ONNX classifier on CPU with its card.
 
-    def __init__(self, path: str | Path | None = None, *, threads: int = 1, optimization: str = "all"):
+    It infers on as many ONNX Runtime intra-op threads as :func:`inference.threads.compute_threads` sets on the
+    calling thread (one by default): a session is made the first time a thread count is used and reused after.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, optimization: str = "all"):
         self.path = Path(path) if path is not None else DEFAULT_MODEL_PATH
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
         if optimization not in OPTIMIZATION_LEVELS:
             raise ModelError(f"graph optimization must be one of {', '.join(OPTIMIZATION_LEVELS)}")
-        options = session_options(threads, optimization=optimization)
+        self._optimization = optimization
+        self._sessions: dict[int, Any] = {}  # intra-op threads -> session
+        self._sessions_lock = threading.Lock()
         try:
-            self.session = cpu_session(self.path, options)
+            first = self.session_for()
         except Exception as exc:  # ONNX Runtime raises its own untyped errors for any unreadable file
             raise ModelError(f"{self.path}: not a usable ONNX model ({_first_line(exc)})") from exc
+        self.session = first  # the session of the thread count in force when the model was made (its metadata)
         self.card = ModelCard.from_dict(self._read_card(), str(self.path))
         self._input = self.session.get_inputs()[0]
         self._output_names = [o.name for o in self.session.get_outputs()]
@@ -193,14 +202,30 @@ class Model:
         if self._input.type != "tensor(float)":
             raise ModelError(f"{self.path}: model input must be float32, not {self._input.type}")
 
+    def session_for(self, threads: int | None = None):
+        """The session with ``threads`` intra-op threads (default: :func:`~inference.threads.onnx_threads` of the
+        calling thread), made on first use; ``ThreadsError`` for a count Numba could not run either."""
+        threads = onnx_threads() if threads is None else check_threads(threads)
+        with self._sessions_lock:
+            if threads not in self._sessions:
+                options = session_options(threads, optimization=self._optimization)
+                self._sessions[threads] = cpu_session(self.path, options)
+            return self._sessions[threads]
+
+    @property
+    def threads(self) -> int:
+        """ONNX Runtime's intra-op threads that :meth:`infer` uses on the calling thread."""
+        return onnx_threads()
+
     @property
     def title(self) -> str:
         """Name and version, marked when the model is an untrained placeholder."""
         return f"{self.card.name} {self.card.version}" + (" (UNTRAINED placeholder)" if self.card.untrained else "")
 
     def infer(self, tensor: np.ndarray) -> list[np.ndarray]:
-        """Run the session on a ``(batch, channels, height, width)`` float32 tensor; all outputs."""
-        return self.session.run(None, {self._input.name: tensor})
+        """Run the session of the calling thread's ONNX Runtime thread count on a ``(batch, channels, height,
+        width)`` float32 tensor; all outputs."""
+        return self.session_for().run(None, {self._input.name: tensor})
 
     def class_maps(self, outputs: list[np.ndarray]) -> np.ndarray | None:
         """The first image's class activation maps ``(classes, h, w)``, or None if the model has none."""

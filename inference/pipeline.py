@@ -20,6 +20,7 @@ from radbench.inference.model import Model
 from radbench.inference.ood import domain_warnings, withheld_reason
 from radbench.inference.preprocessing import PreprocessSpec, preprocess
 from radbench.inference.scan import Scan
+from radbench.inference.threads import Threads, current_threads
 from radbench.inference.timing import StageClock, Timings
 
 #: Every stage a run can time, in order ("equalize" is skipped when the model card turns it off).
@@ -50,6 +51,8 @@ class Prediction:
     model: str
     modality: str
     decoder: str
+    #: The threads it ran on: Numba's kernels (None for a backend without them) and ONNX Runtime's infer.
+    threads: Threads
 
 
 class Pipeline:
@@ -63,10 +66,13 @@ class Pipeline:
         """Run every stage on one frame of a file (decode timed) or of an already loaded scan (not timed).
 
         Raises ``ScanError`` for an unreadable file or a bad frame index, ``BackendError`` if the backend
-        refuses, ``Cancelled`` if ``cancel()`` turned True.
+        refuses, ``Cancelled`` if ``cancel()`` turned True. It runs on the threads that
+        :func:`inference.threads.compute_threads` set on the calling thread, and says so in ``threads``.
         """
         clock = StageClock()
         card, backend = self.model.card, self.backend
+        threads = current_threads(numba=backend.compiles)
+        self.model.session_for()  # made (on first use of this thread count) before any stage is timed
         if isinstance(source, Scan):
             scan = source
             image = _frame_of(scan, frame)
@@ -110,6 +116,7 @@ class Pipeline:
             model=self.model.title,
             modality=scan.modality,
             decoder=scan.decoder,
+            threads=threads,
         )
 
 

@@ -1,25 +1,48 @@
 """``radbench bench`` over many files: each file's stages (:mod:`.file_bench`), ONNX Runtime's latency on its model
 input (:mod:`.onnx_latency`), Numba's compile (:mod:`.numba_compile`) and the environment stamp, as one result that
-can be written as JSON. Each file is decoded once; a file that cannot be read is reported and the others go on."""
+can be written as JSON. Each file is decoded once; a file that cannot be read is reported and the others go on.
+
+With thread counts (``radbench bench --threads 1,2``) each file is timed once per count, Numba's kernels on that many
+threads (:func:`inference.threads.compute_threads`): the first pass, at the lowest count, times every backend; each
+further pass times only Numba's backends (numba, numba-fused), since the others do not use Numba's threads. The
+optimization ladder (:func:`ladder`) then shows each gain on its own rung: vectorizing (naive -> vectorized),
+JIT-compiling (vectorized -> numba, at the lowest count) and parallelizing (numba at the lowest count -> each
+further count)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from radbench.inference.atomic_file import write_atomically
 from radbench.inference.benchmarking.environment import environment
-from radbench.inference.benchmarking.file_bench import DEFAULT_BACKENDS, KNOWN_BACKENDS, FileBench, bench_file
+from radbench.inference.benchmarking.file_bench import (
+    DEFAULT_BACKENDS,
+    FUSED,
+    KNOWN_BACKENDS,
+    TOTAL_STAGE,
+    FileBench,
+    bench_file,
+)
 from radbench.inference.benchmarking.memory import MemoryPeak
 from radbench.inference.benchmarking.numba_compile import CompileReport, compile_in_process, compile_report
-from radbench.inference.benchmarking.onnx_latency import infer_latency, ort_sessions
+from radbench.inference.benchmarking.onnx_latency import ORT_THREADS, infer_latency, ort_sessions
 from radbench.inference.benchmarking.records import Record
 from radbench.inference.benchmarking.schedule import check_counts
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError
 from radbench.inference.loading import load_scan
+from radbench.inference.machine import usable_cpus
 from radbench.inference.model import Model
+from radbench.inference.threads import check_threads, compute_threads, thread_limit
+
+#: The backends that run on Numba's threads: timed again at each further thread count.
+NUMBA_BACKENDS = ("numba", FUSED)
 
 
 @dataclass(frozen=True)
@@ -33,25 +56,104 @@ class FileError:
 
 
 @dataclass(frozen=True)
+class ThreadPass:
+    """Numba's backends timed again on one file, Numba's kernels on ``threads`` threads."""
+
+    threads: int
+    bench: FileBench
+    load_average: float | None = None  # of the last minute, read as the pass ended (None: not on this system)
+    #: How many of Numba's kernel calls in this pass ran on how many threads: a kernel runs on fewer than set when its
+    #: image is small or other processes hold CPUs (:func:`inference.backends.numba_jit.inputs.threads_for`).
+    kernel_threads: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file: ``bench`` times every backend with Numba's kernels on ``threads`` threads (ONNX Runtime's latency
+    included); ``more`` times Numba's backends again at each further thread count, in increasing order."""
+
+    bench: FileBench
+    threads: int
+    more: tuple[ThreadPass, ...] = ()
+    latency_threads: Mapping[str, int] = field(default_factory=dict)  # latency session name -> intra-op threads
+    kernel_threads: Mapping[int, int] = field(default_factory=dict)  # of the first pass, as in :class:`ThreadPass`
+
+    @property
+    def file(self) -> str:
+        return self.bench.file
+
+    def passes(self) -> tuple[ThreadPass, ...]:
+        """Every pass, the first (every backend) included."""
+        return (ThreadPass(self.threads, self.bench, kernel_threads=self.kernel_threads), *self.more)
+
+    def record_dicts(self) -> list[dict]:
+        """Every record as JSON, each with the ``threads`` it ran on: Numba's threads during its pass (only numba and
+        numba-fused use them), or the intra-op threads of an ONNX Runtime latency session."""
+        rows = [{**asdict(r), "threads": p.threads} for p in self.passes() for r in p.bench.records]
+        return rows + [{**asdict(r), "threads": self.latency_threads.get(r.backend)} for r in self.bench.latency]
+
+
+@dataclass(frozen=True)
+class Gain:
+    """``before`` median / ``after`` median on one stage: above 1, ``after`` is faster."""
+
+    stage: str
+    before_ms: float
+    after_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.before_ms / self.after_ms
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One step of the optimization ladder: what changed from ``before`` to ``after``, and by how much per stage
+    (``gains``: the preprocessing total first, then every stage both timed)."""
+
+    name: str  # "vectorize", "JIT-compile", "parallelize"
+    before: str
+    after: str
+    gains: tuple[Gain, ...]
+    note: str = ""  # what else changed on this rung, if anything
+
+    @property
+    def total(self) -> Gain:
+        return self.gains[0]
+
+
+@dataclass(frozen=True)
 class Benchmark:
-    files: tuple[FileBench, ...]
+    results: tuple[FileResult, ...]
     errors: tuple[FileError, ...]
     compile: CompileReport
     environment: Mapping[str, object]
     memory: tuple[MemoryPeak, ...] = ()  # per (file, backend), when measured
+    threads: tuple[int, ...] = ()  # the Numba thread count of each pass, lowest first
+
+    @property
+    def files(self) -> tuple[FileBench, ...]:
+        """Each file's first pass: every backend."""
+        return tuple(r.bench for r in self.results)
 
     @property
     def records(self) -> tuple[Record, ...]:
-        return tuple(r for f in self.files for r in f.records + f.latency)
+        return tuple(r for f in self.results for p in f.passes() for r in p.bench.records) + tuple(
+            r for f in self.files for r in f.latency)
 
     def as_json(self) -> dict:
         return {
             "environment": dict(self.environment),
             "compile": self.compile.as_dict(),
-            "records": [asdict(r) for r in self.records],
+            "threads": list(self.threads),
+            "records": [row for f in self.results for row in f.record_dicts()],
             "files": [{"file": f.file, "shape": list(f.shape), "dtype": f.dtype, "frame": f.frame,
                        "frames": f.frame_count, "notes": list(f.notes),
                        "max_abs_diff_vs_vectorized": dict(f.max_abs_diff)} for f in self.files],
+            "passes": [{"file": f.file, "threads": p.threads, "backends": list(p.bench.backends),
+                        "kernel_calls_by_threads": {str(n): calls for n, calls in sorted(p.kernel_threads.items())}}
+                       for f in self.results for p in f.passes()],
+            "ladder": [{"file": f.file, "rungs": [_rung_dict(r) for r in ladder(f)]} for f in self.results],
             "errors": [{"file": e.file, "reason": e.reason, "skipped": e.skipped} for e in self.errors],
             "memory": [{**asdict(m), "ratio": round(m.ratio, 3)} for m in self.memory],
         }
@@ -59,35 +161,133 @@ class Benchmark:
 
 def run_benchmark(paths: Iterable[str | Path], *, backends: Sequence[str] = DEFAULT_BACKENDS, repeats: int = 10,
                   warmup: int = 1, fresh_compile: bool = True, model: Model | None = None,
-                  report: Callable[[FileBench | FileError], None] | None = None) -> Benchmark:
+                  threads: Sequence[int] | None = None,
+                  report: Callable[[FileResult | FileError], None] | None = None) -> Benchmark:
     """Benchmark every file; a file that cannot be read becomes a :class:`FileError` and the others go on.
 
-    ``report`` is called with each file's result as soon as it is known. Raises ``ModelError`` if the
-    model is unusable and ``ValueError`` for bad counts or backend names.
+    ``threads``: the Numba thread counts to time (see the module), also the intra-op threads of the ONNX Runtime
+    latency sessions; None: one pass at the defaults (Numba's ``NUMBA_NUM_THREADS``), latency at
+    :data:`~.onnx_latency.ORT_THREADS`. ``report`` is called with each file's result as soon as it is known. Raises
+    ``ModelError`` if the model is unusable, ``ThreadsError`` for a thread count Numba cannot run and ``ValueError``
+    for bad counts or backend names.
     """
     check_counts(repeats, warmup)
     unknown = [b for b in backends if b not in KNOWN_BACKENDS]
     if unknown or not backends:
         raise ValueError(f"backends must be among {', '.join(KNOWN_BACKENDS)}; got {', '.join(backends) or 'none'}")
+    counts = tuple(sorted({check_threads(count) for count in threads})) if threads else ()
+    first = counts[0] if counts else thread_limit()
+    ort_counts = counts or ORT_THREADS
     model = model or Model()
-    sessions = ort_sessions(model.path)
-    files, errors, compiled = [], [], {}
+    sessions = ort_sessions(model.path, ort_counts)
+    latency_threads = dict(zip(sessions, ort_counts))
+    again = [b for b in backends if b in NUMBA_BACKENDS]
+    results, errors, compiled = [], [], {}
     for path in paths:
         try:
             scan = load_scan(path)
             dtype = str(scan.grey_frame().dtype)
             if "numba" in backends and dtype not in compiled:
                 compiled[dtype] = compile_in_process(dtype)
-            result = bench_file(scan, model.card, backends=backends, repeats=repeats, warmup=warmup)
-            result = replace(result, latency=infer_latency(sessions, result.tensor, result.file, repeats=repeats,
-                                                           warmup=warmup))
-            files.append(result)
+            with compute_threads(counts[0] if counts else None), _kernel_calls() as calls:
+                bench = bench_file(scan, model.card, backends=backends, repeats=repeats, warmup=warmup)
+            bench = replace(bench, latency=infer_latency(sessions, bench.tensor, bench.file, repeats=repeats,
+                                                         warmup=warmup))
+            more = []
+            for count in counts[1:] if again else ():
+                with compute_threads(count), _kernel_calls() as more_calls:
+                    timed = bench_file(scan, model.card, backends=again, repeats=repeats, warmup=warmup)
+                more.append(ThreadPass(count, timed, _load_average(), dict(more_calls)))
+            result = FileResult(bench, first, tuple(more), latency_threads, dict(calls))
+            results.append(result)
         except (RadBenchError, OSError, ValueError) as exc:
             result = _file_error(path, exc)
             errors.append(result)
         if report is not None:
             report(result)
-    return Benchmark(tuple(files), tuple(errors), compile_report(compiled, fresh_compile), environment())
+    env = {**environment(ort_counts), "numba_threads_timed": list(counts or (first,)),
+           "threads_option": list(counts) or None}
+    return Benchmark(tuple(results), tuple(errors), compile_report(compiled, fresh_compile), env,
+                     threads=counts or (first,))
+
+
+def ladder(result: FileResult, stage: str = TOTAL_STAGE) -> tuple[Rung, ...]:
+    """The optimization ladder of one file, each gain on its own rung, from the medians: vectorize (naive ->
+    vectorized), JIT-compile (vectorized -> numba, Numba on the first pass's threads) and parallelize (numba, and
+    numba-fused, from the first pass's thread count to each further one). A rung needs both its ends timed."""
+    first = result.bench
+    rungs = []
+    if {"naive", "vectorized"} <= set(first.backends):
+        rungs.append(Rung("vectorize", "naive", "vectorized", _gains(first, "naive", first, "vectorized", stage)))
+    if {"vectorized", "numba"} <= set(first.backends):
+        note = "" if result.threads == 1 else (f"numba ran on {_threads(result.threads)}: JIT and parallel gains "
+                                               "together (--threads 1,N separates them)")
+        rungs.append(Rung("JIT-compile", "vectorized", f"numba ({_threads(result.threads)})",
+                          _gains(first, "vectorized", first, "numba", stage), note))
+    for p in result.more:
+        for backend in (b for b in NUMBA_BACKENDS if b in p.bench.backends):
+            gains = _gains(first, backend, p.bench, backend, stage)
+            notes = [_fewer(p), _contention(p) if gains[0].ratio < 1 else ""]
+            note = "; ".join(n for n in notes if n)
+            rungs.append(Rung("parallelize", f"{backend} ({_threads(result.threads)})", f"{_threads(p.threads)}",
+                              gains, note))
+    return tuple(rungs)
+
+
+def _contention(p: ThreadPass) -> str:
+    """Why more threads may have been slower, as far as it can be detected: other processes on the cores."""
+    if p.load_average is None:
+        return f"slower on {_threads(p.threads)}; the load of the cores cannot be read on this system"
+    others, cores = p.load_average - 1, usable_cpus()
+    load = (f"load average {p.load_average:.1f} over the last minute on {cores} usable cores, this benchmark "
+            "counting for 1")
+    if others >= 0.5:
+        return (f"slower on {_threads(p.threads)}: other processes kept about {others:.1f} cores busy ({load}); a "
+                "parallel kernel waits for its slowest thread")
+    return f"slower on {_threads(p.threads)}; no other busy process detected ({load})"
+
+
+def _fewer(p: ThreadPass) -> str:
+    """How many kernel calls of a pass ran on fewer threads than set, if any did."""
+    fewer = sum(calls for n, calls in p.kernel_threads.items() if n < p.threads)
+    if not fewer:
+        return ""
+    return (f"{fewer} of {sum(p.kernel_threads.values())} kernel calls ran on fewer than {_threads(p.threads)} (a "
+            "small image, or other processes holding CPUs)")
+
+
+@contextmanager
+def _kernel_calls() -> Iterator[Counter]:
+    """The Numba kernel calls made inside the block, by the threads each ran on (empty if Numba did not run)."""
+    module = sys.modules.get("radbench.inference.backends.numba_jit.inputs")
+    before = module.threads_used.copy() if module is not None else Counter()
+    calls: Counter = Counter()
+    yield calls
+    module = sys.modules.get("radbench.inference.backends.numba_jit.inputs")
+    if module is not None:
+        calls.update(module.threads_used - before)
+
+
+def _load_average() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def _gains(before: FileBench, name: str, after: FileBench, other: str, total: str) -> tuple[Gain, ...]:
+    """``total`` first, then every other stage timed for both, in ``after``'s order."""
+    theirs = {r.stage: r.median_ms for r in before.records if r.backend == name}
+    mine = {r.stage: r.median_ms for r in after.records if r.backend == other}
+    stages = [total, *(s for s in mine if s != total and s in theirs)]
+    return tuple(Gain(s, theirs[s], mine[s]) for s in stages)
+
+
+def _rung_dict(rung: Rung) -> dict:
+    return {"rung": rung.name, "before": rung.before, "after": rung.after, "note": rung.note,
+            "gains": [{"stage": g.stage, "before_ms": g.before_ms, "after_ms": g.after_ms,
+                       "ratio": float(f"{g.ratio:.4g}")} for g in rung.gains]}
+
+
+def _threads(count: int) -> str:
+    return f"{count} thread{'s' * (count != 1)}"
 
 
 def write_json(benchmark: Benchmark, path: str | Path) -> None:
