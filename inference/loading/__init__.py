@@ -25,8 +25,10 @@ __all__ = ["DEFAULT_MAX_BYTES", "decoder_plugins", "load_scan", "load_scan_isola
 #: The largest decoded image accepted by default: 2 GiB.
 DEFAULT_MAX_BYTES = 2 * 1024**3
 #: Peak memory of load + preprocess per byte decoded (the file's pixel data and the decoded array) and per
-#: pixel of the processed frame (two float32 stage outputs). Measured with ``radbench bench --memory`` on
-#: 8000 x 8000 uncompressed films: 10.0 bytes per pixel at 16 bits, 9.0 at 8 bits (model: 12 and 10).
+#: pixel of the processed frame (two float32 stage outputs), kept generous: ``radbench bench --memory`` on 8000 x
+#: 8000 uncompressed films measured 10.0 bytes per pixel at 16 bits and 9.0 at 8 bits before the file's bytes were
+#: decoded in place and the stages shared one float32 buffer, 6.4 and 5.4 since (a 4000 x 4000 12-bit JPEG 2000:
+#: 6.9, OpenJPEG's 32-bit working copy while loading); the model says 12 and 10.
 _PEAK_PER_DECODED_BYTE, _PEAK_PER_FRAME_PIXEL = 2, 8
 
 _RELEASE_AFTER_BYTES = 1024**2  # decoded images from this size up: freed decoder memory is handed back after
