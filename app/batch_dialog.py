@@ -1,5 +1,6 @@
 """The Batch window: a folder through the batch runner, with progress, ETA, Cancel, a live sortable table,
-CSV export and the time per stage summed over the batch. The same ``inference.batch`` code as the CLI.
+CSV export and the time per stage summed over the batch. The same ``inference.batch`` code as the CLI; its Threads
+box is ``radbench batch --threads``: each worker process runs on that many threads.
 
 Failed rows are red; rows whose verdict is withheld (the scan is outside the model's domain: no label, the reason in
 the "withheld" column) are amber."""
@@ -27,6 +28,8 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
+from radbench.app.batch_command import worker_threads
+from radbench.app.run_toolbar import threads_box
 from radbench.app.timing_chart import TimingChart
 from radbench.inference.backends import BACKEND_NAMES
 from radbench.inference.batch import (
@@ -53,7 +56,7 @@ class BatchDialog(QDialog):
     openRequested = Signal(str)
 
     def __init__(self, labels: tuple[str, ...], model_path: str | None, parent=None, folder: str = "",
-                 backend: str = "vectorized"):
+                 backend: str = "vectorized", threads: int = 0):
         super().__init__(parent)
         self.setWindowTitle(f"RadBench batch — {NOT_FOR_CLINICAL_USE}")
         self.labels, self.model_path = labels, model_path
@@ -68,11 +71,15 @@ class BatchDialog(QDialog):
         self.backend.addItems(BACKEND_NAMES)
         self.backend.setCurrentText(backend)
         self.workers = QSpinBox(minimum=1, maximum=usable_cpus(), value=usable_cpus(), prefix="workers ")
+        self.threads = threads_box()
+        self.threads.setValue(threads)
+        self.threads.setToolTip(self.threads.toolTip().replace("Threads for the next runs and comparisons",
+                                                               "Threads of each worker process"))
         self.start_button, self.cancel_button = QPushButton("Start"), QPushButton("Cancel", enabled=False)
         self.export_button = QPushButton("Export CSV…", enabled=False)
         top = QHBoxLayout()
-        for widget in (self.folder, browse, self.backend, self.workers, self.start_button, self.cancel_button,
-                       self.export_button):
+        for widget in (self.folder, browse, self.backend, self.workers, self.threads, self.start_button,
+                       self.cancel_button, self.export_button):
             top.addWidget(widget)
         self.progress = QProgressBar()
         self.status = QLabel("Choose a folder and press Start.")
@@ -118,8 +125,9 @@ class BatchDialog(QDialog):
         self.rows.clear()
         self.model.removeRows(0, self.model.rowCount())
         self.chart.clear()
-        folder, config = self.folder.text(), BatchConfig(self.model_path, self.backend.currentText())
-        self._backend = config.backend
+        folder = self.folder.text()
+        config = BatchConfig(self.model_path, self.backend.currentText(), threads=self.threads.value() or None)
+        self._backend, self._threads = config.backend, worker_threads(config)
         workers, self._started = self.workers.value(), time.perf_counter()
 
         def work():
@@ -171,11 +179,13 @@ class BatchDialog(QDialog):
         self.status.setText(f"{counted(len(self.rows), 'file')}: {counts[OK]} ok"
                             f"{f' ({withheld} withheld)' if withheld else ''}, "
                             f"{counted(counts[ERROR], 'error')}, {len(self.rows) - counts[OK] - counts[ERROR]} skipped "
-                            f"in {time.perf_counter() - self._started:.1f} s")
+                            f"in {time.perf_counter() - self._started:.1f} s; each worker on "
+                            f"{self._threads.describe()}")
         summed = {stage: sum(float(r.get(f"{stage}_ms") or 0) for r in self.rows) for stage in PIPELINE_STAGES}
         if any(summed.values()):
             self.chart.show_run({s: ms for s, ms in summed.items() if ms}, f"Time per stage summed over "
-                                f"{counted(len(self.rows), 'file')} ({self._backend})", self._backend)
+                                f"{counted(len(self.rows), 'file')} ({self._backend})", self._backend,
+                                threads=self._threads)
 
     def _choose_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export CSV", str(Path(self.folder.text()) / "results.csv"),

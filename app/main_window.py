@@ -85,7 +85,8 @@ class MainWindow(QMainWindow):
         self.opener = ScanOpener(self.settings, status, self)
         self.run_toolbar = bar = RunToolbar(self.settings, status, self)
         self.addToolBar(bar)
-        self.backend, self.repeats, self.badge = bar.backend, bar.repeats, self.timing_chart.badge
+        self.backend, self.repeats, self.threads = bar.backend, bar.repeats, bar.threads
+        self.badge = self.timing_chart.badge
         self.run_button, self.compare_button, self.cancel_button = bar.run_button, bar.compare_button, bar.cancel_button
 
         self.cursor_label = QLabel()
@@ -202,7 +203,7 @@ class MainWindow(QMainWindow):
             self.timing_chart.show_comparison(timing, f"{where}: every backend", self.numba_compile)
         else:
             self.timing_chart.show_run(timing.timings.as_ms(), f"{where}: {timing.backend}", timing.backend,
-                                       self.numba_compile if timing.backend == "numba" else None)
+                                       self.numba_compile if timing.backend == "numba" else None, timing.threads)
 
     def _update_buttons(self) -> None:
         self.run_toolbar.set_input_ready(self.current_scan is not None and self.model is not None)
@@ -266,7 +267,7 @@ class MainWindow(QMainWindow):
         if dialog is None:
             dialog = self.batch_dialog = BatchDialog(self.model.card.labels, str(self.model.path), self,
                                                      folder=scan_files.last_folder(self.settings),
-                                                     backend=self.backend_name)
+                                                     backend=self.backend_name, threads=self.threads.value())
             dialog.openRequested.connect(lambda path: self.open_files([path]))
         dialog.show()
         dialog.raise_()

@@ -1,5 +1,10 @@
-"""The main window's Run toolbar and its background jobs: backend choice, repeats, Run / Compare all / Cancel, the
-job's progress bar, and Numba's warm-up.
+"""The main window's Run toolbar and its background jobs: backend choice, threads, repeats, Run / Compare all /
+Cancel, the job's progress bar, and Numba's warm-up.
+
+The Threads box sets how many threads the next runs, comparisons and profiles use (Numba's parallel kernels and ONNX
+Runtime's infer, through :func:`inference.threads.compute_threads` entered on the job's worker thread); its lowest
+value, "default", keeps the defaults (Numba on every usable CPU, ONNX Runtime on one). A result names the threads it
+ran on.
 
 One job (a run, a comparison or a profile) at a time on a superqt worker thread, so the window stays responsive;
 Cancel sets a flag that the pipeline checks between stages and between rows. Results come back as signals on the
@@ -35,9 +40,11 @@ from radbench.inference.benchmarking.numba_compile import (
 )
 from radbench.inference.benchmarking.profiling import profile_run
 from radbench.inference.errors import Cancelled, RadBenchError
+from radbench.inference.machine import usable_cpus
 from radbench.inference.model import Model
 from radbench.inference.pipeline import Pipeline
 from radbench.inference.scan import Scan
+from radbench.inference.threads import DEFAULT_ONNX_THREADS, compute_threads, thread_limit
 
 #: Input dtypes whose Numba kernels are compiled in the background at start-up.
 WARM_DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
@@ -64,13 +71,14 @@ class RunToolbar(QToolBar):
                                  sizeAdjustPolicy=QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         for name in BACKEND_NAMES:
             self.backend.addItem(name, name)
+        self.threads = threads_box()
         self.repeats = QSpinBox(minimum=1, maximum=50, value=3, prefix="repeats ")
         self.run_button = QPushButton("Run")
         self.compare_button = QPushButton("Compare all")
         self.cancel_button = QPushButton("Cancel", enabled=False)
         self.progress = QProgressBar(maximumWidth=220, visible=False)
-        for widget in (QLabel(" Backend "), self.backend, self.run_button, self.repeats, self.compare_button,
-                       self.cancel_button):
+        for widget in (QLabel(" Backend "), self.backend, self.threads, self.run_button, self.repeats,
+                       self.compare_button, self.cancel_button):
             self.addWidget(widget)
         self.numba_compile: CompileTime | None = None  # every Numba warm-up of this session, as one figure
         self._numba_ready = threading.Event()  # cleared while the start-up warm-up runs
@@ -82,8 +90,10 @@ class RunToolbar(QToolBar):
 
         self.backend.setCurrentIndex(max(0, self.backend.findData(settings.value("backend", "vectorized"))))
         self.repeats.setValue(int(settings.value("repeats", 3)))
+        self.threads.setValue(int(settings.value("threads", 0)))  # clamped to this machine's range
         self.backend.currentIndexChanged.connect(lambda: settings.setValue("backend", self.backend_name))
         self.repeats.valueChanged.connect(lambda v: settings.setValue("repeats", v))
+        self.threads.valueChanged.connect(lambda v: settings.setValue("threads", v))
         self.cancel_button.clicked.connect(self.cancel)
         self._progress.connect(self._show_progress)
         self._say.connect(self._status.showMessage)
@@ -92,6 +102,11 @@ class RunToolbar(QToolBar):
     @property
     def backend_name(self) -> str:
         return self.backend.currentData()
+
+    @property
+    def thread_count(self) -> int | None:
+        """The Threads box: the count the next jobs run on, or None for the defaults."""
+        return self.threads.value() or None
 
     @property
     def busy(self) -> bool:
@@ -108,7 +123,7 @@ class RunToolbar(QToolBar):
         """Run the chosen backend on ``frame`` of ``scan``; ``ran`` follows."""
         if scan is None or model is None or self.busy:
             return
-        backend = self.backend_name
+        backend, threads = self.backend_name, self.thread_count
         pipeline = Pipeline(model, get_backend(backend))
 
         def work():
@@ -117,7 +132,7 @@ class RunToolbar(QToolBar):
             self._say.emit(f"Running {backend} on {scan.path.name}, frame {frame + 1}…")
             return pipeline.run(scan.path, frame=frame, cancel=self._cancel.is_set)
 
-        self._start(f"Running {backend}", work, self.ran.emit)
+        self._start(f"Running {backend}", work, self.ran.emit, threads)
 
     def compare(self, scan: Scan | None, frame: int, model: Model | None) -> None:
         """Time every backend on ``frame`` of ``scan`` (``repeats`` runs each) and check they agree; ``compared``
@@ -131,7 +146,7 @@ class RunToolbar(QToolBar):
             return compare_backends(model, scan, frame=frame, repeats=repeats, cancel=self._cancel.is_set,
                                     progress=self._progress.emit)
 
-        self._start("Comparing backends", work, self._compared)
+        self._start("Comparing backends", work, self._compared, self.thread_count)
 
     def profile(self, scan: Scan | None, model: Model | None, out: str | Path) -> None:
         """cProfile a run of ``scan`` with the chosen backend into ``out``; ``profiled`` follows."""
@@ -145,7 +160,8 @@ class RunToolbar(QToolBar):
             self._say.emit(f"Profiling {backend}…")
             return profile_run(scan.path, model, backend, out)
 
-        self._start(f"Profiling {backend}", work, lambda result: self.profiled.emit(str(out), result[1]))
+        self._start(f"Profiling {backend}", work, lambda result: self.profiled.emit(str(out), result[1]),
+                    self.thread_count)
 
     def cancel(self) -> None:
         if self.busy:
@@ -200,10 +216,16 @@ class RunToolbar(QToolBar):
             self._status.showMessage("; ".join(notes), 15000)
 
     # ----- one job at a time --------------------------------------------------------------------------------------
-    def _start(self, what: str, work: Callable, done: Callable) -> None:
-        """Run ``work`` on a worker thread; ``done(result)`` back on the GUI thread."""
+    def _start(self, what: str, work: Callable, done: Callable, threads: int | None = None) -> None:
+        """Run ``work`` on a worker thread, on ``threads`` threads (None: the defaults); ``done(result)`` back on the
+        GUI thread."""
         self._cancel.clear()
-        worker = create_worker(work, _start_thread=False, _ignore_errors=True)
+
+        def on_threads():
+            with compute_threads(threads):  # on the worker thread: Numba's setting is per thread
+                return work()
+
+        worker = create_worker(on_threads, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(done)
         worker.errored.connect(lambda exc: self._failed(what, exc))
         worker.finished.connect(self._finished)
@@ -238,6 +260,19 @@ class RunToolbar(QToolBar):
         self.run_button.setEnabled(self._input_ready and not self.busy)
         self.compare_button.setEnabled(self._input_ready and not self.busy)
         self.cancel_button.setEnabled(self.busy)
+
+
+def threads_box() -> QSpinBox:
+    """A spin box of thread counts, 1 to what this process may use and Numba can run, its lowest value (0) shown as
+    "default"; with a tooltip saying what it sets."""
+    most = max(1, min(usable_cpus(), thread_limit()))
+    box = QSpinBox(minimum=0, maximum=most, value=0, prefix="threads ", specialValueText="threads: default")
+    box.setToolTip(f"Threads for the next runs and comparisons: Numba's parallel kernels and ONNX Runtime's infer "
+                   f"each use this many (1 to {most}, the CPUs this process may use; a Numba kernel over a small "
+                   f"image, or next to busy processes, uses fewer). \"default\": Numba on every usable CPU "
+                   f"({thread_limit()}), ONNX Runtime on {DEFAULT_ONNX_THREADS}. Results name the threads they ran "
+                   "on. The naive and vectorized backends do not use Numba's threads.")
+    return box
 
 
 def _capitalized(message: str) -> str:

@@ -6,7 +6,9 @@ postprocess are the same code for every backend: they are drawn once, in grey, m
 speedup. The value axis is logarithmic (base 10) so that a 1000x gap stays legible; times under ``FLOOR_MS`` are
 drawn at that floor. A comparison draws a whisker over each bar's p10-p90 band, and prints a speedup only where the
 bands do not overlap ("~same" where they do). Numba's warm-up is an orange bar of its own, never part of a total.
-The value labels and whiskers are painted over the chart, right of each bar's end or whisker.
+The value labels and whiskers are painted over the chart, right of each bar's end or whisker. The threads the times
+ran on are named in the legend (a Numba backend's threads beside its name, ONNX Runtime's beside the shared stages)
+and in the caption.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from radbench.inference.benchmarking.compare import (
     speedup,
 )
 from radbench.inference.benchmarking.numba_compile import CompileTime, describe, kind
+from radbench.inference.threads import Threads
 
 #: Smallest time drawn: a log axis cannot show 0, so shorter times are drawn at this floor.
 FLOOR_MS = 1e-3
@@ -58,6 +61,10 @@ def format_factor(factor: float | None) -> str:
     if factor is None:
         return "~same"
     return f"×{factor:.0f}" if factor >= 10 else f"×{factor:.2g}"
+
+
+def _threads(count: int, space: str = "&nbsp;") -> str:
+    return f"{count}{space}thread{'s' * (count != 1)}"
 
 
 def shown_name(category: str) -> str:
@@ -156,17 +163,19 @@ class TimingChart(QWidget):
         return {category: dict(factors) for category, factors in self._speedups.items()}
 
     def show_run(self, stage_ms: Mapping[str, float], title: str, backend: str = "run",
-                 compile_figure: CompileTime | None = None) -> None:
-        """One run: a bar per stage, the two totals, and Numba's warm-up when ``compile_figure`` took time."""
+                 compile_figure: CompileTime | None = None, threads: Threads | None = None) -> None:
+        """One run: a bar per stage, the two totals, and Numba's warm-up when ``compile_figure`` took time;
+        ``threads``: what the run ran on, named in the legend and the caption."""
         self.clear()
         own = {s: ms for s, ms in stage_ms.items() if s not in SHARED_STAGES}
         own[PREPROCESSING_TOTAL] = sum(ms for s, ms in stage_ms.items() if s in STAGES)
         own[END_TO_END_TOTAL] = sum(stage_ms.values())
         shared = {s: ms for s, ms in stage_ms.items() if s in SHARED_STAGES}
         compiled = self._compile_bar(compile_figure)
-        self._draw({backend: own}, shared, compiled)
+        self._draw({backend: own}, shared, compiled, self._thread_labels({backend: threads}, threads))
         self.title.setText(title)
-        notes = [f"{shown_name(PREPROCESSING_TOTAL).capitalize()} (the five stages): "
+        notes = [self._threads_note(threads),
+                 f"{shown_name(PREPROCESSING_TOTAL).capitalize()} (the five stages): "
                  f"{format_ms(own[PREPROCESSING_TOTAL])} ms; {END_TO_END_TOTAL} (decode and every stage): "
                  f"{format_ms(own[END_TO_END_TOTAL])} ms."]
         if shared:
@@ -189,7 +198,11 @@ class TimingChart(QWidget):
                     factor = speedup(theirs[category], mine[category])
                     self._speedups.setdefault(category, {})[f"{name} vs {baseline}"] = factor
         uses_numba = "numba" in sets
-        self._draw(sets, shared, self._compile_bar(compile_figure) if uses_numba else {})
+        runs = {name: r.last.threads for name, r in comparison.results.items()}
+        threads = Threads(next((t.numba for t in runs.values() if t.numba is not None), None),
+                          next(iter(runs.values())).onnxruntime)
+        self._draw(sets, shared, self._compile_bar(compile_figure) if uses_numba else {},
+                   self._thread_labels(runs, threads))
         self.title.setText(title)
         ok, agree = comparison.equivalent, comparison.labels_agree
         self.badge.setText(f"{'✔ equivalent' if ok else '✘ DIFFER'}: max |Δ| {comparison.max_abs_diff:.1e} "
@@ -198,7 +211,8 @@ class TimingChart(QWidget):
                                  "padding: 3px;")
         self.badge.show()
         self.caption.setText("".join(f"<p>{part}</p>" for part in (
-            self._method_note(comparison), self._slower_note(comparison), self._speedup_table(),
+            self._method_note(comparison), self._threads_note(threads), self._slower_note(comparison),
+            self._speedup_table(),
             self._shared_note(), self._compile_note(compile_figure) if uses_numba else "", self._floor_note()) if part))
 
     # ----- captions -----------------------------------------------------------------------------------------------
@@ -230,6 +244,25 @@ class TimingChart(QWidget):
                 f"<table cellspacing='0'><tr><th></th>{head}</tr>{rows}</table>")
 
     @staticmethod
+    def _thread_labels(runs: Mapping[str, Threads | None], threads: Threads | None) -> dict[str, str]:
+        """Legend names with threads: "numba (2 threads)" for a backend on Numba's threads, ONNX Runtime's beside
+        the shared stages (infer)."""
+        labels = {name: f"{name}&nbsp;({_threads(t.numba)})" for name, t in runs.items()
+                  if t is not None and t.numba is not None}
+        if threads is not None:
+            onnx = _threads(threads.onnxruntime)
+            labels[SHARED] = f"{LEGEND[SHARED]}&nbsp;(infer:&nbsp;ONNX&nbsp;Runtime,&nbsp;{onnx})"
+        return labels
+
+    @staticmethod
+    def _threads_note(threads: Threads | None) -> str:
+        if threads is None:
+            return ""
+        numba = (f"Numba's kernels on {'up to ' * (threads.numba > 1)}{_threads(threads.numba, ' ')}"
+                 if threads.numba is not None else "no Numba kernels")
+        return f"Threads: {numba}, ONNX Runtime's infer on {_threads(threads.onnxruntime, ' ')}."
+
+    @staticmethod
     def _shared_note() -> str:
         return ("Grey: shared stages (decode, infer, postprocess), the same code for every backend, drawn once: every "
                 f"run pooled, decode once per round; never a speedup. {PREPROCESSING_TOTAL.capitalize()}: the five "
@@ -254,8 +287,11 @@ class TimingChart(QWidget):
         return {f"numba {kind(figure.source)}": figure.ms}
 
     # ----- drawing ------------------------------------------------------------------------------------------------
-    def _draw(self, sets: dict[str, dict[str, float]], shared: dict[str, float], compiled: dict[str, float]) -> None:
-        """Grouped horizontal bars of ``sets`` (a slot each per row); ``shared`` and ``compiled`` once, centred."""
+    def _draw(self, sets: dict[str, dict[str, float]], shared: dict[str, float], compiled: dict[str, float],
+              labels: Mapping[str, str] | None = None) -> None:
+        """Grouped horizontal bars of ``sets`` (a slot each per row); ``shared`` and ``compiled`` once, centred;
+        ``labels``: legend names other than the bar sets' own."""
+        labels = {**LEGEND, **(labels or {})}
         self._values = {**{name: dict(times) for name, times in sets.items()},
                         **({SHARED: dict(shared)} if shared else {}), **({COMPILE: dict(compiled)} if compiled else {})}
         given = list(dict.fromkeys(c for times in self._values.values() for c in times))
@@ -280,7 +316,7 @@ class TimingChart(QWidget):
             anchor.attachAxis(axis)
             axis.setVisible(True)
         self.legend.setText("&nbsp;&nbsp;".join(f"<span style='color:{self._colours[name]}'>■</span>&nbsp;"
-                                                f"{LEGEND.get(name, name)}" for name in self._values))
+                                                f"{labels.get(name, name)}" for name in self._values))
         self.legend.show()
         self.view.setMinimumHeight(90 + len(self._rows) * max(1, len(sets)) * SLOT_PX)
 
