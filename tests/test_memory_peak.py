@@ -14,6 +14,7 @@ import data_store
 import numpy as np
 import pydicom
 import pytest
+from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate, generate_frames
@@ -233,3 +234,11 @@ def test_the_luma_of_a_colour_frame_is_the_same_in_a_fraction_of_the_memory():
         tracemalloc.stop()
     assert grey.dtype == np.float32 and np.array_equal(grey, expected)
     assert peak < 2 * rgb.nbytes  # the float32 result is 1.33; whole-frame float64 temporaries made 5.3
+
+
+def test_grey_content_stored_as_rgb_keeps_one_grey_copy_not_the_rgb_array(tmp_path):
+    grey = (np.arange(600 * 500) % 251).astype(np.uint8).reshape(600, 500)
+    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / "export.png")
+    scan, current, _ = traced_load(tmp_path / "export.png")
+    assert scan.photometric == "MONOCHROME2" and np.array_equal(scan.pixels[0], grey)
+    assert scan.pixels.flags.c_contiguous and current < 1.2 * grey.nbytes  # was 3: a view of the RGB array

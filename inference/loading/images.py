@@ -91,7 +91,8 @@ def _array(image: Image.Image) -> np.ndarray:
         target = "L" if _grey_palette(image) else "RGB"
     array = np.asarray(image.convert(target) if target and target != image.mode else image)
     if array.ndim == 3 and (array[..., 0] == array[..., 1]).all() and (array[..., 1] == array[..., 2]).all():
-        array = array[..., 0]  # grey content stored as RGB (common for exported radiographs): keep it grey
+        array = np.ascontiguousarray(array[..., 0])  # grey content stored as RGB (common for exported
+        # radiographs): kept grey, as a copy, so the scan does not keep the RGB array (three times the size) alive
     return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 
