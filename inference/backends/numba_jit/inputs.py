@@ -8,17 +8,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
-from numba import get_num_threads, njit, prange, set_num_threads
+from numba import get_num_threads, njit, set_num_threads
 
 from radbench.inference.backends.checks import check_image
 from radbench.inference.machine import runnable_elsewhere, usable_cpus
 
 # OpenMP workers sleep as soon as a parallel loop ends instead of spinning for a while: a spinning worker takes a
-# CPU from other processes between stages, and counts as "runnable" to the next stage's thread choice.
+# CPU from other processes between stages, and counts as "runnable" to the next stage's thread choice. Waking
+# them costs 35-80 us per parallel loop (2-3 us when they spin), so only the heavy passes run in parallel.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-#: Below this many pixels a kernel runs on one thread: waking the others costs more than they save.
-SERIAL_BELOW = 1 << 16
+#: Below this many pixels a kernel runs on one thread: waking the others costs more than they save (on a 400 x 400
+#: frame, 2-thread histogram and equalize passes ran 1.5-3x slower than 1-thread ones; on 1955 x 1841, 1.8-2.4x
+#: faster).
+SERIAL_BELOW = 1 << 20
 
 #: How many kernel calls ran on how many threads, since the process started (the benchmark reports it).
 threads_used: Counter[int] = Counter()
@@ -28,14 +31,15 @@ threads_used: Counter[int] = Counter()
 _BANDS = 64
 
 
-def prepared(image: np.ndarray, stage: str) -> np.ndarray:
+def prepared(image: np.ndarray, stage: str, *, finite: bool = True) -> np.ndarray:
     """``image`` checked as ``stage`` checks it, as a read-only, C-contiguous, native-endian array (float16 as
     float32: Numba has none, and float32 holds every float16 exactly).
 
     Always read-only, so that the kernels ``warm_up`` compiles serve a scan's read-only frames and the
-    writeable buffers of earlier stages alike.
+    writeable buffers of earlier stages alike. ``finite=False`` leaves the NaN/infinity check to the caller, which
+    makes it in a pass it needs anyway (:func:`.stages.extremes` with the stage's name).
     """
-    image = check_image(image, stage, all_finite)
+    image = check_image(image, stage, all_finite if finite else lambda _: True)
     dtype = np.float32 if image.dtype.kind == "f" and image.dtype.itemsize == 2 else image.dtype.newbyteorder("=")
     image = np.ascontiguousarray(image, dtype=dtype).view()
     image.flags.writeable = False
@@ -69,10 +73,11 @@ def threads_for(pixels: int) -> Iterator[None]:
         set_num_threads(configured)
 
 def all_finite(image: np.ndarray) -> bool:
-    """No NaN or infinity in a float image, in one parallel pass: the largest exponent field is not all ones.
+    """No NaN or infinity in a float image, in one pass: the largest exponent field is not all ones.
 
-    Integer max over the bits vectorizes without ``fastmath``, unlike a float reduction: about 2.5x faster than
-    NumPy's min and max on a 1955 x 1841 float32 frame (0.35 against 0.9 ms).
+    Integer max over the bits vectorizes without ``fastmath``, unlike a float reduction: about 5x faster than
+    NumPy's min and max on a 1955 x 1841 float32 frame (0.18 against 0.9 ms), fast enough that a second thread
+    would cost more to wake than it saves.
     """
     image = np.ascontiguousarray(image, dtype=image.dtype.newbyteorder("="))  # the bits as this machine reads them
     if image.dtype.itemsize == 8:
@@ -82,12 +87,11 @@ def all_finite(image: np.ndarray) -> bool:
     return bool(np.isfinite(image).all())  # float16: rare, and NumPy is fine
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _exponent_max(bits, mask):
-    rows = np.zeros(bits.shape[0], dtype=bits.dtype)
-    for i in prange(bits.shape[0]):
-        highest = rows[i]
-        for j in range(bits.shape[1]):
-            highest = max(highest, bits[i, j] & mask)
-        rows[i] = highest
-    return rows.max()
+    highest = bits.dtype.type(0)
+    for i in range(bits.shape[0]):
+        row = bits[i]
+        for j in range(row.shape[0]):
+            highest = max(highest, row[j] & mask)
+    return highest
