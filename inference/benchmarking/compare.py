@@ -114,8 +114,9 @@ class Comparison:
         load = (f"load average {self.load_average:.1f} over the last minute on {self.usable_cpus} usable cores, this "
                 "comparison counting for 1")
         if others >= 0.5:
-            return (f"other processes kept about {others:.1f} cores busy ({load}); Numba's parallel kernels split "
-                    "each stage across every core and wait for the slowest.")
+            return (f"other processes kept about {others:.1f} cores busy ({load}); Numba's kernels run only on the "
+                    "cores others leave free at the moment each starts, so a process that starts mid-stage still "
+                    "slows them.")
         return f"none detected: no other process was busy ({load})."
 
 

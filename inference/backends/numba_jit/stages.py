@@ -58,10 +58,10 @@ def equalize(image: np.ndarray, *, out: np.ndarray | None = None, cancel: Cancel
 
 
 def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None) -> np.ndarray:
-    with threads_for(np.size(image)):
+    with threads_for(max(np.size(image), _pixels(height, width))):  # the larger side decides: a heatmap enlarges
         image = prepared(image, "resize")
         rows = _resample_columns(image, *axis_weights(image.shape[0], height))
-    with threads_for(rows.size):
+    with threads_for(max(rows.size, _pixels(height, width))):
         return _resample_rows(rows, *axis_weights(image.shape[1], width))
 
 
@@ -71,6 +71,11 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], ch
         image = prepared(image, "normalize")
         means, stds = per_channel(mean, std, channels)
         return _normalize(image, np.array(means), np.array(stds))
+
+
+def _pixels(height: object, width: object) -> int:
+    """``height * width`` for the thread choice; 0 for sizes resize will refuse."""
+    return height * width if isinstance(height, (int, np.integer)) and isinstance(width, (int, np.integer)) else 0
 
 
 def cdf_slopes(cdf: np.ndarray) -> np.ndarray:
