@@ -227,6 +227,10 @@ class Model:
         width)`` float32 tensor; all outputs."""
         return self.session_for().run(None, {self._input.name: tensor})
 
+    def label(self, tensor: np.ndarray) -> str:
+        """The card's decision on the first image of a model input (no out-of-domain checks: those need the scan)."""
+        return self.card.decide(self.probabilities(self.infer(tensor)))
+
     def class_maps(self, outputs: list[np.ndarray]) -> np.ndarray | None:
         """The first image's class activation maps ``(classes, h, w)``, or None if the model has none."""
         if self.card.cam_output is None:

@@ -8,13 +8,13 @@ the stage medians). Numba is compiled before anything is timed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from radbench.inference.backends import BACKEND_NAMES, Backend, get_backend
-from radbench.inference.benchmarking import reference_pipeline
+from radbench.inference.benchmarking import peer_opencv, reference_pipeline
 from radbench.inference.benchmarking.records import Record
 from radbench.inference.benchmarking.schedule import Run, check_counts, run_order, schedule
 from radbench.inference.model import ModelCard
@@ -24,12 +24,15 @@ from radbench.inference.timing import StageClock, Timings
 
 TOTAL_STAGE = "preprocess_total"
 REFERENCE = reference_pipeline.NAME
+OPENCV = peer_opencv.NAME  # the OpenCV pipeline a user who wants speed would write (optional: the peers extra)
 #: The numba backend's whole-pipeline entry (``Backend.fused``: all five stages in two passes), timed as one stage
 #: "fused".
 FUSED = "numba-fused"
 DEFAULT_BACKENDS = (*BACKEND_NAMES, REFERENCE)
-KNOWN_BACKENDS = (*BACKEND_NAMES, FUSED, REFERENCE)  # the fused path is an option: --backends ...,numba-fused
-SPEEDUP_BASELINES = ("naive", "vectorized", REFERENCE)
+KNOWN_BACKENDS = (*BACKEND_NAMES, FUSED, REFERENCE, OPENCV)  # options: --backends ...,numba-fused,opencv
+SPEEDUP_BASELINES = ("naive", "vectorized", REFERENCE, OPENCV)
+#: The outside yardsticks: not RadBench backends, and approximate (their model inputs differ by design).
+PEERS = (REFERENCE, OPENCV)
 YARDSTICK = "vectorized"  # every tensor is compared with this backend's
 
 
@@ -58,6 +61,7 @@ class FileBench:
     max_abs_diff: Mapping[str, float]  # each backend's model input vs the vectorized backend's
     tensor: np.ndarray = field(repr=False)  # the vectorized backend's model input
     latency: tuple[Record, ...] = ()  # ONNX Runtime on ``tensor``, filled in by the runner
+    labels: Mapping[str, str | None] = field(default_factory=dict)  # each backend's label on its model input
 
     @property
     def backends(self) -> tuple[str, ...]:
@@ -74,16 +78,24 @@ class FileBench:
 
 
 def stage_backend(name: str) -> Backend:
-    """A registered backend by name, or the (unregistered) library reference."""
-    return reference_pipeline.as_backend() if name == REFERENCE else get_backend(name)
+    """A registered backend by name, or one of the (unregistered) peers; ``BackendError`` if it cannot run here."""
+    peers = {REFERENCE: reference_pipeline.as_backend, OPENCV: peer_opencv.as_backend}
+    return peers[name]() if name in peers else get_backend(name)
 
 
 def bench_file(scan: Scan, card: ModelCard, *, backends: Sequence[str] = DEFAULT_BACKENDS, repeats: int = 10,
-               warmup: int = 1) -> FileBench:
-    """Time the five compute stages of every backend on the scan's default frame (Numba compiled beforehand)."""
+               warmup: int = 1, classify: Callable[[np.ndarray], str | None] | None = None) -> FileBench:
+    """Time the five compute stages of every backend on the scan's default frame (Numba compiled beforehand).
+
+    An optional peer that cannot run here (OpenCV not installed) is left out with a note saying how to install it.
+    ``classify(model_input)``, if given, labels each backend's model input (``FileBench.labels``)."""
     check_counts(repeats, warmup)
     image = scan.grey_frame()
     spec = PreprocessSpec.from_card(card, scan)
+    notes = []
+    if OPENCV in backends and not peer_opencv.available():
+        notes.append(f"{OPENCV} left out: it is not installed here; {peer_opencv.INSTALL}")
+        backends = [name for name in backends if name != OPENCV]
     chosen = {name: stage_backend("numba" if name == FUSED else name) for name in backends}
     for name, backend in chosen.items():
         backend.warm_up(image.dtype, fused=name == FUSED)
@@ -110,9 +122,10 @@ def bench_file(scan: Scan, card: ModelCard, *, backends: Sequence[str] = DEFAULT
         frame_count=scan.frame_count,
         records=tuple(r for name, runs in timings.items() for r in _records(file, name, runs)),
         run_order=order,
-        notes=tuple(s.note for s in schedules.values() if s.note),
+        notes=(*notes, *(s.note for s in schedules.values() if s.note)),
         max_abs_diff={name: float(np.abs(tensors[name] - yardstick).max()) for name in backends},
         tensor=yardstick,
+        labels={name: classify(t) for name, t in {YARDSTICK: yardstick, **tensors}.items()} if classify else {},
     )
 
 
