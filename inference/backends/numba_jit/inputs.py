@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,10 +12,10 @@ from numba import get_num_threads, njit, set_num_threads
 from radbench.inference.backends.checks import check_image
 from radbench.inference.machine import runnable_elsewhere, usable_cpus
 
-# OpenMP workers sleep as soon as a parallel loop ends instead of spinning for a while: a spinning worker takes a
-# CPU from other processes between stages, and counts as "runnable" to the next stage's thread choice. Waking
-# them costs 35-80 us per parallel loop (2-3 us when they spin), so only the heavy passes run in parallel.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP workers sleep as soon as a parallel loop ends (OMP_WAIT_POLICY=PASSIVE, set in radbench.inference before
+# any library loads OpenMP): a spinning worker would take a CPU from other processes between stages and count as
+# "runnable" to the next stage's thread choice. Waking them costs 35-80 us per parallel loop (2-3 us when they
+# spin), so only the heavy passes run in parallel.
 
 #: Below this many pixels a kernel runs on one thread: waking the others costs more than they save (on a 400 x 400
 #: frame, 2-thread histogram and equalize passes ran 1.5-3x slower than 1-thread ones; on 1955 x 1841, 1.8-2.4x
