@@ -9,6 +9,27 @@ import torch.nn.functional as F
 
 from radbench.inference.backends.resample import axis_matrix
 
+PROFILES = {
+    # 1.0.0: moderate geometry and intensity changes
+    "v1": {"rotation": 10.0, "zoom_in": 1.25, "zoom_out": 1.25, "aspect": 1.1, "shift": 0.08, "gamma": 0.4,
+           "contrast": 0.25, "brightness": 0.08},
+    # 2.0.0: random resized crops (down to 0.39 of the area) and zoom-outs with a black border, so that the field
+    # of view (tight crops are far more common among the pneumonia films) stops telling the class; stronger
+    # exposure curves
+    "v2": {"rotation": 12.0, "zoom_in": 1.6, "zoom_out": 1.4, "aspect": 1.25, "shift": 0.12, "gamma": 0.6,
+           "contrast": 0.35, "brightness": 0.1},
+}
+
+
+def describe(profile: str) -> str:
+    """The augmentation of ``profile`` in words (for the card)."""
+    a = PROFILES[profile]
+    return (f"rotation +-{a['rotation']:g} deg, zoom out to 1/{a['zoom_out']:g} (black border) and in to "
+            f"{a['zoom_in']:g}x (random resized crop), aspect 1/{a['aspect']:g}-{a['aspect']:g}, shift "
+            f"+-{a['shift']:.0%}, gamma exp(+-{a['gamma']:g}), contrast {1 - a['contrast']:g}-{1 + a['contrast']:g}, "
+            f"brightness +-{a['brightness']:g}, blur or sharpen (p 0.25 each), Gaussian noise sigma <= 0.03, random "
+            "erasing (p 0.3); on equalized images")
+
 
 class Augmenter:
     """Random affine (rotation, zoom, aspect, shift) at full size, the pipeline's exact area resize to the
@@ -17,30 +38,34 @@ class Augmenter:
     Input: (B, 1, S, S) equalized images in [0, 1]. Output: normalized (B, 1, size, size) model inputs.
     """
 
-    def __init__(self, source: int, size: int, mean: float, std: float, generator: torch.Generator):
+    def __init__(self, source: int, size: int, mean: float, std: float, generator: torch.Generator,
+                 profile: str = "v2"):
         resize = torch.tensor(axis_matrix(source, size), dtype=torch.float32)
         self.rows, self.cols_t = resize, resize.T.contiguous()
         self.mean, self.std, self.gen = mean, std, generator
+        self.a = PROFILES[profile]
 
     def _u(self, n: int, lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(n, generator=self.gen)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         b = batch.shape[0]
-        angle = self._u(b, -math.radians(10), math.radians(10))
-        zoom = torch.exp(self._u(b, -math.log(1.25), math.log(1.25)))
-        aspect = torch.exp(self._u(b, -math.log(1.1), math.log(1.1)))
+        a = self.a
+        angle = self._u(b, -math.radians(a["rotation"]), math.radians(a["rotation"]))
+        zoom = torch.exp(self._u(b, -math.log(a["zoom_out"]), math.log(a["zoom_in"])))
+        aspect = torch.exp(self._u(b, -math.log(a["aspect"]), math.log(a["aspect"])))
         sx, sy = aspect.sqrt() / zoom, 1 / (aspect.sqrt() * zoom)
         cos, sin = angle.cos(), angle.sin()
-        theta = torch.stack([torch.stack([cos * sx, -sin * sy, self._u(b, -0.08, 0.08)], 1),
-                             torch.stack([sin * sx, cos * sy, self._u(b, -0.08, 0.08)], 1)], 1)
+        theta = torch.stack([torch.stack([cos * sx, -sin * sy, self._u(b, -a["shift"], a["shift"])], 1),
+                             torch.stack([sin * sx, cos * sy, self._u(b, -a["shift"], a["shift"])], 1)], 1)
         grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
         x = F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         x = self.rows @ x @ self.cols_t
 
         per_image = (b, 1, 1, 1)
-        x = x.clamp(0, 1) ** torch.exp(self._u(b, -0.4, 0.4)).view(per_image)
-        x = (x - 0.5) * self._u(b, 0.75, 1.25).view(per_image) + 0.5 + self._u(b, -0.08, 0.08).view(per_image)
+        x = x.clamp(0, 1) ** torch.exp(self._u(b, -a["gamma"], a["gamma"])).view(per_image)
+        x = ((x - 0.5) * self._u(b, 1 - a["contrast"], 1 + a["contrast"]).view(per_image) + 0.5
+             + self._u(b, -a["brightness"], a["brightness"]).view(per_image))
         blurred = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), _gaussian(float(self._u(1, 0.5, 1.3))))
         choice = torch.rand(b, generator=self.gen).view(per_image)
         sharpened = x + self._u(b, 0.3, 1.0).view(per_image) * (x - blurred)

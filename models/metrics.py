@@ -73,3 +73,24 @@ def report(y: np.ndarray, probs: np.ndarray, threshold: float) -> dict:
         "ece": round(expected_calibration_error(y, probs), 4),
         "confusion_matrix": confusion,
     }
+
+
+def bootstrap(y: np.ndarray, probs: np.ndarray, threshold: float, groups: np.ndarray, seed: int,
+              rounds: int = 1000) -> dict:
+    """95 % intervals (2.5th and 97.5th percentiles) of accuracy, sensitivity, specificity and ROC AUC at
+    ``threshold`` over ``rounds`` resamplings of whole ``groups`` (patients) with replacement."""
+    rng = np.random.default_rng(seed)
+    names = np.unique(groups)
+    members = {g: np.flatnonzero(groups == g) for g in names}
+    rows = []
+    for _ in range(rounds):
+        index = np.concatenate([members[g] for g in rng.choice(names, len(names))])
+        yy, pp = y[index], probs[index, 1]
+        called = pp >= threshold
+        sens, spec = _rates(yy, called)
+        auc = roc_auc(yy, pp) if 0 < yy.sum() < len(yy) else float("nan")
+        rows.append([float((called == (yy == 1)).mean()), sens, spec, auc])
+    with np.errstate(all="ignore"):
+        low, high = np.nanpercentile(np.asarray(rows, np.float64), [2.5, 97.5], axis=0)
+    return {name: [round(float(lo), 4), round(float(hi), 4)]
+            for name, lo, hi in zip(("accuracy", "sensitivity", "specificity", "roc_auc"), low, high)}

@@ -27,7 +27,7 @@ from radbench.inference.model import CARD_KEY
 from radbench.inference.ood import image_statistics, statistics_distance
 from radbench.models import card as model_card
 from radbench.models import metrics
-from radbench.models.augment import Augmenter
+from radbench.models.augment import PROFILES, Augmenter
 from radbench.models.dataset import (
     LABELS,
     list_samples,
@@ -36,6 +36,7 @@ from radbench.models.dataset import (
     split_by_patient,
 )
 from radbench.models.latency import latency
+from radbench.models.looks import LookModel, look_features, look_reversed
 from radbench.models.net import PneumoniaNet, ServingNet
 from radbench.models.shifts import SHIFTS, shifted_tensors
 
@@ -55,9 +56,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--val-fraction", type=float, default=0.15)
-    p.add_argument("--threshold-on", choices=("shifted", "validation"), default="shifted",
-                   help="balance sensitivity and specificity on the validation films plus their shifted copies "
-                        "(default) or on the validation films alone")
+    p.add_argument("--threshold-on", choices=("half", "look", "shifted", "validation"), default="half",
+                   help="half (default): the calibrated probability 0.5 of a model trained with balanced class priors "
+                        "(prevalence-free, equal costs); or balance sensitivity and specificity on the look-reversed "
+                        "validation films, on the validation films plus their shifted copies, or on the validation "
+                        "films alone")
+    p.add_argument("--augment", choices=sorted(PROFILES), default="v2", help="augmentation profile (models/augment.py)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--version", default="1.0.0")
@@ -68,7 +72,7 @@ def train_member(x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace, see
     """One network: AdamW, one-cycle schedule, class-weighted cross-entropy with light label smoothing."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    augment = Augmenter(args.source_size, args.size, MEAN, STD, gen)
+    augment = Augmenter(args.source_size, args.size, MEAN, STD, gen, args.augment)
     net = PneumoniaNet()
     counts = torch.bincount(y, minlength=len(LABELS)).float()
     weights = counts.sum() / (len(LABELS) * counts.clamp(min=1))
@@ -161,20 +165,36 @@ def main(argv: list[str] | None = None) -> int:
     shifted_probs = {name: metrics.softmax(ensemble_logits(members, shifted_tensors(
         val_paths, name, args.size, MEAN, STD, args.seed)) / temperature) for name in SHIFTS}
     validation_only = metrics.balanced_threshold(y_val, probs[:, 1])
-    if args.threshold_on == "shifted":  # validation films plus their shifted copies: robust to acquisition changes
-        pooled = np.concatenate([probs[:, 1], *(p[:, 1] for p in shifted_probs.values())])
-        threshold = metrics.balanced_threshold(np.tile(y_val, 1 + len(SHIFTS)), pooled)
-    else:
-        threshold = validation_only
+    look_model = LookModel(look_features([s.path for s in train]), y_train.numpy())
+    val_look = look_model.score(look_features(val_paths))
+    hard = look_reversed(y_val, val_look)
+    thresholds = {"half": 0.5, "validation": validation_only,
+                  "look": metrics.balanced_threshold(y_val[hard], probs[hard, 1]),
+                  "shifted": metrics.balanced_threshold(  # validation films plus their shifted copies
+                      np.tile(y_val, 1 + len(SHIFTS)),
+                      np.concatenate([probs[:, 1], *(p[:, 1] for p in shifted_probs.values())]))}
+    threshold = thresholds[args.threshold_on]
     validation = metrics.report(y_val, probs, threshold)
     ece_before = metrics.expected_calibration_error(y_val, metrics.softmax(raw_logits))
     validation["ece_before_temperature"] = round(ece_before, 4)
     at_half = metrics.report(y_val, probs, 0.5)
     at_validation_only = {"threshold": round(validation_only, 4), **metrics.report(y_val, probs, validation_only)}
-    single = [metrics.report(y_val, metrics.softmax(ensemble_logits([m], x_val) / temperature), threshold)
-              for m in members]
+    member_probs = [metrics.softmax(ensemble_logits([m], x_val) / temperature) for m in members]
+    single = [metrics.report(y_val, p, threshold) for p in member_probs]
+    patients = np.array([s.patient for s in val])
+    look_reversed_report = {**metrics.report(y_val[hard], probs[hard], threshold),
+                            "look_only_roc_auc_on_validation": round(metrics.roc_auc(y_val, val_look), 4)}
+    look_reversed_members = [metrics.report(y_val[hard], p[hard], threshold) for p in member_probs]
+    intervals = {"validation": metrics.bootstrap(y_val, probs, threshold, patients, args.seed),
+                 "look_reversed": metrics.bootstrap(y_val[hard], probs[hard], threshold, patients[hard], args.seed)}
+    other_thresholds = {name: {"threshold": round(t, 4), "validation": metrics.report(y_val, probs, t),
+                               "look_reversed": metrics.report(y_val[hard], probs[hard], t)}
+                        for name, t in thresholds.items()}
     shifted = {name: metrics.report(y_val, p, threshold) for name, p in shifted_probs.items()}
     print(f"validation: {json.dumps(validation)}", flush=True)
+    print(f"look-reversed validation: {json.dumps(look_reversed_report)}", flush=True)
+    for name, result in other_thresholds.items():
+        print(f"  threshold rule {name}: {json.dumps(result)}", flush=True)
     for name, result in shifted.items():
         print(f"  shifted {name}: {json.dumps(result)}", flush=True)
 
@@ -187,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                "train_patients": len({s.patient for s in train}), "validation_patients": len({s.patient for s in val})},
         metrics={"validation": validation, "validation_threshold_0_5": at_half,
                  "validation_threshold_balanced_on_validation_only": at_validation_only, "validation_shifted": shifted,
-                 "validation_each_member": single},
+                 "validation_each_member": single, "validation_look_reversed": look_reversed_report,
+                 "validation_look_reversed_each_member": look_reversed_members,
+                 "bootstrap_95": intervals, "threshold_rules": other_thresholds},
         ood=ood_reference(x_train, x_val), train_minutes=train_minutes,
         date=datetime.date.today().isoformat())
     export(serving, args.out, args.size, card)  # twice: latency and the ONNX check are measured on the file
