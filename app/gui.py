@@ -1,11 +1,14 @@
 """Start the desktop app. Knows nothing of the command line: ``cli`` asks :func:`has_display` first and runs
-``radbench predict`` instead when there is none."""
+``radbench predict`` instead when there is none; :func:`launch` does the same when Qt's X11 platform lacks a system
+library (it names the packages to install), instead of letting Qt abort the process."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+
+from radbench.app.qt_platform import XCB_LIBRARIES, SystemLibrary, install_hint, missing_libraries, uses_xcb
 
 
 def has_display() -> bool:
@@ -15,13 +18,24 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def launch(files: Sequence[str]) -> int:
-    """Open the main window with ``files`` (a bundled sample on first start); returns Qt's exit status.
+def launch(files: Sequence[str], libraries: Iterable[SystemLibrary] = XCB_LIBRARIES) -> int:
+    """Open the main window with ``files`` (a bundled sample on first start).
 
-    Needs a display (:func:`has_display`); without one this raises instead of letting Qt abort the process.
+    Needs a display (:func:`has_display`); without one this raises instead of letting Qt abort the process. When Qt
+    would start on X11 (xcb) and one of ``libraries`` is missing, it says in one line which packages to install and
+    runs ``radbench predict`` on the files instead, returning its exit status.
+
+    When the window closes, background work is stopped (:meth:`MainWindow.shutdown` on ``aboutToQuit``) and the
+    process ends at once with Qt's exit status (``os._exit``, after flushing the output): settings are saved by
+    then, and nothing is left to tear down but the interpreter's heap and an uninterruptible Numba warm-up.
     """
     if not has_display():
         raise RuntimeError("no display (no DISPLAY or WAYLAND_DISPLAY): the desktop app cannot open")
+    if uses_xcb():
+        missing = missing_libraries(libraries)
+        if missing:
+            print(install_hint(missing), file=sys.stderr, flush=True)
+            return _predict_instead(files)
     from PySide6.QtWidgets import QApplication
 
     from radbench.app import scan_files
@@ -31,6 +45,7 @@ def launch(files: Sequence[str]) -> int:
     app.setApplicationName("RadBench")
     app.setOrganizationName("RadBench")
     window = MainWindow()
+    app.aboutToQuit.connect(window.shutdown)
     first_start = not window.settings.value("started", False, type=bool)
     window.settings.setValue("started", True)
     if files:
@@ -38,4 +53,19 @@ def launch(files: Sequence[str]) -> int:
     elif first_start and scan_files.FIRST_SAMPLE.is_file():
         window.open_files([scan_files.FIRST_SAMPLE])
     window.show()
-    return app.exec()
+    status = app.exec()
+    window.settings.sync()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _predict_instead(files: Sequence[str]) -> int:
+    """``radbench predict`` on ``files`` (the bundled samples when none), as the no-display path does."""
+    from radbench.app.cli import main
+    from radbench.app.samples import sample_files
+
+    targets = list(files) or [str(p) for p in sample_files()]
+    print(f"Running `radbench predict {' '.join(targets) if files else 'sample_images/*'}` instead.\n",
+          file=sys.stderr, flush=True)
+    return main(["predict", *targets])

@@ -1,4 +1,5 @@
-"""The main window: scan list, scan pane, Run toolbar, prediction / timing / metadata tabs, status bar.
+"""The main window: scan list, scan pane and prediction / timing / metadata tabs side by side in a splitter, the Run
+toolbar, the status bar.
 
 Widgets and wiring only: loading, preprocessing, inference, comparison and display math live in ``inference``.
 The parts live in their own modules: :mod:`scan_pane` (viewer and its controls), :mod:`run_toolbar` (runs,
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QDockWidget, QLabel, QListWidget, QMainWindow, QTabWidget, QWidget
+from PySide6.QtWidgets import QLabel, QListWidget, QMainWindow, QSplitter, QTabWidget, QWidget
 
 from radbench.app import scan_files
 from radbench.app.batch_dialog import BatchDialog
@@ -23,16 +24,21 @@ from radbench.app.run_toolbar import RunToolbar
 from radbench.app.scan_opener import ScanOpener
 from radbench.app.scan_pane import ScanPane
 from radbench.app.timing_chart import TimingChart
+from radbench.app.window_geometry import place_window
 from radbench.app.window_menus import build_menus, show_profile
 from radbench.inference.benchmarking.compare import Comparison
 from radbench.inference.benchmarking.numba_compile import CompileTime
+from radbench.inference.display import view_caption
 from radbench.inference.errors import RadBenchError
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
-from radbench.inference.overlay_export import verdict
 from radbench.inference.pipeline import Prediction
 from radbench.inference.scan import Scan
 
 Key = tuple[Path, int]  # a scan's path and a frame index: what every result belongs to
+#: The size the window asks for on a screen with room for it (it never opens larger than the screen's free area).
+PREFERRED_SIZE = (1400, 900)
+#: Widths the splitter starts with (scan list, scan pane, results) and keeps at least.
+START_WIDTHS, MINIMUM_WIDTHS = (190, 700, 520), (130, 260, 340)
 
 
 class MainWindow(QMainWindow):
@@ -58,9 +64,10 @@ class MainWindow(QMainWindow):
         self._build()
         self._connect()
         self._load_model(model_path)
-        geometry = self.settings.value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+        place_window(self, self.settings.value("geometry"), PREFERRED_SIZE)
+        splitter = self.settings.value("splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
         if warm_numba:
             self.run_toolbar.warm_numba()
 
@@ -68,18 +75,29 @@ class MainWindow(QMainWindow):
     def _build(self) -> None:
         self.scan_pane = ScanPane()
         self.viewer, self.overlay = self.scan_pane.viewer, self.scan_pane.overlay
-        self.setCentralWidget(self.scan_pane)
-        self.scan_list = QListWidget(minimumWidth=150, maximumWidth=260, textElideMode=Qt.TextElideMode.ElideMiddle,
+        self.scan_list = QListWidget(textElideMode=Qt.TextElideMode.ElideMiddle,
                                      horizontalScrollBarPolicy=Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._dock("Scans", self.scan_list, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.scan_list.setToolTip("The opened scans (full path in each one's tooltip): click one to show it. Open "
+                                  "more with File › Open, or drop files and folders on the window.")
         self.prediction_panel = PredictionPanel()
         self.timing_chart = TimingChart()
         self.metadata_panel = MetadataPanel()
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.prediction_panel, "Prediction")
-        self.tabs.addTab(self.timing_chart, "Timing")
-        self.tabs.addTab(self.metadata_panel, "Metadata")
-        self._dock("Results", self.tabs, Qt.DockWidgetArea.RightDockWidgetArea)
+        for panel, name, tip in ((self.prediction_panel, "Prediction", "The verdict on the frame shown, or why "
+                                  "there is none, with the probabilities and the decision rule"),
+                                 (self.timing_chart, "Timing", "Milliseconds per stage of the last Run or Compare "
+                                  "all on the frame shown"),
+                                 (self.metadata_panel, "Metadata", "The scan's key fields and every DICOM element "
+                                  "(patient-identifying values hidden)")):
+            self.tabs.addTab(panel, name)
+            self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="main_splitter", childrenCollapsible=False)
+        for widget, minimum in zip((self.scan_list, self.scan_pane, self.tabs), MINIMUM_WIDTHS):
+            widget.setMinimumWidth(minimum)
+            self.splitter.addWidget(widget)
+        self.splitter.setStretchFactor(1, 1)  # the image takes what the window gains
+        self.splitter.setSizes(list(START_WIDTHS))
+        self.setCentralWidget(self.splitter)
 
         status = self.statusBar()
         self.opener = ScanOpener(self.settings, status, self)
@@ -89,22 +107,17 @@ class MainWindow(QMainWindow):
         self.badge = self.timing_chart.badge
         self.run_button, self.compare_button, self.cancel_button = bar.run_button, bar.compare_button, bar.cancel_button
 
-        self.cursor_label = QLabel()
-        self.window_label = QLabel()
+        self.cursor_label = QLabel(toolTip="The value under the cursor: raw, and rescaled (HU for CT) when the file "
+                                           "rescales it")
+        self.window_label = QLabel(toolTip="The display window: center (level) and width")
         status.addWidget(self.cursor_label, 1)
         status.addPermanentWidget(self.window_label)
         status.addPermanentWidget(bar.progress)
-        notice = QLabel(NOT_FOR_CLINICAL_USE)
+        notice = QLabel(NOT_FOR_CLINICAL_USE, toolTip="RadBench is a teaching tool: its predictions are never a "
+                                                       "diagnosis")
         notice.setStyleSheet("color: #b00020; font-weight: bold;")
         status.addPermanentWidget(notice)
         build_menus(self)
-        self.resize(1400, 900)
-
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
-        dock = QDockWidget(title, self, objectName=f"dock_{title.lower()}")
-        dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.addDockWidget(area, dock)
 
     def _connect(self) -> None:
         self.scan_list.currentRowChanged.connect(self._show_scan)
@@ -123,8 +136,18 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.cancel()
         self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("splitter", self.splitter.saveState())
         self.settings.sync()
         super().closeEvent(event)
+
+    def shutdown(self, wait_s: float = 0.5) -> bool:
+        """Stop background work for quitting (connected to ``aboutToQuit``): cancel the run or comparison, stop the
+        batch and end its worker processes, then wait up to ``wait_s`` for the job to stop. Numba's start-up
+        warm-up cannot be interrupted and is not waited for. True if nothing is left running but that warm-up."""
+        dialog = getattr(self, "batch_dialog", None)
+        if dialog is not None:
+            dialog.stop_now()
+        return self.run_toolbar.stop(wait_s)
 
     def _load_model(self, path: str | Path | None) -> None:
         try:
@@ -150,6 +173,7 @@ class MainWindow(QMainWindow):
             self.scan_list.addItem(scan.path.name)
             self.scan_list.item(self.scan_list.count() - 1).setToolTip(str(scan.path))
         self.scan_list.setCurrentRow(first_new)
+        self.viewer.setFocus()  # the viewer's keys (frames, zoom) work at once
 
     @property
     def opening(self) -> bool:
@@ -194,7 +218,8 @@ class MainWindow(QMainWindow):
             self.prediction_panel.clear("No prediction for this frame yet: press Run.", heading=where)
         else:
             self.prediction_panel.show_prediction(prediction, self.model)
-        self.scan_pane.show_heatmap(prediction.heatmap if prediction is not None else None)
+        self.scan_pane.show_heatmap(prediction.heatmap if prediction is not None else None,
+                                    prediction.label if prediction is not None and not prediction.withheld else "")
         timing = self.timings.get(key)
         if timing is None:
             self.timing_chart.clear(f"{where}: no timings yet. Press Run to time one backend, or Compare all to time "
@@ -274,14 +299,21 @@ class MainWindow(QMainWindow):
         return dialog
 
     # ----- export and drops -----------------------------------------------------------------------------------
-    def export_view(self, path: str | Path) -> None:
-        """Save the view; the notice is burnt in whenever a prediction is shown."""
+    def export_view(self, path: str | Path) -> bool:
+        """Save the view at full resolution; whenever a prediction is shown, a caption beneath the image gives the
+        label and its probability (or "withheld" and why), what the heatmap shows and the notice. The status bar
+        says where it went. False (and a message) if it cannot be written."""
         prediction = self.predictions.get(self.current_key)
-        notice = f"{verdict(prediction)}\n{NOT_FOR_CLINICAL_USE}" if prediction is not None else None
+        caption = None
+        if prediction is not None:
+            caption = "\n".join(view_caption(prediction, self.overlay.isEnabled() and self.overlay.isChecked()))
         try:
-            self.viewer.export_png(path, notice)
-        except OSError as exc:
+            self.viewer.export_png(path, caption)
+        except (OSError, RuntimeError) as exc:
             self.report_problems("Export failed", [f"{path}: {exc}"])
+            return False
+        self.statusBar().showMessage(f"View saved to {path}", 10000)
+        return True
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():

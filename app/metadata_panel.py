@@ -29,14 +29,18 @@ class MetadataPanel(QWidget):
         layout = QVBoxLayout(self)
         self.form = QFormLayout()
         layout.addLayout(self.form)
-        self.search = QLineEdit(placeholderText="Search tags (name, tag or value)")
-        self.reveal = QCheckBox("Show patient-identifying values")
+        self.search = QLineEdit(placeholderText="Search tags (name, tag or value)",
+                                toolTip="Show only the elements whose tag, name or value contains this text")
+        self.reveal = QCheckBox("Show patient-identifying values",
+                                toolTip="Names, IDs, dates and institutions are hidden until you tick this (they "
+                                        "never appear in the corners, the exports or the batch results)")
         self.model = QStandardItemModel(0, 4, self)
         self.model.setHorizontalHeaderLabels(["Tag", "Name", "VR", "Value"])
         self.proxy = QSortFilterProxyModel(self, filterCaseSensitivity=Qt.CaseSensitivity.CaseInsensitive,
                                            filterKeyColumn=-1)
         self.proxy.setSourceModel(self.model)
-        self.table = QTableView(sortingEnabled=False, wordWrap=False)
+        self.table = QTableView(sortingEnabled=False, wordWrap=False,
+                                toolTip="Every element of the DICOM header (none for PNG, JPEG or TIFF)")
         self.table.setModel(self.proxy)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().hide()

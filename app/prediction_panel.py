@@ -38,6 +38,8 @@ class PredictionPanel(QWidget):
         self.show_probabilities.setArrowType(Qt.ArrowType.RightArrow)
         self.show_probabilities.setText("Show the probabilities anyway (no verdict: for discussion only)")
         self.show_probabilities.setAutoRaise(True)
+        self.show_probabilities.setToolTip("The model gives no verdict outside its domain; its probabilities can "
+                                           "still be shown, greyed, for discussion")
         self.show_probabilities.toggled.connect(self._toggle_probabilities)
         self.probabilities = QWidget()
         self._bars_layout = QVBoxLayout(self.probabilities)

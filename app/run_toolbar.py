@@ -72,12 +72,22 @@ class RunToolbar(QToolBar):
         for name in BACKEND_NAMES:
             self.backend.addItem(name, name)
         self.threads = threads_box()
+        self.backend.setToolTip("The preprocessing backend of the next Run and profile: naive (plain Python loops), "
+                                "vectorized (NumPy) or numba (compiled kernels; its compile time is shown apart). "
+                                "Every backend gives the model the same input.")
         self.repeats = QSpinBox(minimum=1, maximum=50, value=3, prefix="repeats ")
-        self.run_button = QPushButton("Run")
-        self.compare_button = QPushButton("Compare all")
-        self.cancel_button = QPushButton("Cancel", enabled=False)
-        self.progress = QProgressBar(maximumWidth=220, visible=False)
-        for widget in (QLabel(" Backend "), self.backend, self.threads, self.run_button, self.repeats,
+        self.repeats.setToolTip("Compare all: timed runs per backend after one warm-up each, interleaved; the chart "
+                                "shows their median and p10–p90")
+        self.run_button = QPushButton("Run", toolTip="Classify the frame shown with the chosen backend, timing every "
+                                                     "stage (Ctrl+R)")
+        self.compare_button = QPushButton("Compare all", toolTip="Time every backend on the frame shown and check "
+                                                                 "that their model inputs agree (Ctrl+Shift+R)")
+        self.cancel_button = QPushButton("Cancel", enabled=False, toolTip="Stop the run or comparison going on "
+                                                                          "(Esc)")
+        self.progress = QProgressBar(maximumWidth=220, visible=False, toolTip="How far the job has got")
+        backend_label = QLabel(" Backend ")
+        backend_label.setBuddy(self.backend)
+        for widget in (backend_label, self.backend, self.threads, self.run_button, self.repeats,
                        self.compare_button, self.cancel_button):
             self.addWidget(widget)
         self.numba_compile: CompileTime | None = None  # every Numba warm-up of this session, as one figure
@@ -86,6 +96,8 @@ class RunToolbar(QToolBar):
         self._warming_message = ""
         self._cancel = threading.Event()
         self._job = None
+        self._job_idle = threading.Event()  # set on the worker thread as soon as a job's work has returned
+        self._job_idle.set()
         self._input_ready = False
 
         self.backend.setCurrentIndex(max(0, self.backend.findData(settings.value("backend", "vectorized"))))
@@ -168,6 +180,12 @@ class RunToolbar(QToolBar):
             self._cancel.set()
             self._status.showMessage("Cancelling…")
 
+    def stop(self, wait_s: float) -> bool:
+        """For quitting: cancel the job and wait up to ``wait_s`` for its work to return (a naive stage checks
+        between rows, so this is quick). Numba's start-up warm-up is not waited for. True if no job is left."""
+        self._cancel.set()
+        return self._job_idle.wait(wait_s)
+
     def warm_numba(self) -> None:
         """Warm Numba's kernels up in the background; the backend list shows the state, then the figure."""
         seconds = compile_estimate_s(len(WARM_DTYPES))
@@ -222,14 +240,18 @@ class RunToolbar(QToolBar):
         self._cancel.clear()
 
         def on_threads():
-            with compute_threads(threads):  # on the worker thread: Numba's setting is per thread
-                return work()
+            try:
+                with compute_threads(threads):  # on the worker thread: Numba's setting is per thread
+                    return work()
+            finally:
+                self._job_idle.set()
 
         worker = create_worker(on_threads, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(done)
         worker.errored.connect(lambda exc: self._failed(what, exc))
         worker.finished.connect(self._finished)
         self._job = worker
+        self._job_idle.clear()
         self._status.showMessage(f"{what}…")
         self.progress.setRange(0, 0)  # busy until the job says how far it is
         self.progress.show()

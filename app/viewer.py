@@ -1,7 +1,10 @@
-"""The scan viewer: fit, zoom, pan, window/level by mouse drag, presets, invert, frames, heatmap overlay, export.
+"""The scan viewer: fit, zoom, pan, window/level by mouse drag, presets, invert, frames, heatmap overlay, corner
+annotations, export.
 
-Display only: the numbers come from :mod:`inference.display` and :mod:`inference.heatmap`. The heatmap is a
-second pixmap item with the image's scene geometry, so it stays aligned in every zoom and pan state.
+Display only: the numbers and texts come from :mod:`inference.display` and :mod:`inference.heatmap`. The heatmap is
+a second pixmap item with the image's scene geometry, so it stays aligned in every zoom and pan state; it is always
+sampled smoothly (bilinear), while the image shows crisp pixels once zoomed past 1:1. However it is panned (mouse or
+keys), a strip of the image (:data:`KEEP_VISIBLE_PX`) stays on screen.
 """
 
 from __future__ import annotations
@@ -10,26 +13,35 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 from radbench.inference import display
 from radbench.inference.heatmap import colorize
-from radbench.inference.scan import Scan
+from radbench.inference.scan import Scan, WindowPreset
 
-#: Zoom factor per wheel notch, and the zoom limits (screen pixels per image pixel).
+#: Zoom factor per wheel notch or +/- key, and the zoom limits (screen pixels per image pixel).
 ZOOM_STEP = 1.25
 ZOOM_LIMITS = (0.01, 64.0)
+#: Screen pixels of the image that panning always leaves in view (less when the image is smaller on screen).
+KEEP_VISIBLE_PX = 48
+#: Share of the viewport one Left/Right key press pans.
+KEY_PAN_SHARE = 0.1
 _PAN_BUTTONS = (Qt.MouseButton.RightButton, Qt.MouseButton.MiddleButton)
 
 
 class ScanViewer(QGraphicsView):
     """One scan at a time. Left-drag: window/level; right- or middle-drag: pan; wheel: zoom about the cursor;
-    double-click: fit. ``windowChanged(center, width)`` follows every window change, ``cursorValue(text)`` the
-    value under the mouse (empty outside the image)."""
+    double-click: fit; Left/Right keys: pan. ``windowChanged(center, width)`` follows every window change,
+    ``presetChanged(name)`` the window's name (a preset of :func:`inference.display.presets_for`, or "Custom" once
+    dragged), ``cursorValue(text)`` the value under the mouse (empty outside the image), ``zoomChanged(scale)``
+    the screen pixels per image pixel. Corner annotations (modality, frame, W/L, zoom, value under the cursor) are
+    painted over the image while :attr:`annotations_visible`."""
 
     windowChanged = Signal(float, float)
+    presetChanged = Signal(str)
     cursorValue = Signal(str)
+    zoomChanged = Signal(float)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -45,11 +57,17 @@ class ScanViewer(QGraphicsView):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)  # wheelEvent anchors at the cursor
         self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)  # the corners follow
+        self.overlay_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)  # bilinear, always
         self.scan: Scan | None = None
         self._frame = 0
         self._rescaled: np.ndarray | None = None  # the frame through the modality LUT, cached for fast re-renders
         self._value_range = 1.0
         self._center = self._width = 1.0
+        self._preset = ""
+        self._value = ""  # the value under the cursor, as the corner shows it
+        self.annotations_visible = True
         self._user_invert = False
         self._heat: np.ndarray | None = None
         self._heat_rgb: np.ndarray | None = None
@@ -69,11 +87,9 @@ class ScanViewer(QGraphicsView):
         index = scan.frame_index(frame)
         self.scan = scan
         self._load_frame(index)
-        self._center, self._width = display.default_window(scan, self._rescaled)
-        h, w = self._rescaled.shape
-        self.setSceneRect(QRectF(-w, -h, 3 * w, 3 * h))  # room to pan the image to the viewport's edges
+        self._value = ""
         self.set_heatmap(None)
-        self._render()
+        self._apply(self.presets()[0])
         self.fit()
 
     def set_frame(self, frame: int) -> None:
@@ -94,16 +110,32 @@ class ScanViewer(QGraphicsView):
     def window(self) -> tuple[float, float]:
         return self._center, self._width
 
-    def set_window(self, center: float, width: float) -> None:
+    @property
+    def preset(self) -> str:
+        """The name of the window shown: a preset's, or "Custom" once set by hand."""
+        return self._preset
+
+    def presets(self) -> tuple[WindowPreset, ...]:
+        """The windows offered for the frame on screen (:func:`inference.display.presets_for`); the default first."""
+        return display.presets_for(self.scan, self._rescaled) if self.scan is not None else ()
+
+    def set_window(self, center: float, width: float, preset: str = display.CUSTOM) -> None:
+        """Show the window ``(center, width)`` (width at least 1), called ``preset``: by hand unless named."""
         self._center, self._width = float(center), max(1.0, float(width))
+        if preset != self._preset:
+            self._preset = preset
+            self.presetChanged.emit(preset)
         self._render()
 
     def apply_preset(self, name: str) -> None:
-        """Use the named preset of :func:`inference.display.presets_for`; ``KeyError`` if there is none."""
-        presets = {p.name: p for p in display.presets_for(self.scan)} if self.scan else {}
-        if name not in presets:
-            raise KeyError(f"no window preset named {name!r}")
-        self.set_window(presets[name].center, presets[name].width)
+        """Use the named preset of :func:`inference.display.presets_for` for the frame on screen; ``KeyError`` if
+        there is none."""
+        if self.scan is None:
+            raise KeyError(f"no window preset named {name!r}: no scan")
+        self._apply(display.preset_named(self.scan, self._rescaled, name))
+
+    def _apply(self, preset: WindowPreset) -> None:
+        self.set_window(preset.center, preset.width, preset.name)
 
     def set_inverted(self, inverted: bool) -> None:
         """Invert the display on top of the photometric interpretation (MONOCHROME1 is already shown right)."""
@@ -115,15 +147,28 @@ class ScanViewer(QGraphicsView):
         if self.scan is None:
             return
         self._user_invert = False
-        self.set_window(*display.default_window(self.scan, self._rescaled))
+        self._apply(self.presets()[0])
         self.fit()
 
     def fit(self) -> None:
         """The whole image in the viewport, aspect kept."""
         if not self.image_item.pixmap().isNull():
+            self._update_scene_rect(self._fit_scale())
             self.fitInView(self.image_item, Qt.AspectRatioMode.KeepAspectRatio)
             self._fitted = True
-            self._update_sampling()
+            self._zoomed()
+
+    def _fit_scale(self) -> float:
+        rect, port = self.image_item.boundingRect(), self.viewport().rect()
+        return max(1e-6, min(port.width() / max(rect.width(), 1), port.height() / max(rect.height(), 1)))
+
+    def actual_size(self) -> None:
+        """One image pixel per screen pixel (1:1), about the viewport's centre."""
+        self.zoom(1.0 / self.transform().m11())
+
+    def zoom_percent(self) -> float:
+        """The zoom as the corner shows it: 100 at 1:1."""
+        return 100 * self.transform().m11()
 
     def _render(self) -> None:
         if self._rescaled is None:
@@ -173,25 +218,48 @@ class ScanViewer(QGraphicsView):
     def zoom(self, factor: float, anchor: QPointF | None = None) -> None:
         """Scale by ``factor`` (within :data:`ZOOM_LIMITS`), keeping the scene point under ``anchor``
         (viewport coordinates; default the viewport's centre) where it is."""
+        if self.image_item.pixmap().isNull():
+            return
         scale = self.transform().m11()
         factor = min(max(scale * factor, ZOOM_LIMITS[0]), ZOOM_LIMITS[1]) / scale
         anchor = QPointF(self.viewport().rect().center()) if anchor is None else anchor
         fixed = self.viewportTransform().inverted()[0].map(anchor)
+        self._update_scene_rect(scale * factor)
         self.scale(factor, factor)
         self._scroll_by(self.viewportTransform().map(fixed) - anchor)
         self._fitted = False
-        self._update_sampling()
+        self._zoomed()
+
+    def pan(self, dx: float, dy: float) -> None:
+        """Move the image by (dx, dy) screen pixels; a strip of it always stays in view (:data:`KEEP_VISIBLE_PX`)."""
+        self._scroll_by(QPointF(-dx, -dy))
+        self._fitted = False
 
     def _scroll_by(self, delta: QPointF) -> None:
         for bar, step in ((self.horizontalScrollBar(), delta.x()), (self.verticalScrollBar(), delta.y())):
             bar.setValue(bar.value() + round(step))
 
-    def _update_sampling(self) -> None:
-        """Smooth sampling when zoomed out, crisp pixels when zoomed in."""
-        mode = (Qt.TransformationMode.SmoothTransformation if self.transform().m11() < 1
-                else Qt.TransformationMode.FastTransformation)
-        for item in (self.image_item, self.overlay_item):
-            item.setTransformationMode(mode)
+    def _update_scene_rect(self, scale: float) -> None:
+        """The pannable area at ``scale``: the image, widened so that it can move until only a strip of
+        :data:`KEEP_VISIBLE_PX` screen pixels (or all of it, when smaller) is left at a viewport edge."""
+        rect = self.image_item.boundingRect()
+        port = self.viewport().rect()
+        span_x, span_y = port.width() / scale, port.height() / scale  # the viewport in image pixels
+        keep_x = min(KEEP_VISIBLE_PX / scale, rect.width())
+        keep_y = min(KEEP_VISIBLE_PX / scale, rect.height())
+        self.setSceneRect(rect.adjusted(-(span_x - keep_x), -(span_y - keep_y), span_x - keep_x, span_y - keep_y))
+
+    def _zoomed(self) -> None:
+        """Crisp pixels for the image once zoomed past 1:1 (the heatmap stays smooth); tell who shows the zoom."""
+        self.image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation if self.transform().m11() < 1
+                                              else Qt.TransformationMode.FastTransformation)
+        self.zoomChanged.emit(self.transform().m11())
+        self.viewport().update()
+
+    def visible_image_rect(self) -> QRect:
+        """The part of the viewport the image covers, in viewport pixels (empty when panned away)."""
+        shown = self.mapFromScene(self.image_item.sceneBoundingRect()).boundingRect()
+        return shown.intersected(self.viewport().rect())
 
     # ----- mouse ----------------------------------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:
@@ -213,8 +281,7 @@ class ScanViewer(QGraphicsView):
                 self.set_window(*display.window_drag(self._center, self._width, delta.x(), delta.y(),
                                                      self._value_range))
             else:
-                self._scroll_by(-delta)
-                self._fitted = False
+                self.pan(delta.x(), delta.y())
         self._report_value(event.position())
         super().mouseMoveEvent(event)
 
@@ -236,21 +303,86 @@ class ScanViewer(QGraphicsView):
             self.zoom(ZOOM_STEP ** steps, event.position())
         event.accept()
 
+    def keyPressEvent(self, event) -> None:
+        """Left/Right pan by a tenth of the viewport (never the image off-screen); Up/Down are left to the frame
+        keys of the window (QGraphicsView would scroll)."""
+        key = event.key()
+        if key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and self.scan is not None:
+            step = self.viewport().width() * KEY_PAN_SHARE
+            self.pan(step if key == Qt.Key.Key_Right else -step, 0)
+            event.accept()
+            return
+        if key in (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown):
+            event.ignore()
+            return
+        super().keyPressEvent(event)
+
     def leaveEvent(self, event) -> None:
+        self._value = ""
         self.cursorValue.emit("")
+        self.viewport().update()
         super().leaveEvent(event)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if self._fitted:
             self.fit()
+        elif not self.image_item.pixmap().isNull():
+            self._update_scene_rect(self.transform().m11())
 
     def _report_value(self, position: QPointF) -> None:
         if self.scan is None:
             return
         point = self.viewportTransform().inverted()[0].map(position)
         row, col = int(np.floor(point.y())), int(np.floor(point.x()))
-        self.cursorValue.emit(display.value_text(self.scan, self._frame, row, col, self._rescaled))
+        self._value = display.value_text(self.scan, self._frame, row, col, self._rescaled)
+        self.cursorValue.emit(self._value)
+        if self.annotations_visible:
+            self.viewport().update()
+
+    # ----- corner annotations ---------------------------------------------------------------------------------
+    def set_annotations_visible(self, visible: bool) -> None:
+        self.annotations_visible = bool(visible)
+        self.viewport().update()
+
+    def corner_texts(self) -> tuple[str, str, str, str]:
+        """What the four corners say (top left, top right, bottom left, bottom right); empty without a scan."""
+        if self.scan is None:
+            return "", "", "", ""
+        return display.corner_texts(self.scan, self._frame, self._center, self._width, self._preset,
+                                    self.transform().m11(), self._value)
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        super().drawForeground(painter, rect)
+        if not self.annotations_visible or self.scan is None:
+            return
+        painter.save()
+        painter.resetTransform()  # viewport pixels
+        font = QFont(self.font())
+        font.setPixelSize(12)
+        painter.setFont(font)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        margin, port = 6, QRectF(self.viewport().rect())
+        box = port.adjusted(margin, margin, -margin, -margin)
+        corners = (Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                   Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
+                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
+                   Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom)
+        metrics = QFontMetrics(font)
+        for text, align in zip(self.corner_texts(), corners):
+            if not text:
+                continue
+            lines = text.split("\n")
+            height = metrics.height() * len(lines)
+            top = box.top() if align & Qt.AlignmentFlag.AlignTop else box.bottom() - height
+            for i, line in enumerate(lines):
+                width = metrics.horizontalAdvance(line)
+                left = box.left() if align & Qt.AlignmentFlag.AlignLeft else box.right() - width
+                path = QPainterPath()
+                path.addText(QPointF(left, top + i * metrics.height() + metrics.ascent()), font, line)
+                painter.strokePath(path, QPen(QColor(0, 0, 0, 200), 3))  # a dark halo: legible on any grey
+                painter.fillPath(path, QColor(255, 236, 140))
+        painter.restore()
 
     # ----- export ---------------------------------------------------------------------------------------------
     def export_png(self, path: str | Path, notice: str | None = None) -> None:

@@ -18,21 +18,43 @@ CT = get_testdata_file("CT_small.dcm")
 MR = get_testdata_file("emri_small.dcm")
 RGB = get_testdata_file("SC_rgb.dcm")
 CHEST = Path(__file__).resolve().parent.parent / "sample_images" / "chest_cr_rg1_j2k_lossless.dcm"
+PNG = CHEST.with_name("tibia_cr_rg3_8bit_440px.png")
 
 
 def test_ct_presets_are_the_standard_windows():
     assert [(p.name, p.center, p.width) for p in display.CT_PRESETS] == [
-        ("Lung", -600, 1500), ("Mediastinum", 50, 350), ("Bone", 400, 1800), ("Brain", 40, 80)]
-    assert display.presets_for(load_scan(CT)) == display.CT_PRESETS
+        ("Lung", -600, 1500), ("Mediastinum", 40, 400), ("Bone", 400, 1800), ("Brain", 40, 80)]
+    ct = load_scan(CT)
+    assert display.presets_for(ct, display.rescaled_frame(ct))[2:] == display.CT_PRESETS
 
 
-def test_file_presets_come_first_and_unnamed_ones_get_a_name():
+def test_presets_are_named_in_words_the_files_first_and_never_empty():
     chest = load_scan(CHEST)
-    assert display.presets_for(chest) == (WindowPreset(15000.0, 30000.0, "File 1"),)  # CR: no CT presets
+    rescaled = display.rescaled_frame(chest)
+    presets = display.presets_for(chest, rescaled)
+    assert presets[0] == WindowPreset(15000.0, 30000.0, "From file: preset 1")  # CR: no CT presets
+    assert [p.name for p in presets] == ["From file: preset 1", "Full range", "Auto (1-99 %)"]
+    assert (presets[1].center, presets[1].width) == display.full_range_window(rescaled)
     ct = replace(load_scan(CT), window_presets=(WindowPreset(40, 400, "Abdomen"), WindowPreset(-500, 1000)))
-    names = [p.name for p in display.presets_for(ct)]
-    assert names == ["Abdomen", "File 2", "Lung", "Mediastinum", "Bone", "Brain"]
-    assert display.presets_for(load_scan(MR)) == ()
+    names = [p.name for p in display.presets_for(ct, display.rescaled_frame(ct))]
+    assert names == ["From file: Abdomen", "From file: preset 2", "Full range", "Auto (1-99 %)", "Lung", "Mediastinum",
+                     "Bone", "Brain"]
+    for path in (MR, PNG):
+        scan = load_scan(path)
+        assert [p.name for p in display.presets_for(scan, display.rescaled_frame(scan))][-2:] == [
+            "Full range", "Auto (1-99 %)"]
+    with pytest.raises(KeyError, match="Lung"):
+        display.preset_named(chest, rescaled, "Lung")
+
+
+def test_the_auto_window_spans_the_1st_to_99th_percentile():
+    values = np.arange(1000, dtype=np.float32).reshape(10, 100)
+    values[0, 0], values[-1, -1] = -30000, 30000  # two outliers no longer flatten the picture
+    center, width = display.auto_window(values)
+    lo, hi = np.percentile(values, [1, 99])
+    assert (center, width) == pytest.approx(((lo + hi + 1) / 2, hi - lo + 1))
+    assert display.full_range_window(values)[1] == 60001
+    assert display.auto_window(np.zeros((4, 4), np.float32))[1] == 1  # flat: width at least 1
 
 
 def test_rescaled_frame_applies_the_modality_lut():

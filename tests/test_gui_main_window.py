@@ -263,11 +263,24 @@ def test_batch_window_processes_a_folder_and_exports_its_rows(qtbot, window, tmp
     statuses = {Path(r["path"]).name: r["status"] for r in dialog.rows}
     assert statuses == {"ct.dcm": "ok", "broken.dcm": "error", "notes.txt": "skipped"}
     assert dialog.model.rowCount() == 3
-    failed = next(r for r in range(3) if dialog.model.item(r, 1).text() == "error")
-    assert dialog.model.item(failed, 2).text() and dialog.model.item(failed, 0).background().color().red() == 255
-    withheld = next(r for r in range(3) if dialog.model.item(r, 1).text() == "ok")  # the CT: no label, amber row
-    assert dialog.model.item(withheld, 3).text() == "" and dialog.model.item(withheld, 4).text().startswith("withheld")
-    assert dialog.model.item(withheld, 0).background().color() == QColor("#fff1c1")
+    assert dialog.headers == ["File", "Status", "Label", "P(NORMAL)", "P(PNEUMONIA)", "Withheld (why)", "Warnings",
+                              "Error"]
+    cells = {dialog.model.item(r, 0).text(): [dialog.model.item(r, c) for c in range(8)] for r in range(3)}
+    failed = cells["broken.dcm"]
+    assert failed[1].text() == "error" and failed[7].text() and failed[0].background().color().red() == 255
+    assert failed[0].toolTip() == str(folder / "broken.dcm")  # the name in the cell, the full path in the tooltip
+    withheld = cells["ct.dcm"]  # the CT: no label, amber row, the reason in full in its tooltip
+    assert withheld[1].text() == "ok" and withheld[2].text() == "" and withheld[5].text().startswith("withheld")
+    assert withheld[5].toolTip() == withheld[5].text() and withheld[0].background().color() == QColor("#fff1c1")
+    assert all(cell.text().endswith("%") and len(cell.text().split(".")[1]) == 2 for cell in withheld[3:5])  # "61.2%"
+    dialog.filter.setCurrentIndex(dialog.filter.findData("error"))
+    assert dialog.proxy.rowCount() == 1 and dialog.filter.currentText() == "Errors (1)"
+    dialog.filter.setCurrentIndex(dialog.filter.findData("withheld"))
+    assert dialog.proxy.rowCount() == 1 and dialog.proxy.index(0, 0).data() == "ct.dcm"
+    dialog.table.selectRow(0)
+    assert "Withheld (why): withheld" in dialog.details.text() and str(folder / "ct.dcm") in dialog.details.text()
+    dialog.filter.setCurrentIndex(0)
+    assert dialog.proxy.rowCount() == 3
     assert "1 ok (1 withheld), 1 error, 1 skipped" in dialog.status.text()
     assert "decode" in dialog.chart.values()["shared"] and "3 files" in dialog.chart.title.text()
     dialog.export_csv(tmp_path / "out.csv")

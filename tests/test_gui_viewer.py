@@ -160,9 +160,11 @@ def test_presets_and_reset(viewer):
     scan = load_scan(CT)
     viewer.set_scan(scan)
     default, fitted = viewer.window(), viewer.transform().m11()
-    assert [p.name for p in display.presets_for(scan)] == ["Lung", "Mediastinum", "Bone", "Brain"]
+    assert [p.name for p in viewer.presets()] == ["Full range", "Auto (1-99 %)", "Lung", "Mediastinum", "Bone",
+                                                  "Brain"]
+    assert viewer.preset == "Full range"
     viewer.apply_preset("Bone")
-    assert viewer.window() == (400.0, 1800.0)
+    assert viewer.window() == (400.0, 1800.0) and viewer.preset == "Bone"
     with pytest.raises(KeyError, match="Soft tissue"):
         viewer.apply_preset("Soft tissue")
     viewer.set_inverted(True)
