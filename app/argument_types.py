@@ -7,11 +7,17 @@ import argparse
 import math
 from typing import TextIO
 
+from radbench.inference.loading.decoders import DECODER_NAMES
 from radbench.inference.machine import usable_cpus
 
 #: ``--threads`` help shared by predict, batch and bench.
-THREADS_HELP = ("threads of Numba's parallel kernels and of ONNX Runtime's infer (default: Numba on every CPU this "
-                "process may use, ONNX Runtime on 1; more than the CPUs this process may use are capped, with a note)")
+THREADS_HELP = ("threads of Numba's parallel kernels, of ONNX Runtime's infer and of the decoders that have threads of "
+                "their own (default: Numba and decoders on every CPU this process may use, as far as other processes "
+                "leave them free, ONNX Runtime on 1; more than the CPUs this process may use are capped, with a note)")
+#: ``--decoder`` help shared by predict, batch and bench.
+DECODER_HELP = ("decode with this decoder only; a file it cannot decode is an error naming the decoders that could "
+                f"(never another decoder): {', '.join(DECODER_NAMES)} (default: the fastest for the file's transfer "
+                "syntax, see the README)")
 
 
 def count(minimum: int):

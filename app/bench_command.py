@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from collections.abc import Mapping
 from typing import TextIO
 
-from radbench.app.argument_types import capped_threads, count, counts
+from radbench.app.argument_types import DECODER_HELP, capped_threads, count, counts
 from radbench.app.samples import sample_files
 from radbench.inference.benchmarking.environment import PACKAGES
 from radbench.inference.benchmarking.file_bench import (
@@ -34,6 +35,7 @@ from radbench.inference.benchmarking.runner import (
 )
 from radbench.inference.benchmarking.schedule import LARGE_FRAME_PIXELS, LARGE_NAIVE_REPEATS
 from radbench.inference.errors import RadBenchError
+from radbench.inference.loading.decoders import DECODER_NAMES
 
 
 def add_parser(commands) -> None:
@@ -53,6 +55,12 @@ def add_parser(commands) -> None:
                             "in fresh processes")
     bench.add_argument("--no-fresh-compile", action="store_true",
                        help="skip timing Numba's cold compile and cache load in fresh processes (saves ~15 s)")
+    bench.add_argument("--decoder", choices=DECODER_NAMES, default=None, metavar="NAME", help=DECODER_HELP)
+    bench.add_argument("--decoders", action="store_true",
+                       help="instead of the stages, time every installed decoder on each file (default: the bundled "
+                            "samples and pydicom's and pydicom-data's test files of every compressed transfer "
+                            "syntax), pinned to one CPU and then on its own threads, each checked against pydicom's "
+                            "pixels; --repeat decodes each (default 10), --json writes the table")
     bench.add_argument("--threads", type=counts(1), default=None, metavar="N[,N...]",
                        help="Numba thread counts to time, e.g. 1,2: one pass per count (the first, at the lowest, "
                             "times every backend; later ones only numba and numba-fused, as the others do not use "
@@ -72,11 +80,13 @@ def run_bench(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
         else:
             print(file_table(item), file=out, flush=True)
 
+    if args.decoders:
+        return _run_decoders(args, out, err)
     threads = tuple(dict.fromkeys(capped_threads(n, err) for n in args.threads)) if args.threads else None
     try:
         benchmark = run_benchmark(args.files or sample_files(), backends=args.backends, repeats=args.repeat,
                                   warmup=args.warmup, fresh_compile=not args.no_fresh_compile, threads=threads,
-                                  report=report)
+                                  decoder=args.decoder, report=report)
     except RadBenchError as exc:
         print(f"radbench bench: {exc}", file=err)
         return 1
@@ -102,6 +112,7 @@ def file_table(result: FileResult) -> str:
              for label, (pass_bench, backend) in columns.items() for r in pass_bench.records if r.backend == backend}
     width = max(len(c) for c in [*cells.values(), *columns]) + 2
     lines = [f"{bench.file}  [{rows} x {cols} {bench.dtype}, frame {bench.frame + 1} of {bench.frame_count}]",
+             *_decode_lines(result),
              "  ms per run: median (p90 / min)",
              f"  {'stage':<18}" + "".join(f"{label:<{width}}" for label in columns)]
     for stage in bench.stages:
@@ -122,6 +133,72 @@ def file_table(result: FileResult) -> str:
                  + ", ".join(f"{r.backend} {_ms(r.median_ms)} ({_ms(r.p90_ms)} / {_ms(r.min_ms)})"
                              for r in bench.latency))
     return "\n".join(lines)
+
+
+def _decode_lines(result: FileResult) -> list[str]:
+    """Loading the file, timed apart from the stages (the same for every backend)."""
+    d = result.decode
+    if d is None:
+        return []
+    return [f"  decode (shared by every backend): {d.backend} on {_threads(result.decoder_threads)}, "
+            f"{_ms(d.median_ms)} ms median ({_ms(d.p90_ms)} / {_ms(d.min_ms)}) over {d.repeats} loads"]
+
+
+def _run_decoders(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``--decoders``: the decoder table, file by file, then the environment stamp (and the JSON)."""
+    from radbench.inference.benchmarking.decoders import (
+        as_dicts,
+        corpus_files,
+        decoder_versions,
+        load_average,
+        time_decoders,
+    )
+    from radbench.inference.benchmarking.environment import environment
+
+    before = load_average()
+    timings = time_decoders(args.files or corpus_files(), repeats=args.repeat, warmup=args.warmup,
+                            report=lambda found: print(decoder_table(found), file=out, flush=True))
+    env = {**environment(()), "decoders": decoder_versions(), "load_average": [before, load_average()]}
+    print(environment_text(env), file=out)
+    print("  decoders: " + ", ".join(f"{p} {v}" for p, v in env["decoders"].items()), file=out)
+    print(f"  load average (1, 5, 15 min) before {before}, after {env['load_average'][1]}; ms are wall-clock medians, "
+          "CPU ms the process's CPU time; * marks RadBench's default under each condition", file=out)
+    if args.json:
+        from radbench.inference.atomic_file import write_atomically
+
+        try:
+            write_atomically(args.json, lambda f: json.dump({"environment": env, "decoders": as_dicts(timings)}, f,
+                                                            indent=1))
+        except OSError as exc:
+            print(f"radbench bench: {args.json}: cannot write the JSON ({exc.strerror or exc})", file=err)
+            return 1
+        print(f"JSON written to {args.json}", file=out)
+    return 0 if timings else 1
+
+
+def decoder_table(timings) -> str:
+    """One file's decoders: median ms (CPU ms) pinned to one CPU and on their own threads, the pixels' check; ``*``
+    marks RadBench's default under each condition."""
+    if not timings:
+        return ""
+    from radbench.inference.benchmarking.decoders import ONE_CPU, OWN_THREADS
+
+    first = timings[0]
+    cells = {(t.decoder, t.condition): t for t in timings}
+    names = list(dict.fromkeys(t.decoder for t in timings))
+    lines = [f"{first.file}  [{first.syntax}, {first.size}]",
+             f"  {'decoder':<15}{ONE_CPU + ': ms (CPU ms)':<26}{OWN_THREADS + ': ms (CPU ms, threads)':<38}pixels"]
+    for name in names:
+        one, own = cells[(name, ONE_CPU)], cells[(name, OWN_THREADS)]
+        lines.append(f"  {name:<15}{_timing_cell(one, False):<26}{_timing_cell(own, True):<38}{one.pixels}")
+    return "\n".join(lines)
+
+
+def _timing_cell(t, threads: bool) -> str:
+    if t.median_ms is None:
+        return "-"
+    extra = f", {t.threads}" if threads else ""
+    return f"{_ms(t.median_ms)} ({_ms(t.cpu_ms)}{extra}){' *' if t.default else ''}"
 
 
 def compile_text(report: CompileReport) -> str:

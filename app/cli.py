@@ -8,9 +8,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from radbench.app.argument_types import THREADS_HELP, count, fraction
+from radbench.app.argument_types import DECODER_HELP, THREADS_HELP, count, fraction
 from radbench.app.samples import sample_files
 from radbench.inference.backends import BACKEND_NAMES
+from radbench.inference.loading.decoders import DECODER_NAMES
 from radbench.inference.model import NOT_FOR_CLINICAL_USE
 
 #: The subcommands; anything else as the first argument is a file for the desktop app.
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print one JSON object per file instead of tables")
     predict.add_argument("--model", default=None, help="ONNX classifier with a RadBench card (default: bundled)")
     predict.add_argument("--threads", type=count(1), default=None, metavar="N", help=THREADS_HELP)
+    predict.add_argument("--decoder", choices=DECODER_NAMES, default=None, metavar="NAME", help=DECODER_HELP)
     predict.add_argument("--heatmap", metavar="OUT.png", default=None,
                          help="write the scan with the model's heatmap blended in (with several files: a folder)")
     predict.add_argument("--opacity", type=fraction, default=0.5, help="heatmap opacity, 0 to 1 (default: 0.5)")

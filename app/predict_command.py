@@ -12,6 +12,7 @@ from radbench.app.argument_types import capped_threads
 from radbench.inference.atomic_file import check_output
 from radbench.inference.benchmarking.numba_compile import describe, first_use_message
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError, quoted
+from radbench.inference.loading import decode_threads
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 from radbench.inference.overlay_export import save_overlay
 from radbench.inference.pipeline import Pipeline, Prediction
@@ -27,13 +28,13 @@ def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
     """
     out, err = out or sys.stdout, err or sys.stderr
     threads = capped_threads(args.threads, err) if args.threads is not None else None
-    with compute_threads(threads):
+    with compute_threads(threads), decode_threads(threads):
         return _predict(args, out, err)
 
 
 def _predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
-        pipeline = Pipeline(Model(args.model), args.backend)
+        pipeline = Pipeline(Model(args.model), args.backend, decoder=getattr(args, "decoder", None))
         heatmap_paths = _heatmap_paths(args.heatmap, args.files)
     except (RadBenchError, OSError) as exc:
         print(f"radbench: {exc}", file=err)
@@ -99,6 +100,7 @@ def as_record(p: Prediction) -> dict:
         "frames": p.frame_count,
         "modality": p.modality,
         "decoder": p.decoder,
+        "decoder_threads": p.decoder_threads,
         "backend": p.backend,
         "model": p.model,
         "label": None if p.withheld else p.label,
@@ -117,7 +119,8 @@ def as_record(p: Prediction) -> dict:
 def as_table(p: Prediction) -> str:
     """A human-readable block: header, probabilities, a per-stage timing table, warnings."""
     modality = quoted(p.modality) if p.modality else "no modality"
-    header = (f"{p.path}  [frame {p.frame + 1} of {p.frame_count}, {modality}, decoded by {p.decoder}, "
+    decoder = p.decoder + (f" on {p.decoder_threads} threads" if p.decoder_threads > 1 else "")
+    header = (f"{p.path}  [frame {p.frame + 1} of {p.frame_count}, {modality}, decoded by {decoder}, "
               f"backend {p.backend}, model {p.model}]")
     lines = [header, f"  prediction: {p.withheld or (p.label + _decision_note(p))}"]
     width = max(len(label) for label in p.probabilities)

@@ -16,6 +16,7 @@ from radbench.inference.benchmarking.numba_compile import warm
 from radbench.inference.errors import ScanError
 from radbench.inference.heatmap import heatmap
 from radbench.inference.loading import load_scan
+from radbench.inference.loading.decoders import check_forced
 from radbench.inference.model import Model
 from radbench.inference.ood import domain_warnings, withheld_reason
 from radbench.inference.preprocessing import PreprocessSpec, preprocess
@@ -51,16 +52,24 @@ class Prediction:
     model: str
     modality: str
     decoder: str
+    decoder_threads: int  # the threads the decoder ran on
+    fast_decode: str  # with fast_decode: "1/8" (decoded at 1/8 of each side) or "no: <why>"; else ""
     #: The threads it ran on: Numba's kernels (None for a backend without them) and ONNX Runtime's infer.
     threads: Threads
 
 
 class Pipeline:
-    """Preprocess with one named backend and classify with one model; reusable across many files."""
+    """Preprocess with one named backend and classify with one model; reusable across many files.
 
-    def __init__(self, model: Model, backend: str | Backend):
+    ``decoder`` forces one decoder for the files it reads (:data:`inference.loading.DECODER_NAMES`); ``fast_decode``
+    lets a JPEG 2000 frame be decoded at the coarsest resolution level that still covers the model's input (the
+    equalize stage then sees that level, not the full frame: ``radbench batch --fast-decode``).
+    """
+
+    def __init__(self, model: Model, backend: str | Backend, *, decoder: str | None = None, fast_decode: bool = False):
         self.model = model
         self.backend = get_backend(backend) if isinstance(backend, str) else backend
+        self.decoder, self.fast_decode = check_forced(decoder), fast_decode
 
     def run(self, source: str | Path | Scan, *, frame: int | None = None, cancel: Cancel = None) -> Prediction:
         """Run every stage on one frame of a file (decode timed) or of an already loaded scan (not timed).
@@ -77,8 +86,9 @@ class Pipeline:
             scan = source
             image = _frame_of(scan, frame)
         else:
+            cover = (card.input_height, card.input_width) if self.fast_decode else None
             with clock.stage("decode"):
-                scan = load_scan(source)
+                scan = load_scan(source, decoder=self.decoder, cover=cover)
                 image = _frame_of(scan, frame)
         compiled = warm(backend, [image.dtype])
         tensor = preprocess(image, PreprocessSpec.from_card(card, scan), backend, clock=clock, cancel=cancel)
@@ -116,6 +126,8 @@ class Pipeline:
             model=self.model.title,
             modality=scan.modality,
             decoder=scan.decoder,
+            decoder_threads=scan.decoder_threads,
+            fast_decode=scan.fast_decode,
             threads=threads,
         )
 

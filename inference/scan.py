@@ -43,6 +43,10 @@ class Scan:
     photometric: str
     source_format: str  # "DICOM", "PNG", "JPEG", "TIFF", ...
     decoder: str  # which plugin decoded the pixels, e.g. "gdcm", "pylibjpeg", "pydicom", "Pillow"
+    decoder_threads: int = 1  # the threads the decoder ran on
+    #: Asked for a reduced JPEG 2000 decode (batch --fast-decode): "1/8" when the frame holds the stored image reduced
+    #: 8 times along each side, "no: <why>" when it was decoded in full; "" when not asked.
+    fast_decode: str = ""
     rescale_slope: float = 1.0
     rescale_intercept: float = 0.0
     window_presets: tuple[WindowPreset, ...] = ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -19,18 +20,21 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
+    JPEGBaseline8Bit,
     SecondaryCaptureImageStorage,
     generate_uid,
 )
 
 from radbench.inference.errors import NotAScanError, ScanError
-from radbench.inference.loading import DEFAULT_MAX_BYTES, decoder_plugins, load_scan
-from radbench.inference.loading.dicom import IDENTIFYING_KEYWORDS, METADATA_KEYWORDS, plugin_order
+from radbench.inference.loading import DEFAULT_MAX_BYTES, decode_threads, decoder_plugins, decoders, load_scan
+from radbench.inference.loading.decoders import DecoderError
+from radbench.inference.loading.dicom import IDENTIFYING_KEYWORDS, METADATA_KEYWORDS, decoder_order, plugin_order
 from radbench.inference.scan import WindowPreset
 
 DATA = Path(data_store.__file__).parent / "data"
 CT = Path(get_testdata_file("CT_small.dcm"))
 MR = Path(get_testdata_file("MR_small.dcm"))
+PNG_SAMPLE = Path(__file__).parents[1] / "sample_images" / "tibia_cr_rg3_8bit_440px.png"
 
 
 def write_dicom(path: Path, pixels: np.ndarray, *, syntax=ExplicitVRLittleEndian, preamble: bool = True,
@@ -146,14 +150,60 @@ def test_old_file_without_preamble_is_found_by_content(tmp_path):
     np.testing.assert_array_equal(scan.pixels, pixels)
 
 
-def test_compressed_syntaxes_use_the_preferred_plugin():
-    assert plugin_order(JPEG2000Lossless)[0] == "gdcm"  # measured fastest: see PLUGIN_PREFERENCE
-    assert load_scan(DATA / "US1_J2KR.dcm").decoder == "gdcm"  # colour
+def test_compressed_syntaxes_use_the_measured_default_decoder():
+    """One thread (the default): decoders.ONE_THREAD; two or more free: Pillow's OpenJPEG for JPEG 2000."""
+    assert decoder_order(JPEG2000Lossless)[0] == "pylibjpeg"
+    assert decoder_order(JPEG2000Lossless, threads=2)[0] == "pillow"
+    assert decoder_order(JPEGBaseline8Bit)[0] == "pillow-frames"
+    colour = load_scan(DATA / "US1_J2KR.dcm")  # through pydicom's pylibjpeg plugin
+    assert (colour.decoder, colour.decoder_threads) == ("pylibjpeg", 1)
     scan = load_scan(DATA / "RG1_J2KR.dcm")  # grey, one frame: pylibjpeg's OpenJPEG on the fragments, in less memory
-    assert scan.decoder == "pylibjpeg" and scan.photometric == "MONOCHROME1"
+    assert scan.decoder == "pylibjpeg" and scan.photometric == "MONOCHROME1" and scan.decoder_threads == 1
     assert scan.transfer_syntax == "JPEG 2000 Image Compression (Lossless Only)"
     assert load_scan(get_testdata_file("MR_small_RLE.dcm")).decoder == "pylibjpeg"
     assert load_scan(get_testdata_file("JPGExtended.dcm")).decoder == "pylibjpeg"  # 12-bit: only libjpeg
+    assert load_scan(get_testdata_file("JPEG-LL.dcm")).decoder == "gdcm"
+    assert load_scan(get_testdata_file("SC_rgb_jpeg.dcm")).decoder == "pillow-frames"
+
+
+def test_with_threads_free_jpeg_2000_goes_to_pillows_openjpeg_on_them():
+    with decode_threads(2, adaptive=False):
+        scan = load_scan(DATA / "MR2_J2KR.dcm")
+        colour = load_scan(DATA / "US1_J2KR.dcm")
+    assert (scan.decoder, scan.decoder_threads, colour.decoder, colour.decoder_threads) == ("pillow", 2, "pillow", 2)
+    assert np.array_equal(scan.pixels, load_scan(DATA / "MR2_J2KR.dcm").pixels)
+    assert decoders.threads_now() == 1  # the setting ends with the block
+
+
+def test_a_forced_decoder_is_the_only_one_tried():
+    scan = load_scan(DATA / "RG1_J2KR.dcm", decoder="gdcm")
+    assert (scan.decoder, scan.decoder_threads) == ("gdcm", os.cpu_count())  # GDCM's JPEG 2000: every CPU
+    assert load_scan(CT, decoder="pydicom").decoder == "pydicom"
+    assert load_scan(get_testdata_file("JPEG-lossy.dcm"), decoder="gdcm-direct").decoder == "gdcm-direct"
+
+
+@pytest.mark.parametrize("name,decoder,reason", [
+    ("JPGExtended.dcm", "gdcm", "JPEG Extended (Process 2 and 4) pixel data could not be decoded by the decoder asked "
+                                "for, gdcm: GDCM does not support 'JPEG Extended' for samples with 12-bit precision; "
+                                "the decoders for it here are pylibjpeg, pillow, gdcm, pillow-frames, gdcm-direct"),
+    ("JPEG-LL.dcm", "pillow", "decoder pillow cannot read JPEG Lossless, Non-Hierarchical, First-Order Prediction "
+                              "(Process 14 [Selection Value 1]) pixel data here; the decoders for it here are gdcm, "
+                              "pylibjpeg"),
+    ("CT_small.dcm", "gdcm", "decoder gdcm cannot read Explicit VR Little Endian pixel data: it is not compressed, "
+                             "only pydicom reads it (--decoder pydicom)"),
+])
+def test_a_forced_decoder_that_cannot_decode_the_file_names_the_ones_that_could(name, decoder, reason):
+    with pytest.raises(ScanError) as refused:
+        load_scan(get_testdata_file(name), decoder=decoder)
+    assert refused.value.reason == reason
+
+
+def test_an_image_file_is_read_by_pillow_only_and_an_unknown_decoder_is_refused():
+    assert load_scan(PNG_SAMPLE, decoder="pillow").decoder == "Pillow"
+    with pytest.raises(ScanError, match=r"decoder pylibjpeg cannot read a PNG image: only Pillow reads it"):
+        load_scan(PNG_SAMPLE, decoder="pylibjpeg")
+    with pytest.raises(DecoderError, match=r"no decoder named 'openjpeg'; choose one of gdcm, pylibjpeg, pillow, "):
+        load_scan(CT, decoder="openjpeg")
 
 
 def test_decoder_plugins_lists_each_compressed_syntax_in_order():

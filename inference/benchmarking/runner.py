@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,7 +37,7 @@ from radbench.inference.benchmarking.onnx_latency import ORT_THREADS, infer_late
 from radbench.inference.benchmarking.records import Record
 from radbench.inference.benchmarking.schedule import check_counts
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError
-from radbench.inference.loading import load_scan
+from radbench.inference.loading import decode_threads, load_scan
 from radbench.inference.machine import usable_cpus
 from radbench.inference.model import Model
 from radbench.inference.threads import check_threads, compute_threads, thread_limit
@@ -77,6 +78,8 @@ class FileResult:
     more: tuple[ThreadPass, ...] = ()
     latency_threads: Mapping[str, int] = field(default_factory=dict)  # latency session name -> intra-op threads
     kernel_threads: Mapping[int, int] = field(default_factory=dict)  # of the first pass, as in :class:`ThreadPass`
+    decode: Record | None = None  # loading the file (decoder named as the record's backend), repeated
+    decoder_threads: int = 1  # the threads that decoder ran on
 
     @property
     def file(self) -> str:
@@ -147,9 +150,10 @@ class Benchmark:
             "compile": self.compile.as_dict(),
             "threads": list(self.threads),
             "records": [row for f in self.results for row in f.record_dicts()],
-            "files": [{"file": f.file, "shape": list(f.shape), "dtype": f.dtype, "frame": f.frame,
-                       "frames": f.frame_count, "notes": list(f.notes),
-                       "max_abs_diff_vs_vectorized": dict(f.max_abs_diff)} for f in self.files],
+            "files": [{"file": r.file, "shape": list(r.bench.shape), "dtype": r.bench.dtype, "frame": r.bench.frame,
+                       "frames": r.bench.frame_count, "notes": list(r.bench.notes),
+                       "max_abs_diff_vs_vectorized": dict(r.bench.max_abs_diff),
+                       "decode": _decode_dict(r)} for r in self.results],
             "passes": [{"file": f.file, "threads": p.threads, "backends": list(p.bench.backends),
                         "kernel_calls_by_threads": {str(n): calls for n, calls in sorted(p.kernel_threads.items())}}
                        for f in self.results for p in f.passes()],
@@ -161,13 +165,15 @@ class Benchmark:
 
 def run_benchmark(paths: Iterable[str | Path], *, backends: Sequence[str] = DEFAULT_BACKENDS, repeats: int = 10,
                   warmup: int = 1, fresh_compile: bool = True, model: Model | None = None,
-                  threads: Sequence[int] | None = None,
+                  threads: Sequence[int] | None = None, decoder: str | None = None,
                   report: Callable[[FileResult | FileError], None] | None = None) -> Benchmark:
     """Benchmark every file; a file that cannot be read becomes a :class:`FileError` and the others go on.
 
     ``threads``: the Numba thread counts to time (see the module), also the intra-op threads of the ONNX Runtime
     latency sessions; None: one pass at the defaults (Numba's ``NUMBA_NUM_THREADS``), latency at
-    :data:`~.onnx_latency.ORT_THREADS`. ``report`` is called with each file's result as soon as it is known. Raises
+    :data:`~.onnx_latency.ORT_THREADS`. Each file is loaded ``repeats`` times more to time its decoding (``decoder``:
+    that one, else the default; on the first thread count, or the free CPUs without one). ``report`` is called with
+    each file's result as soon as it is known. Raises
     ``ModelError`` if the model is unusable, ``ThreadsError`` for a thread count Numba cannot run and ``ValueError``
     for bad counts or backend names.
     """
@@ -185,7 +191,9 @@ def run_benchmark(paths: Iterable[str | Path], *, backends: Sequence[str] = DEFA
     results, errors, compiled = [], [], {}
     for path in paths:
         try:
-            scan = load_scan(path)
+            with decode_threads(counts[0] if counts else None):
+                scan = load_scan(path, decoder=decoder)
+                decode = _decode_record(path, decoder, scan.decoder, repeats)
             dtype = str(scan.grey_frame().dtype)
             if "numba" in backends and dtype not in compiled:
                 compiled[dtype] = compile_in_process(dtype)
@@ -198,7 +206,7 @@ def run_benchmark(paths: Iterable[str | Path], *, backends: Sequence[str] = DEFA
                 with compute_threads(count), _kernel_calls() as more_calls:
                     timed = bench_file(scan, model.card, backends=again, repeats=repeats, warmup=warmup)
                 more.append(ThreadPass(count, timed, _load_average(), dict(more_calls)))
-            result = FileResult(bench, first, tuple(more), latency_threads, dict(calls))
+            result = FileResult(bench, first, tuple(more), latency_threads, dict(calls), decode, scan.decoder_threads)
             results.append(result)
         except (RadBenchError, OSError, ValueError) as exc:
             result = _file_error(path, exc)
@@ -209,6 +217,24 @@ def run_benchmark(paths: Iterable[str | Path], *, backends: Sequence[str] = DEFA
            "threads_option": list(counts) or None}
     return Benchmark(tuple(results), tuple(errors), compile_report(compiled, fresh_compile), env,
                      threads=counts or (first,))
+
+
+def _decode_record(path: str | Path, decoder: str | None, name: str, repeats: int) -> Record:
+    """Loading ``path`` ``repeats`` more times, as the first load did: a :class:`Record` of stage "decode" whose backend
+    is the decoder's name."""
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        load_scan(path, decoder=decoder)
+        samples.append((time.perf_counter() - start) * 1e3)
+    return Record.of(str(path), name, "decode", samples)
+
+
+def _decode_dict(result: FileResult) -> dict | None:
+    if result.decode is None:
+        return None
+    return {"decoder": result.decode.backend, "threads": result.decoder_threads,
+            **{k: v for k, v in asdict(result.decode).items() if k.endswith("_ms") or k == "repeats"}}
 
 
 def ladder(result: FileResult, stage: str = TOTAL_STAGE) -> tuple[Rung, ...]:

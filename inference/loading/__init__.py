@@ -9,18 +9,20 @@ hold no image at all) and nothing else.
 from __future__ import annotations
 
 import ctypes
+from dataclasses import replace
 from pathlib import Path
 
 from pydicom.uid import AllTransferSyntaxes
 
 from radbench.inference.errors import ScanError
-from radbench.inference.loading import dicom, images
+from radbench.inference.loading import decoders, dicom, images
+from radbench.inference.loading.decoders import DECODER_NAMES, decode_threads
 from radbench.inference.machine import physical_memory
 from radbench.inference.memory_ceiling import MemoryCeilingError, TimeLimitError, default_ceiling_bytes, run_in_child
 from radbench.inference.scan import Scan
 
-__all__ = ["DEFAULT_MAX_BYTES", "decoder_plugins", "load_scan", "load_scan_isolated", "memory_budget",
-           "processing_peak", "release_free_memory"]
+__all__ = ["DECODER_NAMES", "DEFAULT_MAX_BYTES", "decode_threads", "decoder_plugins", "load_scan", "load_scan_isolated",
+           "memory_budget", "processing_peak", "release_free_memory"]
 
 #: The largest decoded image accepted by default: 2 GiB.
 DEFAULT_MAX_BYTES = 2 * 1024**3
@@ -36,11 +38,19 @@ _PREAMBLE = 128  # DICOM Part 10: a 128-byte preamble, then b"DICM"
 _FIRST_GROUPS = (0x0002, 0x0008)  # the first group of a preamble-less file: file meta or identifying
 
 
-def load_scan(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Scan:
-    """Read one file; raise ``ScanError(path, reason)`` for anything that cannot be shown as a scan."""
+def load_scan(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, decoder: str | None = None,
+              cover: tuple[int, int] | None = None) -> Scan:
+    """Read one file; raise ``ScanError(path, reason)`` for anything that cannot be shown as a scan.
+
+    ``decoder`` forces one decoder by name (:data:`.decoders.DECODER_NAMES`): a file it cannot decode raises
+    ``ScanError`` naming the decoders that could. ``cover`` (height, width): a JPEG 2000 frame may be decoded at the
+    coarsest resolution level still covering it (``radbench batch --fast-decode``; ``Scan.fast_decode`` says so). The
+    decoders run on the threads :func:`.decoders.decode_threads` allows (one by default).
+    """
     path = Path(path)
+    decoders.check_forced(decoder)
     try:
-        return _load(path, max_bytes)
+        return _load(path, max_bytes, decoder, cover)
     except ScanError:
         raise
     except MemoryError:
@@ -51,14 +61,22 @@ def load_scan(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Scan:
         raise ScanError(path, f"unreadable ({type(exc).__name__}: {exc})") from exc
 
 
-def load_scan_isolated(path: str | Path, *, ceiling_bytes: int | None = None, timeout_s: float = 300.0) -> Scan:
+def load_scan_isolated(path: str | Path, *, ceiling_bytes: int | None = None, timeout_s: float = 300.0,
+                       threads: int | None = None) -> Scan:
     """:func:`load_scan` in a separate process that may grow by ``ceiling_bytes`` (default: a share of this
-    machine's memory) and run for ``timeout_s``: a decoder bomb the checks miss costs one ``ScanError``."""
+    machine's memory) and run for ``timeout_s``: a decoder bomb the checks miss costs one ``ScanError``. Its
+    decoders may use ``threads`` threads (default: the CPUs this process may use, as far as they are free): the
+    desktop app loads this way, one file at a time."""
     try:
-        return run_in_child(load_scan, path, ceiling_bytes=ceiling_bytes or default_ceiling_bytes(),
+        return run_in_child(_load_on_threads, path, threads, ceiling_bytes=ceiling_bytes or default_ceiling_bytes(),
                             timeout_s=timeout_s)
     except (MemoryCeilingError, TimeLimitError) as exc:
         raise ScanError(path, str(exc)) from None
+
+
+def _load_on_threads(path: str | Path, threads: int | None) -> Scan:
+    with decode_threads(threads):
+        return load_scan(path)
 
 
 def decoder_plugins() -> dict[str, tuple[str, ...]]:
@@ -76,17 +94,22 @@ def decoder_plugins() -> dict[str, tuple[str, ...]]:
     return plugins
 
 
-def _load(path: Path, max_bytes: int) -> Scan:
+def _load(path: Path, max_bytes: int, decoder: str | None, cover: tuple[int, int] | None) -> Scan:
     head = _head(path)
     if head[_PREAMBLE:_PREAMBLE + 4] == b"DICM" or _plausible_dicom(head):
         ds = dicom.read_dataset(path, force=True, max_bytes=max_bytes)
         _check_size(path, dicom.declared_size(path, ds), max_bytes)
-        scan = dicom.dataset_to_scan(path, ds)
+        scan = dicom.dataset_to_scan(path, ds, decoder=decoder, cover=cover)
         del ds  # with its copy of the file's pixel data, before the decoders' freed memory is handed back
     else:
         with images.open_image(path) as image:
+            if decoder not in (None, "pillow"):
+                raise ScanError(path, f"decoder {decoder} cannot read a {image.format or 'non-DICOM'} image: only "
+                                      "Pillow reads it (--decoder pillow)")
             _check_size(path, images.declared_size(path, image), max_bytes)
             scan = images.image_to_scan(path, image)
+            if cover is not None:
+                scan = replace(scan, fast_decode="no: not JPEG 2000")
     if scan.pixels.nbytes >= _RELEASE_AFTER_BYTES:
         release_free_memory()
     return scan

@@ -163,6 +163,31 @@ def _j2k_geometry(frame: bytes) -> Geometry:
     return Geometry(ysiz - yosiz, xsiz - xosiz, components, bits)
 
 
+def j2k_levels(head: bytes) -> int | None:
+    """The fewest wavelet decomposition levels the main header of a raw JPEG 2000 codestream gives any component
+    (its COD marker, and COC markers overriding it), read from ``head``, the codestream's first bytes; ``None`` when
+    the main header does not end within them or does not parse. Tile-part headers may still say fewer."""
+    if head[:4] != b"\xff\x4f\xff\x51" or len(head) < 42:
+        return None
+    components = struct.unpack_from(">H", head, 40)[0]
+    at, levels = 2, []  # the SIZ marker first
+    while at + 4 <= len(head):
+        marker, length = struct.unpack_from(">HH", head, at)
+        if marker == 0xFF90:  # SOT: the main header has ended
+            return min(levels) if levels else None
+        if marker >> 8 != 0xFF or length < 2:
+            return None
+        body = head[at + 4:at + 2 + length]
+        if marker == 0xFF52 and len(body) >= 6:  # COD: Scod, SGcod (4 bytes), then SPcod's level count
+            levels.append(body[5])
+        elif marker == 0xFF53:  # COC: Ccoc (2 bytes from 257 components on), Scoc, then SPcoc's level count
+            index = 2 if components >= 257 else 1
+            if len(body) > index + 1:
+                levels.append(body[index + 1])
+        at += 2 + length
+    return None
+
+
 def _jp2_codestream(frame: bytes) -> bytes:
     """The contiguous codestream box ('jp2c') of a JP2 file."""
     at = 0

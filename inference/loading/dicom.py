@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from io import BytesIO
 from math import ceil
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pydicom
@@ -20,61 +21,19 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, get_decoder
 from pydicom.pixels.utils import as_pixel_options, get_expected_length
 from pydicom.uid import (
-    JPEG2000,
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    JPEG2000Lossless,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    RLELossless,
 )
 
 from radbench.inference.errors import NotAScanError, ScanError, quoted
-from radbench.inference.loading import openjpeg_direct
+from radbench.inference.loading import decoders, openjpeg_direct, pillow_direct
 from radbench.inference.loading.codestream import check_frames
 from radbench.inference.loading.last_resort import last_resorts
 from radbench.inference.scan import Scan, WindowPreset
 from radbench.inference.wording import counted
-
-#: Decoder plugins to try per transfer syntax, fastest first; available plugins not named here come last.
-#: Best of 5-9 interleaved decodes of a dataset already in memory (``Decoder.as_array(ds,
-#: decoding_plugin=...)``, time.perf_counter, 2 shared cores, gdcm 3.2.6, pylibjpeg 2.1 with openjpeg 2.6 /
-#: libjpeg 2.5 / rle 2.2, Pillow 13):
-#:
-#: - JPEG 2000 lossless, RG1_J2KR 1955 x 1841: gdcm 550 ms, pylibjpeg 806 ms, pillow 822 ms (medians 588 /
-#:   890 / 887); MR2_J2KR 1024 x 1024: 81 / 133 / 126 ms. All three agree bit for bit on every J2K file of
-#:   the corpus; pillow fails GDCMJ2K_TextGBR.dcm (JP2 header), so it comes last.
-#: - JPEG baseline, color3d_jpeg_baseline 120 x 480 x 640 RGB: pillow 1125 ms, pylibjpeg 1955 ms, gdcm
-#:   2299 ms. Lossy IDCTs differ by up to 5 grey levels between plugins, each is valid.
-#: - JPEG extended 12-bit (JPGExtended.dcm): only pylibjpeg decodes it (2.5 ms); gdcm and pillow refuse 12-bit.
-#:   Where pylibjpeg fails too (JPEG-lossy.dcm), GDCM's own reader decodes it (``gdcm-direct``, last_resort.py).
-#: - JPEG lossless, JPEG-LL 1024 x 256: gdcm 4.1 ms, pylibjpeg 11.6 ms.
-#: - JPEG-LS, emri_small_jpeg_ls_lossless 10 x 64 x 64: gdcm 2.9 ms, pylibjpeg 13.0 ms.
-#: - RLE, OBXXXX1A_rle_2frame 2 x 600 x 800: pylibjpeg (pylibjpeg-rle) 1.1 ms, pydicom's own 6.1 ms.
-#: - HTJ2K: only pylibjpeg has a plugin.
-#:
-#: Grey one-frame JPEG 2000 and HTJ2K go to pylibjpeg's OpenJPEG first, straight from the fragments
-#: (``openjpeg_direct.py``, named ``pylibjpeg``: the same pixels as that plugin): loading the 1841 x 1955 CR peaks at
-#: 4.5 decoded images that way, 8.2 through GDCM, in the same time (fresh processes, 2 cores: medians 1.02 s and
-#: 1.12 s per load_scan).
-PLUGIN_PREFERENCE: dict[UID, tuple[str, ...]] = {
-    JPEG2000Lossless: ("gdcm", "pylibjpeg", "pillow"),
-    JPEG2000: ("gdcm", "pylibjpeg", "pillow"),
-    JPEGBaseline8Bit: ("pillow", "pylibjpeg", "gdcm"),
-    JPEGExtended12Bit: ("pylibjpeg", "gdcm", "pillow"),
-    JPEGLossless: ("gdcm", "pylibjpeg"),
-    JPEGLosslessSV1: ("gdcm", "pylibjpeg"),
-    JPEGLSLossless: ("gdcm", "pylibjpeg", "pyjpegls"),
-    JPEGLSNearLossless: ("gdcm", "pylibjpeg", "pyjpegls"),
-    RLELossless: ("pylibjpeg", "pydicom"),
-}
 
 #: Patient-identifying (or linkable) attributes: copied into ``Scan.identifiers`` only, never into metadata.
 #: Dates, times, instance UIDs and demographics count: with a name they re-identify a patient.
@@ -118,11 +77,31 @@ _OBJECT_AT = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")  # e.g. Pillow's '<_io
 _PILLOW_LIMIT = re.compile(r"Image size \((\d+) pixels\) exceeds limit of (\d+) pixels.*")
 
 
-def plugin_order(uid: UID) -> tuple[str, ...]:
-    """The available decoder plugins for a compressed transfer syntax, in the order they are tried."""
+def plugin_order(uid: UID, threads: int = 1) -> tuple[str, ...]:
+    """The available pydicom decoder plugins for a compressed transfer syntax, in the order they are tried when
+    decoding on ``threads`` threads (:mod:`.decoders`: measured fastest first)."""
     available = get_decoder(uid).available_plugins
-    preferred = tuple(name for name in PLUGIN_PREFERENCE.get(uid, ()) if name in available)
+    preferred = tuple(name for name in decoders.order(uid, threads) if name in available)
     return preferred + tuple(name for name in available if name not in preferred)
+
+
+def decoder_order(uid: UID, threads: int = 1) -> tuple[str, ...]:
+    """Every decoder that may read a compressed transfer syntax here, in the order tried on ``threads`` threads: the
+    measured order (pydicom's plugins and RadBench's own, :mod:`.last_resort`), then the other installed plugins,
+    then the other last resorts."""
+    plugins, resorts = get_decoder(uid).available_plugins, tuple(name for name, _ in last_resorts(uid))
+    preferred = tuple(name for name in decoders.order(uid, threads) if name in plugins or name in resorts)
+    return (*preferred, *(n for n in plugins if n not in preferred), *(n for n in resorts if n not in preferred))
+
+
+def decoder_choices(uid: UID) -> tuple[str, ...]:
+    """Every decoder that may read a transfer syntax here, in the one-thread order; ``("pydicom",)`` for uncompressed
+    and deflated data, ``()`` for a syntax pydicom cannot decode at all."""
+    try:
+        decoder = get_decoder(uid)
+    except NotImplementedError:
+        return ()
+    return ("pydicom",) if decoder.is_native else decoder_order(uid)
 
 
 def read_dataset(path: Path, *, force: bool, max_bytes: int) -> Dataset:
@@ -218,8 +197,14 @@ def declared_size(path: Path, ds: Dataset) -> tuple[int, int, int, int]:
     return rows, columns, frames, rows * columns * frames * samples * sample_bytes
 
 
-def dataset_to_scan(path: Path, ds: Dataset) -> Scan:
-    """Decode a dataset from :func:`read_dataset` (after the size check) into a :class:`Scan`."""
+def dataset_to_scan(path: Path, ds: Dataset, *, decoder: str | None = None,
+                    cover: tuple[int, int] | None = None) -> Scan:
+    """Decode a dataset from :func:`read_dataset` (after the size check) into a :class:`Scan`.
+
+    ``decoder``: only that decoder (see :mod:`.decoders`), else the default order. ``cover`` (height, width): a
+    JPEG 2000 frame may be decoded at the coarsest resolution level still covering it (``Scan.fast_decode`` says
+    whether it was, and why not).
+    """
     syntax = _transfer_syntax(ds)
     frames = _count(path, ds, "NumberOfFrames", default=1)
     warnings = []
@@ -238,7 +223,8 @@ def dataset_to_scan(path: Path, ds: Dataset) -> Scan:
         if actual >= expected + frame_bytes:
             warnings.append(f"pixel data holds {actual // frame_bytes} frames' worth but Number of Frames is "
                             f"{frames}: only the declared frames were read")
-    pixels, photometric, decoder = _decode(path, ds, syntax, frames)
+    decoded = _decode(path, ds, syntax, frames, decoder, cover)
+    pixels, photometric = decoded.pixels, decoded.photometric
     if not syntax.is_encapsulated and actual > expected + expected % 2 \
             and np.may_share_memory(pixels, np.frombuffer(value, np.uint8)):
         pixels = pixels.copy()  # a view would keep the excess frames or padding in memory as long as the scan
@@ -247,7 +233,9 @@ def dataset_to_scan(path: Path, ds: Dataset) -> Scan:
         pixels=pixels,
         photometric=photometric,
         source_format="DICOM",
-        decoder=decoder,
+        decoder=decoded.decoder,
+        decoder_threads=decoded.threads,
+        fast_decode=decoded.fast_decode,
         rescale_slope=_float(_value(ds, "RescaleSlope"), 1.0),
         rescale_intercept=_float(_value(ds, "RescaleIntercept"), 0.0),
         window_presets=_window_presets(ds),
@@ -289,20 +277,37 @@ def _count(path: Path, ds: Dataset, keyword: str, default: int | None = None) ->
     return count
 
 
-def _decode(path: Path, ds: Dataset, syntax: UID, frames: int) -> tuple[np.ndarray, str, str]:
-    """``(pixels, photometric, plugin)``: pixels shaped (frames, rows, cols[, 3]), colour as RGB."""
+class _Decoded(NamedTuple):
+    pixels: np.ndarray
+    photometric: str
+    decoder: str
+    threads: int
+    fast_decode: str
+
+
+def _decode(path: Path, ds: Dataset, syntax: UID, frames: int, forced: str | None,
+            cover: tuple[int, int] | None) -> _Decoded:
+    """Pixels shaped (frames, rows, cols[, 3]), colour as RGB, with the decoder that gave them and its threads."""
     try:
         decoder = get_decoder(syntax)
     except NotImplementedError:
         raise ScanError(path, f"unsupported transfer syntax {_uid_name(syntax, '(none)')}") from None
     options = {**as_pixel_options(ds), "allow_excess_frames": False}
+    threads, fast_decode = decoders.threads_now(), ""
     if decoder.is_native:
+        if forced not in (None, "pydicom"):
+            raise ScanError(path, f"decoder {forced} cannot read {syntax.name} pixel data: it is not compressed, "
+                                  "only pydicom reads it (--decoder pydicom)")
         array, properties = decoder.as_array(ds, **options)
-        plugin = "pydicom"
-    elif (direct := openjpeg_direct.decode_grey_frame(ds, syntax, frames, plugin_order(syntax))) is not None:
-        (array, properties), plugin = direct, openjpeg_direct.PLUGIN
+        plugin, threads = "pydicom", 1
+        fast_decode = "no: not JPEG 2000" if cover else ""
     else:
-        array, properties, plugin = _decode_compressed(path, ds, decoder, options, frames)
+        reduced, fast_decode = _fast_decode(ds, syntax, frames, forced, cover, threads) if cover else (None, "")
+        if reduced is not None:
+            (array, properties), plugin = reduced, pillow_direct.PLUGIN
+        else:
+            array, properties, plugin = _decode_compressed(path, ds, decoder, options, frames, threads, forced)
+        threads = decoders.threads_of(plugin, syntax, threads)
     photometric = str(properties.get("photometric_interpretation", ""))
     samples = properties.get("samples_per_pixel", 1)
     if photometric == "PALETTE COLOR" and samples == 1:
@@ -320,7 +325,80 @@ def _decode(path: Path, ds: Dataset, syntax: UID, frames: int) -> tuple[np.ndarr
             array = array.astype(array.dtype.newbyteorder("="))
     if not array.flags.c_contiguous:  # e.g. a view of planar (R..G..B..) data on the file's bytes: as pydicom
         array = np.ascontiguousarray(array)  # gives it when it copies
-    return array, photometric, plugin
+    return _Decoded(array, photometric, plugin, threads, fast_decode)
+
+
+def _fast_decode(ds: Dataset, syntax: UID, frames: int, forced: str | None, cover: tuple[int, int],
+                 threads: int) -> tuple[tuple[np.ndarray, dict] | None, str]:
+    """A JPEG 2000 frame at the coarsest resolution level still covering ``cover``, and what the ``fast_decode``
+    column says: "1/8" (each side divided by 8) when it was, else "no: <why>" (then the frame is decoded as usual)."""
+    if syntax not in pillow_direct.SYNTAXES:
+        return None, "no: not JPEG 2000"
+    if forced not in (None, pillow_direct.PLUGIN):
+        return None, f"no: decoder {forced} asked for (reduced levels are read by pillow)"
+    found = pillow_direct.grey_codestream(ds, syntax, frames)
+    if found is None:
+        return None, "no: not a grey one-frame codestream"
+    level = pillow_direct.reduction_for(int(ds.Rows), int(ds.Columns), found[2], cover)
+    if not level:
+        return None, "no: no coarser level covers the model input"
+    reduced = pillow_direct.decode_grey_frame(ds, syntax, frames, threads, level)
+    if reduced is None:
+        return None, "no: the reduced level could not be decoded"
+    return reduced, f"1/{2**level}"
+
+
+def _decode_compressed(path: Path, ds: Dataset, decoder, options: dict, frames: int, threads: int,
+                       forced: str | None) -> tuple[np.ndarray, dict, str]:
+    """Try the decoders in :func:`decoder_order` for ``threads`` threads (only ``forced`` if given); the first that
+    decodes names the result."""
+    syntax, names = decoder.UID, decoder_order(decoder.UID, threads)
+    resorts = dict(last_resorts(syntax))
+    if not decoder.available_plugins and forced is None:
+        needs = "; ".join(decoder.missing_dependencies)
+        raise ScanError(path, f"{syntax.name} pixel data needs a decoder plugin, none is installed ({needs})")
+    if forced is not None:
+        if forced not in names:
+            raise ScanError(path, f"decoder {forced} cannot read {syntax.name} pixel data here; {_choices(names)}")
+        names = (forced,)
+    failures = []
+    for name in names:
+        try:
+            if name in resorts:
+                array, properties = resorts[name](path, ds, frames)
+            else:
+                array, properties = _plugin_decode(ds, decoder, name, options, frames, threads)
+        except Exception as exc:  # noqa: BLE001 - a plugin's refusal: try the next one, report them all
+            failures.append(f"{name}: {_plugin_reason(exc)}")
+        else:
+            return array, properties, name
+    if forced is not None:
+        raise ScanError(path, f"{syntax.name} pixel data could not be decoded by the decoder asked for, "
+                              f"{failures[0]}; {_choices(decoder_order(syntax, threads))}")
+    raise ScanError(path, f"{syntax.name} pixel data could not be decoded: " + "; ".join(failures))
+
+
+def _choices(names: tuple[str, ...]) -> str:
+    return f"the decoders for it here are {', '.join(names)}" if names else "no decoder for it is installed here"
+
+
+def _plugin_decode(ds: Dataset, decoder, name: str, options: dict, frames: int,
+                   threads: int) -> tuple[np.ndarray, dict]:
+    """One plugin, by its direct path where one applies (pylibjpeg's and Pillow's OpenJPEG on a grey frame's
+    fragments: less memory, the same pixels), else through pydicom."""
+    syntax = decoder.UID
+    if name == openjpeg_direct.PLUGIN:
+        direct = openjpeg_direct.decode_grey_frame(ds, syntax, frames, (name,))
+    elif name == pillow_direct.PLUGIN:
+        direct = pillow_direct.decode_grey_frame(ds, syntax, frames, threads)
+    else:
+        direct = None
+    if direct is not None:
+        return direct
+    if name == pillow_direct.PLUGIN and syntax in pillow_direct.SYNTAXES:
+        with decoders.openjpeg_threads(threads):
+            return decoder.as_array(ds, decoding_plugin=name, **options)
+    return decoder.as_array(ds, decoding_plugin=name, **options)
 
 
 def _native_pixel_value(path: Path, ds: Dataset, keyword: str) -> bytes | bytearray:
@@ -354,31 +432,6 @@ def _apply_palette(array: np.ndarray, ds: Dataset) -> np.ndarray:
             if keyword in ds and len(ds[keyword].value) == 2 * entries:
                 ds[keyword].value = np.frombuffer(ds[keyword].value, ">u2").astype("<u2").tobytes()
     return apply_color_lut(array, ds)
-
-
-def _decode_compressed(path: Path, ds: Dataset, decoder, options: dict, frames: int) -> tuple[np.ndarray, dict, str]:
-    """Try the available plugins in :func:`plugin_order`, then the last resorts; the first that decodes names
-    the result."""
-    plugins = plugin_order(decoder.UID)
-    if not plugins:
-        needs = "; ".join(decoder.missing_dependencies)
-        raise ScanError(path, f"{decoder.UID.name} pixel data needs a decoder plugin, none is installed ({needs})")
-    failures = []
-    for plugin in plugins:
-        try:
-            array, properties = decoder.as_array(ds, decoding_plugin=plugin, **options)
-        except Exception as exc:  # noqa: BLE001 - a plugin's refusal: try the next one, report them all
-            failures.append(f"{plugin}: {_plugin_reason(exc)}")
-        else:
-            return array, properties, plugin
-    for name, decode in last_resorts(decoder.UID):
-        try:
-            array, properties = decode(path, ds, frames)
-        except Exception as exc:  # noqa: BLE001 - as above
-            failures.append(f"{name}: {_plugin_reason(exc)}")
-        else:
-            return array, properties, name
-    raise ScanError(path, f"{decoder.UID.name} pixel data could not be decoded: " + "; ".join(failures))
 
 
 def _plugin_reason(exc: Exception) -> str:

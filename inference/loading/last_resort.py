@@ -1,8 +1,13 @@
-"""Decoders tried after every pydicom plugin failed, each named in the ``decoder`` column.
+"""Decoders of RadBench's own, each named in the ``decoder`` column: last resorts after every pydicom plugin failed,
+and ``pillow-frames`` also the measured fastest for JPEG baseline (``decoders.py``).
 
-- ``pillow-frames`` (JPEG baseline and extended): each frame's fragment as a complete JPEG, decoded by Pillow.
-  pydicom decodes all frames into one buffer sized from the header, so a header whose Bits Allocated (16) is
-  wider than its 8-bit JPEG data fails there ("could not broadcast"), although every frame is a valid JPEG.
+- ``pillow-frames`` (JPEG baseline and extended): each frame's fragment as a complete JPEG, decoded by Pillow
+  (libjpeg-turbo), colour converted to RGB by libjpeg-turbo itself; a colour frame whose header says RGB and that
+  carries no Adobe marker is read without conversion, as pydicom's ``pillow`` plugin reads it. pydicom's plugin
+  converts YBR to RGB in NumPy afterwards, three times slower on a 120-frame film, to the same pixels. It also
+  decodes what pydicom cannot: pydicom decodes all frames into one buffer sized from the header, so a header whose
+  Bits Allocated (16) is wider than its 8-bit JPEG data fails there ("could not broadcast"), although every frame
+  is a valid JPEG.
 - ``gdcm-direct`` (JPEG extended, grey): GDCM's JPEG codec on each frame's fragment, as pydicom's GDCM plugin
   calls it but also for 12-bit data, which that plugin refuses. It gives the pixels of ``gdcm.ImageReader`` on
   the file, which is not used: GDCM's reader parses the whole file again, outside the loader's checks (a 5 KB
@@ -39,14 +44,18 @@ def last_resorts(syntax: UID) -> tuple[tuple[str, Callable], ...]:
 def pillow_frames(path: Path, ds: Dataset, frames: int) -> tuple[np.ndarray, dict]:
     """Each frame's fragment as a complete JPEG, decoded by Pillow to grey (``L``) or ``RGB``."""
     rows, columns, samples = int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel") or 1)
-    pixels = _each_frame(ds, frames, lambda frame: _pillow_frame(frame, rows, columns, samples))
+    stored_rgb = str(ds.get("PhotometricInterpretation", "")) == "RGB"
+    pixels = _each_frame(ds, frames, lambda frame: _pillow_frame(frame, rows, columns, samples, stored_rgb))
     return _result(pixels, "RGB" if samples == 3 else str(ds.PhotometricInterpretation), samples)
 
 
-def _pillow_frame(frame: bytes, rows: int, columns: int, samples: int) -> np.ndarray:
+def _pillow_frame(frame: bytes, rows: int, columns: int, samples: int, stored_rgb: bool) -> np.ndarray:
     with Image.open(BytesIO(frame), formats=("JPEG",)) as image:
         if image.size != (columns, rows):
             raise ValueError(f"a frame decodes to {image.height} x {image.width}, not {rows} x {columns}")
+        if samples == 3 and stored_rgb and "adobe_transform" not in image.info:
+            image.draft("YCbCr", image.size)  # the samples as stored: RGB, not YCbCr to convert (as pydicom)
+            return np.asarray(image)
         return np.asarray(image.convert("RGB" if samples == 3 else "L"))
 
 
@@ -95,11 +104,21 @@ def _gdcm_frame(gdcm, frame: bytes, ds: Dataset, pixel_format, dtype: np.dtype) 
 
 
 def _each_frame(ds: Dataset, frames: int, decode: Callable[[bytes], np.ndarray]) -> np.ndarray:
-    """``decode`` of each of the first ``frames`` frames of the encapsulated pixel data, stacked."""
-    decoded = [decode(frame) for frame in islice(generate_frames(ds.PixelData, number_of_frames=frames), frames)]
-    if len(decoded) < frames:
-        raise ValueError(f"{len(decoded)} of {frames} frames found")
-    return np.stack(decoded)
+    """``decode`` of each of the first ``frames`` frames of the encapsulated pixel data, into one array (allocated
+    after the first frame: the frames are never held twice)."""
+    pixels, count = None, 0
+    for frame in islice(generate_frames(ds.PixelData, number_of_frames=frames), frames):
+        decoded = decode(frame)
+        if pixels is None:
+            pixels = np.empty((frames, *decoded.shape), decoded.dtype)
+        elif decoded.shape != pixels.shape[1:] or decoded.dtype != pixels.dtype:
+            raise ValueError(f"frame {count + 1} decodes to {decoded.shape} {decoded.dtype}, frame 1 to "
+                             f"{pixels.shape[1:]} {pixels.dtype}")
+        pixels[count] = decoded
+        count += 1
+    if count < frames:
+        raise ValueError(f"{count} of {frames} frames found")
+    return pixels
 
 
 def _result(pixels: np.ndarray, photometric: str, samples: int) -> tuple[np.ndarray, dict]:
