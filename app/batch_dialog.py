@@ -66,8 +66,10 @@ SORT_ROLE, KIND_ROLE = Qt.ItemDataRole.UserRole + 1, Qt.ItemDataRole.UserRole + 
 EMPTY_CHART = "Time per stage, summed over the batch: press Start."
 #: The size the window asks for (cut to the screen's free area).
 PREFERRED_SIZE = QSize(1100, 760)
-#: Column widths (pixels) the table starts with; the last column takes the rest.
-WIDTHS = {"File": 190, "Status": 64, "Label": 96, "Withheld (why)": 230, "Warnings": 200}
+#: The columns that share out the table's width (long texts, cut with "…", in full in tooltips and the details);
+#: the file name starts at FILE_WIDTH, the others fit their longest possible text.
+SHARING = ("Withheld (why)", "Warnings", "Error")
+FILE_WIDTH = 180
 
 
 def kind_of(row: dict) -> str:
@@ -148,11 +150,18 @@ class BatchDialog(QDialog):
         self.table.setToolTip("One row per file; double-click a row to open its scan in the main window")
         self.table.setModel(self.proxy)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
-        header.setStretchLastSection(True)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        metrics, bold = self.table.fontMetrics(), header.fontMetrics()
+        longest = {"File": FILE_WIDTH, "Status": max(metrics.horizontalAdvance(s) for s in (OK, ERROR, SKIPPED)),
+                   "Label": max(metrics.horizontalAdvance(label) for label in labels)}
         for column, name in enumerate(self.headers):
-            self.table.setColumnWidth(column, WIDTHS.get(name, 92))
+            if name in SHARING:
+                header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+            else:  # room for the header, its sort arrow and the longest value
+                header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+                self.table.setColumnWidth(column, max(longest.get(name, metrics.horizontalAdvance("100.0%")),
+                                                      bold.horizontalAdvance(name) + 18) + 12)
         self.details = QLabel("Select a row to read it in full.", wordWrap=True,
                               textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details.setToolTip("The selected row in full")
@@ -175,8 +184,8 @@ class BatchDialog(QDialog):
         self.split = QSplitter(Qt.Orientation.Vertical, childrenCollapsible=True)
         self.split.addWidget(top)
         self.split.addWidget(self.chart)
-        self.split.setStretchFactor(0, 3)
-        self.split.setStretchFactor(1, 2)
+        self.split.setStretchFactor(0, 2)
+        self.split.setStretchFactor(1, 1)
         self.split.setCollapsible(0, False)
         top.setMinimumHeight(160)
 
@@ -222,9 +231,9 @@ class BatchDialog(QDialog):
         self.chart_toggle.blockSignals(False)
         self.chart_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
         self.chart.setVisible(shown)
-        if shown:
+        if shown:  # the table keeps most of the height
             total = sum(self.split.sizes())
-            self.split.setSizes([total * 3 // 5, total - total * 3 // 5])
+            self.split.setSizes([total * 5 // 8, total - total * 5 // 8])
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder to process", self.folder.text())
@@ -318,11 +327,15 @@ class BatchDialog(QDialog):
         if not index.isValid():
             return
         source = self.proxy.mapToSource(index).row()
-        lines = [f"<b>{html.escape(self.model.item(source, 0).toolTip())}</b>"]
-        for column, name in enumerate(self.headers[1:], start=1):
-            text = self.model.item(source, column).toolTip() or self.model.item(source, column).text()
-            if text:
-                lines.append(html.escape(f"{name}: {text}".replace("\n", "; ")))
+        def text(column: int) -> str:
+            cell = self.model.item(source, column)
+            return (cell.toolTip() or cell.text()).replace("\n", "; ")
+
+        facts = [f"{name} {text(c)}" for c, name in enumerate(self.headers[2:3 + len(self.labels)], start=2)
+                 if text(c)]
+        lines = [f"<b>{html.escape(text(0))}</b>: " + html.escape(" · ".join([text(1), *facts]))]
+        lines += [f"{html.escape(name)}: {html.escape(text(c))}" for c, name in enumerate(self.headers)
+                  if name in SHARING and text(c)]
         self.details.setText("<br>".join(lines))
 
     def _filter_rows(self) -> None:

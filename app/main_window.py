@@ -37,8 +37,10 @@ from radbench.inference.scan import Scan
 Key = tuple[Path, int]  # a scan's path and a frame index: what every result belongs to
 #: The size the window asks for on a screen with room for it (it never opens larger than the screen's free area).
 PREFERRED_SIZE = (1400, 900)
-#: Widths the splitter starts with (scan list, scan pane, results) and keeps at least.
-START_WIDTHS, MINIMUM_WIDTHS = (190, 700, 520), (130, 260, 340)
+#: The splitter's share of the window for the scan list and the results (the image takes the rest), the widths
+#: each starts within, and the smallest the list and the results keep (the image keeps what its controls need).
+LIST_SHARE, RESULTS_SHARE = 0.16, 0.40
+LIST_WIDTHS, RESULTS_WIDTHS = (120, 240), (320, 640)
 
 
 class MainWindow(QMainWindow):
@@ -67,7 +69,7 @@ class MainWindow(QMainWindow):
         place_window(self, self.settings.value("geometry"), PREFERRED_SIZE)
         splitter = self.settings.value("splitter")
         if splitter is not None:
-            self.splitter.restoreState(splitter)
+            self._splitter_placed = self.splitter.restoreState(splitter)
         if warm_numba:
             self.run_toolbar.warm_numba()
 
@@ -92,11 +94,12 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(panel, name)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="main_splitter", childrenCollapsible=False)
-        for widget, minimum in zip((self.scan_list, self.scan_pane, self.tabs), MINIMUM_WIDTHS):
-            widget.setMinimumWidth(minimum)
+        for widget in (self.scan_list, self.scan_pane, self.tabs):
             self.splitter.addWidget(widget)
+        self.scan_list.setMinimumWidth(LIST_WIDTHS[0])
+        self.tabs.setMinimumWidth(RESULTS_WIDTHS[0])
         self.splitter.setStretchFactor(1, 1)  # the image takes what the window gains
-        self.splitter.setSizes(list(START_WIDTHS))
+        self._splitter_placed = False  # shared out on the first show, unless a saved state was restored
         self.setCentralWidget(self.splitter)
 
         status = self.statusBar()
@@ -132,6 +135,20 @@ class MainWindow(QMainWindow):
         self.run_toolbar.problems.connect(self.report_problems)
         self.opener.opened.connect(self._opened)
         self.opener.problems.connect(self.report_problems)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._splitter_placed:
+            self._splitter_placed = True
+            self.share_out_splitter()
+
+    def share_out_splitter(self) -> None:
+        """Give the scan list and the results their share of the window's width (within their bounds), the image
+        the rest."""
+        width = self.splitter.width() - 2 * self.splitter.handleWidth()
+        names = round(min(max(width * LIST_SHARE, LIST_WIDTHS[0]), LIST_WIDTHS[1]))
+        results = round(min(max(width * RESULTS_SHARE, RESULTS_WIDTHS[0]), RESULTS_WIDTHS[1]))
+        self.splitter.setSizes([names, max(0, width - names - results), results])
 
     def closeEvent(self, event) -> None:
         self.cancel()

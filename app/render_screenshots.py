@@ -2,12 +2,15 @@
 
 Opens the bundled chest radiograph, runs the vectorized backend, shows the heatmap, compares all backends (3 repeats,
 for the whiskers), shows the metadata, then runs the head MR, whose verdict is withheld, grabbing the window after each
-step (default folder: ``app/screenshots``, default size 1600x1000; check 1024x700 too).
+step; then runs the Batch window over a copy of the samples with a truncated DICOM file and a README among them (an
+error row and a skipped one) and grabs it with its chart open (default folder: ``app/screenshots``, default size
+1600x1000; check 1024x700 too).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +21,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QThreadPool,
 from PySide6.QtWidgets import QApplication
 
 from radbench.app.main_window import MainWindow
+from radbench.app.samples import sample_files
 from radbench.app.scan_files import FIRST_SAMPLE
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "screenshots"
@@ -68,10 +72,33 @@ def main(out: Path = DEFAULT_OUT, size: tuple[int, int] = DEFAULT_SIZE) -> int:
         _wait(lambda: not window.busy)
         window.tabs.setCurrentWidget(window.prediction_panel)
         grab("withheld.png")
+        _batch(window, Path(tmp), size, out / "batch.png")
         window.close()
         QThreadPool.globalInstance().waitForDone()
     print(f"wrote {', '.join(p.name for p in sorted(out.glob('*.png')))} to {out}")
     return 0
+
+
+def _batch(window: MainWindow, tmp: Path, size: tuple[int, int], path: Path) -> None:
+    """The Batch window after a run over the samples, a truncated DICOM file (an error) and a README (skipped)."""
+    folder = tmp / "batch"
+    folder.mkdir()
+    for sample in sample_files():
+        shutil.copy(sample, folder / sample.name)
+    (folder / "truncated.dcm").write_bytes(FIRST_SAMPLE.read_bytes()[:2000])
+    (folder / "README.md").write_text("Not a scan.\n")
+    dialog = window.open_batch()
+    dialog.resize(*size)
+    dialog.folder.setText(str(folder))
+    dialog.workers.setValue(1)
+    dialog.start()
+    _wait(lambda: not dialog.running)
+    dialog.show_chart(True)
+    withheld = next(r for r in range(dialog.proxy.rowCount()) if dialog.proxy.index(r, 5).data())
+    dialog.table.selectRow(withheld)
+    QCoreApplication.processEvents()
+    dialog.grab().save(str(path))
+    dialog.close()
 
 
 if __name__ == "__main__":

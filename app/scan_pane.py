@@ -64,7 +64,10 @@ class HeatLegend(QWidget):
 
     def sizeHint(self) -> QSize:
         metrics = self.fontMetrics()
-        return QSize(metrics.horizontalAdvance("low") + metrics.horizontalAdvance("high") + 90, metrics.height())
+        return QSize(metrics.horizontalAdvance("low") + metrics.horizontalAdvance("high") + 64, metrics.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return self.sizeHint()
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -93,8 +96,9 @@ class ScanPane(QWidget):
                                "pan. Wheel: zoom about the cursor. Double-click: fit. Keys: Help › Keyboard "
                                "shortcuts.")
         self.viewer.setMinimumSize(240, 200)
-        self.presets = QComboBox(minimumContentsLength=16,
+        self.presets = QComboBox(minimumContentsLength=10, maximumWidth=260,
                                  sizeAdjustPolicy=QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.presets.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.presets.setToolTip("Display window (width / level). From file: the windows the DICOM file names; Full "
                                 "range: the frame's lowest to highest value; Auto: its 1st to 99th percentile; CT: "
                                 "lung, mediastinum, bone, brain. Dragging with the left button makes it Custom. "
@@ -105,8 +109,8 @@ class ScanPane(QWidget):
         window_label = QLabel("Window:")
         window_label.setBuddy(self.presets)
         controls = QHBoxLayout()
-        for widget in (window_label, self.presets, self.invert, self.reset_button):
-            controls.addWidget(widget)
+        for widget, stretch in ((window_label, 0), (self.presets, 2), (self.invert, 0), (self.reset_button, 0)):
+            controls.addWidget(widget, stretch)
         controls.addStretch(1)
 
         self.frame_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=0, pageStep=1)
@@ -127,20 +131,18 @@ class ScanPane(QWidget):
                                 "label lies (red strongest). Available after Run.")
         self.legend = HeatLegend()
         self.legend.hide()
-        self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=50, minimumWidth=100,
-                               enabled=False)
-        self.opacity.setToolTip("Heatmap opacity at its strongest (0 % hides it, 100 % covers the image there)")
-        self.opacity_label = QLabel("Opacity")
-        self.opacity_value = QLabel("50%", toolTip="Heatmap opacity at its strongest")
-        self.opacity_value.setMinimumWidth(self.opacity_value.fontMetrics().horizontalAdvance("100%") + 4)
+        self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=50, minimumWidth=80,
+                               maximumWidth=240, enabled=False)
+        self.opacity.setToolTip("Heatmap opacity at its strongest (0% hides it, 100% covers the image there)")
+        self.opacity_label = QLabel(toolTip="Heatmap opacity at its strongest")
+        self.opacity_label.setMinimumWidth(self.opacity_label.fontMetrics().horizontalAdvance("Opacity 100%") + 2)
         heat = QHBoxLayout()
         heat.setContentsMargins(0, 0, 0, 0)
         heat.addWidget(self.overlay)
         heat.addWidget(self.legend)
-        heat.addSpacing(8)
+        heat.addStretch(1)
         heat.addWidget(self.opacity_label)
-        heat.addWidget(self.opacity, 1)
-        heat.addWidget(self.opacity_value)
+        heat.addWidget(self.opacity, 3)
 
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
@@ -155,6 +157,7 @@ class ScanPane(QWidget):
         self.reset_button.clicked.connect(self.reset_view)
         self.overlay.toggled.connect(self._overlay_toggled)
         self.opacity.valueChanged.connect(self._opacity_changed)
+        self._opacity_changed(self.opacity.value())
         self.frame_slider.valueChanged.connect(self._show_frame)
         self.shortcuts: list[QShortcut] = []
         for keys, _text, method, args in PANE_KEYS:
@@ -217,13 +220,13 @@ class ScanPane(QWidget):
         self._update_heat_controls()
 
     def _opacity_changed(self, value: int) -> None:
-        self.opacity_value.setText(f"{value}%")
+        self.opacity_label.setText(f"Opacity {value}%")
         self.viewer.set_overlay_opacity(value / 100)
 
     def _update_heat_controls(self) -> None:
         active = self.overlay.isEnabled() and self.overlay.isChecked()
         self.legend.setVisible(active)
-        for widget in (self.opacity, self.opacity_label, self.opacity_value):
+        for widget in (self.opacity, self.opacity_label):
             widget.setEnabled(active)
 
     def reset_view(self) -> None:

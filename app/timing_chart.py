@@ -3,12 +3,21 @@
 Both views list the same categories, top to bottom: decode, the five preprocessing stages, "preprocessing total",
 infer, postprocess, heatmap, "end-to-end total" (decode included), then Numba's warm-up. Decode, infer and
 postprocess are the same code for every backend: they are drawn once, in grey, marked "(shared)", and never get a
-speedup. The value axis is logarithmic (base 10) so that a 1000x gap stays legible; times under ``FLOOR_MS`` are
-drawn at that floor. A comparison draws a whisker over each bar's p10-p90 band, and prints a speedup only where the
-bands do not overlap ("~same" where they do). Numba's warm-up is an orange bar of its own, never part of a total.
-The value labels and whiskers are painted over the chart, right of each bar's end or whisker. The threads the times
-ran on are named in the legend (a Numba backend's threads beside its name, ONNX Runtime's beside the shared stages)
-and in the caption.
+speedup. Within a row the backends' bars run top to bottom in the legend's order.
+
+The value axis is logarithmic (base 10): naive and Numba differ by up to 1000x, and on a linear axis (even a broken
+one) every bar but naive's would be a sliver, while on a log axis equal distances are equal ratios, which is what a
+speedup is. A bar on a log axis has no zero to start from, so every bar starts at one baseline: the axis's left
+end, a labelled power of ten at or below a decade under the shortest time shown. Read a bar's end, not its length
+(the caption says so). Times under ``FLOOR_MS`` are drawn at that floor. The axis labels every decade, or every
+second or third (the baseline moving down to a labelled power) when the chart is too narrow for them all.
+
+A comparison draws a whisker over each bar's p10-p90 band, and prints a speedup only where the bands do not overlap
+("~same" where they do). Numba's warm-up is an orange bar of its own, never part of a total. The value labels and
+whiskers are painted over the chart, right of each bar's end or whisker; a label that would run off the chart goes
+inside its bar, or is left out when the bar is too short for it too (hover a bar for its value). The threads the
+times ran on are named in the legend (a Numba backend's threads beside its name, ONNX Runtime's beside the shared
+stages) and in the caption.
 """
 
 from __future__ import annotations
@@ -19,9 +28,9 @@ from collections.abc import Mapping
 from itertools import cycle
 
 from PySide6 import QtCharts
-from PySide6.QtCore import QMargins, QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QMargins, QPointF, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QScrollArea, QToolTip, QVBoxLayout, QWidget
 
 from radbench.inference.backends.contract import STAGES
 from radbench.inference.benchmarking.compare import (
@@ -46,9 +55,12 @@ OTHER_COLOURS = ("#6a1b9a", "#00838f", "#5d4037", "#455a64")
 #: Every category in the order shown, top to bottom; categories not listed (a fused stage) come before the totals.
 ORDER = ("decode", *STAGES, PREPROCESSING_TOTAL, "infer", "postprocess", "heatmap", END_TO_END_TOTAL)
 SLOT_PX = 15  # height a bar and its label need
+ROW_PX = 24  # height a row needs at least: less, and QtCharts cuts the stage names to "…"
 BAR_WIDTH = 0.85  # of a row, shared by its bars
 WHISKER_COLOUR = "#202020"
 LEGEND = {SHARED: "shared&nbsp;stages", COMPILE: "Numba&nbsp;warm-up"}
+WARM_UP_ROW = "Numba warm-up"  # the compile bar's row on the axis; what it was is in the legend
+AXIS_LABEL_GAP = 12  # pixels between two value-axis labels
 
 
 def format_ms(ms: float) -> str:
@@ -78,15 +90,29 @@ def _drawn(ms: float) -> float:
 
 
 class _OverlaidView(QtCharts.QChartView):
-    """The chart view, with the owner's whiskers, centred bars and value labels painted over it."""
+    """The chart view, with the owner's whiskers, centred bars and value labels painted over it; hovering a bar
+    shows its value; a resize lets the owner fit the axis labels to the new width."""
 
-    def __init__(self, chart: QtCharts.QChart, paint_overlay):
+    def __init__(self, chart: QtCharts.QChart, paint_overlay, resized, value_at):
         super().__init__(chart)
-        self._paint_overlay = paint_overlay
+        self._paint_overlay, self._resized, self._value_at = paint_overlay, resized, value_at
+        self.setMouseTracking(True)
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         super().drawForeground(painter, rect)
         self._paint_overlay(painter)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._resized()
+
+    def mouseMoveEvent(self, event) -> None:
+        text = self._value_at(event.position())
+        if text:
+            QToolTip.showText(event.globalPosition().toPoint(), text, self)
+        else:
+            QToolTip.hideText()
+        super().mouseMoveEvent(event)
 
 
 class TimingChart(QWidget):
@@ -106,10 +132,12 @@ class TimingChart(QWidget):
         self.ms_axis.setBase(10)
         self.ms_axis.setLabelFormat("%g")
         self.ms_axis.setLabelsFont(QFont(self.font().family(), 8))
-        self.ms_axis.setTitleText("milliseconds (log scale)")
+        self.ms_axis.setTitleText("ms (log scale)")
+        self.ms_axis.setTitleFont(QFont(self.font().family(), 8))
+        self.stage_axis.setLabelsFont(QFont(self.font().family(), 8))
         self.chart.addAxis(self.stage_axis, Qt.AlignmentFlag.AlignLeft)
         self.chart.addAxis(self.ms_axis, Qt.AlignmentFlag.AlignBottom)
-        self.view = _OverlaidView(self.chart, self._paint_overlay)
+        self.view = _OverlaidView(self.chart, self._paint_overlay, self._fit_axis_labels, self._value_at)
         self.view.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.title = QLabel(wordWrap=True)
         self.title.setStyleSheet("font-size: 14px; font-weight: bold;")
@@ -132,6 +160,10 @@ class TimingChart(QWidget):
         self._sets: list[str] = []  # the backends, bottom slot first
         self._rows: list[str] = []  # the categories, bottom row first
         self._colours: dict[str, str] = {}
+        self._names: dict[str, str] = {}  # category -> its name on the axis
+        self._low_decade = 0  # the axis starts at 10 ** this: every bar's baseline
+        self._bars: list[tuple[QRectF, str]] = []  # each bar as painted, with what hovering it says
+        self.dropped_labels: list[str] = []  # value labels left out in the last paint: no room, even inside the bar
         self.clear()
 
     def sizeHint(self) -> QSize:
@@ -148,7 +180,8 @@ class TimingChart(QWidget):
         self.legend.hide()
         self.caption.clear()
         self._values, self._spreads, self._speedups, self._sets, self._rows = {}, {}, {}, [], []
-        self.view.setMinimumSize(400, 240)
+        self._bars = []
+        self.view.setMinimumSize(260, 120)
 
     def values(self) -> dict[str, dict[str, float]]:
         """What is shown: bar set (a backend, "run", "shared" or "compile") -> category -> milliseconds, as given."""
@@ -236,12 +269,12 @@ class TimingChart(QWidget):
         pairs = list(dict.fromkeys(pair for factors in self._speedups.values() for pair in factors))
         if not pairs:
             return ""
-        head = "".join(f"<th>&nbsp;{pair}&nbsp;</th>" for pair in pairs)
+        head = "".join(f"<th>&nbsp;{pair.replace(' vs ', '<br>&nbsp;vs ')}&nbsp;</th>" for pair in pairs)
         rows = "".join(f"<tr><td>{category}</td>" + "".join(
             f"<td align='right'>{format_factor(factors[p]) if p in factors else ''}&nbsp;</td>" for p in pairs)
                        + "</tr>" for category, factors in self._speedups.items())
         return (f"<b>Speedup</b> (median vs median; ~same where the p10–p90 bands overlap)"
-                f"<table cellspacing='0'><tr><th></th>{head}</tr>{rows}</table>")
+                f"<table cellspacing='0' style='font-size:11px'><tr><th></th>{head}</tr>{rows}</table>")
 
     @staticmethod
     def _thread_labels(runs: Mapping[str, Threads | None], threads: Threads | None) -> dict[str, str]:
@@ -251,7 +284,7 @@ class TimingChart(QWidget):
                   if t is not None and t.numba is not None}
         if threads is not None:
             onnx = _threads(threads.onnxruntime)
-            labels[SHARED] = f"{LEGEND[SHARED]}&nbsp;(infer:&nbsp;ONNX&nbsp;Runtime,&nbsp;{onnx})"
+            labels[SHARED] = f"{LEGEND[SHARED]} (infer: ONNX&nbsp;Runtime, {onnx})"  # may wrap at the spaces
         return labels
 
     @staticmethod
@@ -276,9 +309,11 @@ class TimingChart(QWidget):
                 "total.")
 
     def _floor_note(self) -> str:
+        note = ("Log scale: every bar starts at the axis's left end; compare where bars end (equal distances are "
+                "equal ratios).")
         if any(v < FLOOR_MS for times in self._values.values() for v in times.values()):
-            return f"Times under {FLOOR_MS:g} ms are drawn at {FLOOR_MS:g} ms (log scale)."
-        return ""
+            return f"{note} Times under {FLOOR_MS:g} ms are drawn at {FLOOR_MS:g} ms."
+        return note
 
     @staticmethod
     def _compile_bar(figure: CompileTime | None) -> dict[str, float]:
@@ -292,6 +327,8 @@ class TimingChart(QWidget):
         """Grouped horizontal bars of ``sets`` (a slot each per row); ``shared`` and ``compiled`` once, centred;
         ``labels``: legend names other than the bar sets' own."""
         labels = {**LEGEND, **(labels or {})}
+        for category in compiled:  # "numba cold compile" -> "Numba warm-up (cold compile)"
+            labels[COMPILE] = f"{LEGEND[COMPILE]}&nbsp;({category.removeprefix('numba ').replace(' ', '&nbsp;')})"
         self._values = {**{name: dict(times) for name, times in sets.items()},
                         **({SHARED: dict(shared)} if shared else {}), **({COMPILE: dict(compiled)} if compiled else {})}
         given = list(dict.fromkeys(c for times in self._values.values() for c in times))
@@ -305,28 +342,54 @@ class TimingChart(QWidget):
         ends = [_drawn(v) for times in self._values.values() for v in times.values()]
         ends += [_drawn(hi) for bands in self._spreads.values() for _, hi in bands.values()]
         low, high = math.ceil(math.log10(min(ends))) - 1, max(ends) * 30  # a decade under the shortest bar; labels
-        self.ms_axis.setBase(10 if math.log10(high) - low <= 6 else 100)  # at most about seven labels
+        self._low_decade = low
+        self.ms_axis.setBase(10)
         self.ms_axis.setRange(10.0 ** low, high)
         anchor = QtCharts.QLineSeries()  # invisible: it only ties the axes to the chart, the bars are painted
         anchor.setPen(QPen(Qt.PenStyle.NoPen))
         anchor.append([QPointF(high, 0), QPointF(high, len(self._rows) - 1)])
         self.chart.addSeries(anchor)
-        self.stage_axis.append([shown_name(c) for c in self._rows])
+        self._names = {c: WARM_UP_ROW if c in compiled else shown_name(c) for c in self._rows}
+        self.stage_axis.append([self._names[c] for c in self._rows])
         for axis in (self.stage_axis, self.ms_axis):
             anchor.attachAxis(axis)
             axis.setVisible(True)
-        self.legend.setText("&nbsp;&nbsp;".join(f"<span style='color:{self._colours[name]}'>■</span>&nbsp;"
-                                                f"{labels.get(name, name)}" for name in self._values))
+        self.legend.setText("&nbsp; ".join(f"<span style='color:{self._colours[name]}'>■</span>&nbsp;"
+                                           f"{labels.get(name, name)}" for name in self._values))  # wraps between
         self.legend.show()
-        self.view.setMinimumHeight(90 + len(self._rows) * max(1, len(sets)) * SLOT_PX)
+        self.view.setMinimumHeight(90 + len(self._rows) * max(ROW_PX, len(sets) * SLOT_PX))
+        self._fit_axis_labels()
+        QTimer.singleShot(0, self._fit_axis_labels)  # again once the chart has laid out its plot area
+
+    def _fit_axis_labels(self) -> None:
+        """Label every decade of the value axis if the labels fit the plot's width, else every second, third...
+        decade (the axis base), so that labels never run into each other ("10000100000")."""
+        if not self._rows:
+            return
+        high = self.ms_axis.max()
+        top = math.floor(math.log10(high))  # the highest power of ten on the axis
+        metrics = QFontMetrics(self.ms_axis.labelsFont())
+        width = self.chart.plotArea().width() or self.view.width() * 0.6
+        for step in (1, 2, 3):
+            low = math.floor(self._low_decade / step) * step  # the baseline: a power the axis labels
+            labels = [f"{10.0 ** k:g}" for k in range(low, top + 1, step)]
+            if sum(metrics.horizontalAdvance(t) + AXIS_LABEL_GAP for t in labels) <= width:
+                break
+        if self.ms_axis.base() != 10.0 ** step or self.ms_axis.min() != 10.0 ** low:
+            self.ms_axis.setBase(10.0 ** step)
+            self.ms_axis.setRange(10.0 ** low, high)
 
     def _slot(self, name: str, row: int) -> tuple[float, float]:
         """The centre (in category units) and thickness of ``name``'s bar in ``row``: its backend's slot (the first
-        backend at the bottom), or the middle of the row."""
+        backend at the top, as the legend reads), or the middle of the row."""
         width = BAR_WIDTH / max(1, len(self._sets))
         if name not in self._sets:
             return float(row), width
-        return row + (self._sets.index(name) - (len(self._sets) - 1) / 2) * width, width
+        return row + ((len(self._sets) - 1) / 2 - self._sets.index(name)) * width, width
+
+    def _value_at(self, position: QPointF) -> str:
+        """What hovering ``position`` (view pixels) says: the value of the bar under it, or ""."""
+        return next((text for rect, text in self._bars if rect.adjusted(0, -1, 0, 1).contains(position)), "")
 
     def _paint_overlay(self, painter: QPainter) -> None:
         """Every bar, its whisker (comparisons) and its value label, right of whichever ends further right."""
@@ -335,17 +398,21 @@ class TimingChart(QWidget):
         anchor = self.chart.series()[0]
         font = QFont(self.font().family(), 8)
         painter.setFont(font)
-        text_height = QFontMetrics(font).height()
+        metrics = QFontMetrics(font)
+        text_height = metrics.height()
         left = self.chart.plotArea().left()
+        right = self.view.viewport().width() - 2  # labels may use the chart's right margin, not run off it
+        self._bars, self.dropped_labels = [], []
         for name, times in self._values.items():
             for category, ms in times.items():
                 centre, width = self._slot(name, self._rows.index(category))
                 at = self.chart.mapToPosition(QPointF(_drawn(ms), centre), anchor)
                 half = abs(self.chart.mapToPosition(QPointF(_drawn(ms), centre + width / 2), anchor).y() - at.y())
-                painter.fillRect(QRectF(left, at.y() - half + 0.5, at.x() - left, 2 * half - 1),
-                                 QColor(self._colours[name]))
+                bar = QRectF(left, at.y() - half + 0.5, at.x() - left, 2 * half - 1)
+                painter.fillRect(bar, QColor(self._colours[name]))
                 end = at.x()
                 band = self._spreads.get(name, {}).get(category)
+                inside = bar.right()  # where a label inside the bar ends: before the whisker's left end
                 if band is not None:
                     low, high = (self.chart.mapToPosition(QPointF(_drawn(v), centre), anchor).x() for v in band)
                     painter.setPen(QPen(QColor(WHISKER_COLOUR), 1.2))
@@ -353,7 +420,19 @@ class TimingChart(QWidget):
                     painter.drawLine(QPointF(low, at.y()), QPointF(high, at.y()))
                     for x in (low, high):
                         painter.drawLine(QPointF(x, at.y() - cap), QPointF(x, at.y() + cap))
-                    end = max(end, high)
-                painter.setPen(QColor(WHISKER_COLOUR))
-                painter.drawText(QRectF(end + 4, at.y() - text_height / 2, 200, text_height),
-                                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{format_ms(ms)} ms")
+                    end, inside = max(end, high), min(inside, low)
+                label = f"{format_ms(ms)} ms"
+                where = f"{self._names.get(category, category)}, {name}: {label}"
+                self._bars.append((bar, where + (f" (p10–p90 {format_ms(band[0])}–{format_ms(band[1])} ms)"
+                                                 if band is not None else "")))
+                wide = metrics.horizontalAdvance(label)
+                if end + 4 + wide <= right:  # beside the bar (or its whisker)
+                    painter.setPen(QColor(WHISKER_COLOUR))
+                    painter.drawText(QRectF(end + 4, at.y() - text_height / 2, wide + 2, text_height),
+                                     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
+                elif inside - left >= wide + 8 and bar.height() >= text_height - 3:  # inside its end, in white
+                    painter.setPen(QColor("white"))
+                    painter.drawText(QRectF(inside - wide - 4, at.y() - text_height / 2, wide + 2, text_height),
+                                     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
+                else:
+                    self.dropped_labels.append(where)

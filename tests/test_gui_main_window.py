@@ -279,6 +279,7 @@ def test_batch_window_processes_a_folder_and_exports_its_rows(qtbot, window, tmp
     assert dialog.proxy.rowCount() == 1 and dialog.proxy.index(0, 0).data() == "ct.dcm"
     dialog.table.selectRow(0)
     assert "Withheld (why): withheld" in dialog.details.text() and str(folder / "ct.dcm") in dialog.details.text()
+    assert "P(NORMAL) " in dialog.details.text()
     dialog.filter.setCurrentIndex(0)
     assert dialog.proxy.rowCount() == 3
     assert "1 ok (1 withheld), 1 error, 1 skipped" in dialog.status.text()

@@ -69,7 +69,7 @@ def test_a_run_uses_the_threads_of_the_box_on_its_worker_thread_and_the_view_nam
     assert prediction.threads == Threads(1, 1)  # read on the worker thread, as the run started
     assert numba.get_num_threads() == thread_limit()  # the GUI thread is left alone
     legend, caption = window.timing_chart.legend.text(), window.timing_chart.caption.text()
-    assert "numba&nbsp;(1&nbsp;thread)" in legend and "ONNX&nbsp;Runtime,&nbsp;1&nbsp;thread" in legend
+    assert "numba&nbsp;(1&nbsp;thread)" in legend and "ONNX&nbsp;Runtime, 1&nbsp;thread" in legend
     assert "Threads: Numba's kernels on 1 thread, ONNX Runtime's infer on 1 thread." in caption
 
     window.threads.setValue(0)  # back to the defaults, for the next run

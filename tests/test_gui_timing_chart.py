@@ -91,7 +91,8 @@ def test_a_run_shows_its_stages_the_two_totals_shared_stages_in_grey_and_the_war
     assert shown[COMPILE] == {"numba cold compile": 850.0}  # never in a total
     assert chart.stage_axis.categories()[::-1] == [
         "decode (shared)", "rescale", "window", "equalize", "resize", "normalize", PREPROCESSING_TOTAL,
-        "infer (shared)", "postprocess (shared)", "heatmap", END_TO_END_TOTAL, "numba cold compile"]
+        "infer (shared)", "postprocess (shared)", "heatmap", END_TO_END_TOTAL, "Numba warm-up"]
+    assert "Numba&nbsp;warm-up&nbsp;(cold&nbsp;compile)" in chart.legend.text()
     assert chart.title.text() == "chest.dcm, frame 1 of 1: numba" and not chart.badge.isVisible()
     assert "cold compile, 0.85 s" in chart.caption.text() and "never added to a total" in chart.caption.text()
     assert chart.speedups() == {} and chart.spreads() == {}
@@ -167,7 +168,7 @@ def test_a_thousandfold_range_renders_every_bar_in_log_order(qtbot, chart, predi
     assert all(x.size > 100 for x in xs.values()) and compile_xs.size > 100
     assert xs["naive"].max() > compile_xs.max() > xs["vectorized"].max() > xs["numba"].max()  # log order
     assert xs["numba"].max() - xs["numba"].min() > 20  # the shortest bar is still clearly visible
-    assert "numba on-disk cache load" in chart.stage_axis.categories()
+    assert "Numba warm-up" in chart.stage_axis.categories() and "(on-disk&nbsp;cache&nbsp;load)" in chart.legend.text()
 
 
 def test_times_under_the_floor_are_drawn_at_it_and_said_so(chart):
@@ -185,3 +186,42 @@ def test_a_real_run_of_the_pipeline(qtbot, chart, prediction):
     assert shown["vectorized"][END_TO_END_TOTAL] == pytest.approx(prediction.timings.total_ms)
     qtbot.wait(10)
     assert len(_pixels(chart, COLOURS["vectorized"])) > 500
+
+
+def test_bars_in_a_row_run_top_to_bottom_in_the_legends_order(qtbot, chart, prediction):
+    chart.show_comparison(_comparison(prediction, NAIVE, VECTORIZED, NUMBA), "order", COLD)
+    qtbot.wait(10)
+    legend = chart.legend.text()
+    assert legend.index("naive") < legend.index("vectorized") < legend.index("numba")
+    tops = {name: _pixels(chart, COLOURS[name])[:, 0].min() for name in ("naive", "vectorized", "numba")}
+    assert tops["naive"] < tops["vectorized"] < tops["numba"]  # the top row (rescale): naive's bar highest
+
+
+@pytest.mark.parametrize("width", [300, 420, 640])
+def test_at_any_width_axis_labels_never_collide_and_bars_start_at_the_labelled_left_end(qtbot, prediction, width):
+    from PySide6.QtGui import QFontMetrics
+
+    chart = TimingChart()
+    qtbot.addWidget(chart)
+    chart.resize(width, 900)
+    chart.show()
+    chart.show_comparison(_comparison(prediction, NAIVE, VECTORIZED, NUMBA), "narrow", COLD)
+    qtbot.wait(50)
+    axis, metrics = chart.ms_axis, QFontMetrics(chart.ms_axis.labelsFont())
+    assert axis.base() in (10, 100, 1000)
+    low = round(np.log10(axis.min()))
+    assert axis.min() == pytest.approx(10.0 ** low) and low % round(np.log10(axis.base())) == 0  # a labelled power
+    labels = [f"{v:g}" for v in axis.base() ** np.arange(low / np.log10(axis.base()), 40) if v <= axis.max()]
+    assert sum(metrics.horizontalAdvance(t) + 12 for t in labels) <= chart.chart.plotArea().width()
+    assert "every bar starts at the axis's left end" in chart.caption.text()
+    assert chart.dropped_labels == [] or width < 400
+    assert chart.view.width() <= chart.width()  # no sideways scrolling: the legend and tables wrap
+
+
+def test_a_value_label_that_does_not_fit_goes_inside_its_bar_or_is_left_out(qtbot, chart):
+    chart.resize(300, 900)
+    chart.show_run({**RUN, "equalize": 6000.0}, "tight")
+    qtbot.wait(50)
+    chart.view.grab()  # paints
+    texts = [text for _rect, text in chart._bars]
+    assert any(text.startswith("equalize, run: 6,000 ms") for text in texts)  # hovering says it either way
