@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from typing import TextIO
 
-from radbench.app.argument_types import capped_threads, count
+from radbench.app.argument_types import DECODER_HELP, capped_threads, count
 from radbench.inference.atomic_file import check_output
 from radbench.inference.backends import BACKEND_NAMES
 from radbench.inference.batch import (
@@ -24,12 +24,15 @@ from radbench.inference.batch import (
     columns,
     discover,
     run_batch,
+    share_of_cpus,
     write_json,
 )
 from radbench.inference.errors import RadBenchError
+from radbench.inference.loading.decoders import DECODER_NAMES
 from radbench.inference.machine import usable_cpus
 from radbench.inference.memory_ceiling import parse_size
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
+from radbench.inference.pipeline import PIPELINE_STAGES
 from radbench.inference.threads import DEFAULT_ONNX_THREADS, Threads, thread_limit
 from radbench.inference.wording import counted
 
@@ -42,9 +45,16 @@ def add_parser(commands) -> None:
     batch.add_argument("--workers", type=_positive(int), default=None,
                        help="worker processes (default and most: the CPUs this process may use)")
     batch.add_argument("--threads", type=count(1), default=None, metavar="N",
-                       help="threads of Numba's parallel kernels and of ONNX Runtime's infer in each worker process: "
-                            "every worker uses N, so --workers W runs up to W x N threads (default: Numba on every "
-                            "CPU this process may use, ONNX Runtime on 1; more than the CPUs are capped, with a note)")
+                       help="threads of Numba's parallel kernels, of ONNX Runtime's infer and of the decoders in each "
+                            "worker process: every worker uses N, so --workers W runs up to W x N threads (default: "
+                            "each worker its share of the CPUs this process may use, at least 1; more than the CPUs "
+                            "are capped, with a note)")
+    batch.add_argument("--decoder", choices=DECODER_NAMES, default=None, metavar="NAME", help=DECODER_HELP)
+    batch.add_argument("--fast-decode", action="store_true",
+                       help="decode JPEG 2000 at the coarsest resolution level that still covers the model input "
+                            "(much faster; equalize then sees that level, not the full frame: see the README for the "
+                            "measured agreement); other files as usual; the fast_decode column says which rows used "
+                            "it")
     batch.add_argument("--out", default="results.csv",
                        help="CSV written row by row; one run at a time per file (default: results.csv)")
     batch.add_argument("--json", default=None, metavar="RESULTS.json", help="also write every row as JSON")
@@ -125,7 +135,7 @@ def _run(args: argparse.Namespace, labels: tuple[str, ...], outputs: list, err: 
               file=err)
     workers = max(1, min(_workers(args.workers, err), len(todo)))
     threads = capped_threads(args.threads, err) if args.threads is not None else None
-    config = BatchConfig(args.model, args.backend, args.include_phi, threads)
+    config = BatchConfig(args.model, args.backend, args.include_phi, threads, args.decoder, args.fast_decode)
     _note_oversubscription(workers, config, err)
     rows = run_batch(todo, config, workers=workers, scheduler=args.scheduler,
                      ceiling_bytes=args.memory_limit, timeout_s=args.timeout)
@@ -144,8 +154,10 @@ def _run(args: argparse.Namespace, labels: tuple[str, ...], outputs: list, err: 
         finally:
             rows.close()
             sink.close()
-    summary = _summary(sink.rows, len(files), time.perf_counter() - started, len(sink.rows) - len(sink.done))
-    summary.update(workers=workers, threads=worker_threads(config).as_dict())
+    summary = _summary(sink.rows, len(files), time.perf_counter() - started, len(sink.rows) - len(sink.done),
+                       {str(p) for p in todo})
+    summary.update(workers=workers, threads=worker_threads(config, workers).as_dict(), backend=config.backend,
+                   fast_decode=config.fast_decode)
     json_failed = bool(args.json) and not _write_json(args.json, sink.rows, summary, err)
     _print_summary(summary, args, bool(stopped), err)
     if stopped or json_failed:
@@ -171,19 +183,21 @@ def _workers(requested: int | None, err: TextIO) -> int:
     return min(requested or usable, usable)
 
 
-def worker_threads(config: BatchConfig) -> Threads:
-    """The threads each worker runs on: ``config.threads``, or the defaults (Numba: ``NUMBA_NUM_THREADS``, every
-    usable CPU unless the environment says otherwise; ONNX Runtime: 1); Numba's only with the numba backend."""
+def worker_threads(config: BatchConfig, workers: int | None = None) -> Threads:
+    """The threads each worker runs on: ``config.threads``, or with ``workers`` local workers their share of the
+    usable CPUs (:func:`inference.batch.share_of_cpus`), or else the defaults (Numba: ``NUMBA_NUM_THREADS``; ONNX
+    Runtime: 1); Numba's only with the numba backend."""
     uses_numba = config.backend == "numba"
-    if config.threads is not None:
-        return Threads(config.threads if uses_numba else None, config.threads)
+    threads = config.threads if config.threads is not None else share_of_cpus(workers) if workers else None
+    if threads is not None:
+        return Threads(threads if uses_numba else None, threads)
     return Threads(thread_limit() if uses_numba else None, DEFAULT_ONNX_THREADS)
 
 
 def _note_oversubscription(workers: int, config: BatchConfig, err: TextIO) -> None:
     """Say so when the workers' threads together outnumber the usable CPUs (a parallel kernel then waits for cores).
     A worker runs Numba's kernels and ONNX Runtime one after the other, so it keeps the larger count busy."""
-    threads = worker_threads(config)
+    threads = worker_threads(config, workers)
     per_worker = max(threads.numba or 1, threads.onnxruntime)
     if workers > 1 and workers * per_worker > usable_cpus():
         print(f"note: {counted(workers, 'worker')} x {counted(per_worker, 'thread')} each = "
@@ -212,20 +226,35 @@ def _progress(rows, total: int, err: TextIO):
     return tqdm(rows, total=total, unit="file", file=err, disable=not err.isatty(), dynamic_ncols=True)
 
 
-def _summary(rows: list[dict], files: int, seconds: float, processed: int) -> dict:
+def _summary(rows: list[dict], files: int, seconds: float, processed: int, this_run: set[str] | None = None) -> dict:
+    """Counts, wall time and files/s, and the time per stage summed over the rows processed in this run (what the
+    Batch window shows): ``stage_seconds`` by stage, Numba's warm-ups as "compile", in pipeline order."""
     counts = Counter(row["status"] for row in rows)
+    ran = [row for row in rows if this_run is None or row["path"] in this_run]
+    stage_seconds = {}
+    for stage in (*PIPELINE_STAGES, "compile"):
+        values = [float(row[f"{stage}_ms"]) for row in ran if row.get(f"{stage}_ms") not in (None, "")]
+        if any(values):
+            stage_seconds[stage] = round(sum(values) / 1e3, 3)
     return {"files": files, OK: counts[OK], "withheld": sum(bool(row.get("withheld")) for row in rows),
             "errors": counts[ERROR], SKIPPED: counts[SKIPPED],
             "processed_this_run": processed, "wall_s": round(seconds, 3),
-            "files_per_s": round(processed / seconds, 3) if seconds > 0 else 0.0, "notice": NOT_FOR_CLINICAL_USE}
+            "files_per_s": round(processed / seconds, 3) if seconds > 0 else 0.0, "stage_seconds": stage_seconds,
+            "fast_decoded": sum(str(row.get("fast_decode", "")).startswith("1/") for row in ran),
+            "notice": NOT_FOR_CLINICAL_USE}
 
 
 def _print_summary(summary: dict, args: argparse.Namespace, interrupted: bool, err: TextIO) -> None:
+    """One line: counts, wall time, files/s, workers and their threads, the time per stage summed over this run's files
+    (all workers together; with --fast-decode how many were fast-decoded), and where the rows are."""
     state = "interrupted" if interrupted else "done"
     threads = Threads(**summary["threads"]).describe()
+    stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in summary["stage_seconds"].items())
+    fast = f", {counted(summary['fast_decoded'], 'file')} fast-decoded" if summary.get("fast_decode") else ""
     print(f"{state}: {counted(summary['files'], 'file')}: {summary[OK]} ok ({summary['withheld']} withheld), "
           f"{counted(summary['errors'], 'error')}, "
           f"{summary[SKIPPED]} skipped; {summary['processed_this_run']} processed in {summary['wall_s']:.1f} s "
-          f"({summary['files_per_s']:.2f} files/s) by {counted(summary['workers'], 'worker')}, each on {threads}; "
-          f"rows in {args.out}"
-          + (f" and {args.json}" if args.json else "") + f". {NOT_FOR_CLINICAL_USE}", file=err)
+          f"({summary['files_per_s']:.2f} files/s) by {counted(summary['workers'], 'worker')}, each on {threads}"
+          + (f"; time per stage summed over them ({summary['backend']} backend{fast}): {stages}" if stages else "")
+          + f"; rows in {args.out}" + (f" and {args.json}" if args.json else "") + f". {NOT_FOR_CLINICAL_USE}",
+          file=err)

@@ -10,7 +10,7 @@ from typing import TextIO
 
 from radbench.app.argument_types import capped_threads
 from radbench.inference.atomic_file import check_output
-from radbench.inference.benchmarking.numba_compile import describe, first_use_message
+from radbench.inference.benchmarking.numba_compile import describe
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError, quoted
 from radbench.inference.loading import decode_threads
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
@@ -34,13 +34,12 @@ def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
 
 def _predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
-        pipeline = Pipeline(Model(args.model), args.backend, decoder=getattr(args, "decoder", None))
+        pipeline = Pipeline(Model(args.model), args.backend, decoder=getattr(args, "decoder", None),
+                            announce=lambda message: print(message, file=err, flush=True))
         heatmap_paths = _heatmap_paths(args.heatmap, args.files)
     except (RadBenchError, OSError) as exc:
         print(f"radbench: {exc}", file=err)
         return 1
-    if args.backend == "numba" and (message := first_use_message()):
-        print(message, file=err, flush=True)  # before a cold compile of 15 s or more, never before a cache load
     failed = skipped = 0
     for path in args.files:
         try:

@@ -1,8 +1,9 @@
 """Batch processing: every file of a folder in, one row per file out, nothing lost.
 
 :func:`run_batch` yields one row (a dict with :func:`columns`) per input file as it finishes, from a pool of
-worker processes (each loads the model and warms Numba's kernels up once, runs on the configuration's threads
-(:func:`inference.threads.compute_threads`: Numba's kernels and ONNX Runtime's infer, each worker alike), and
+worker processes (each loads the model once, warms Numba's kernels up per input dtype as files need them, runs on the
+configuration's threads (:func:`inference.threads.compute_threads`: Numba's kernels and ONNX Runtime's infer, and
+:func:`inference.loading.decode_threads`: the decoders; each worker alike, by default its share of the CPUs), and
 holds one file at a time under a memory ceiling and a time limit) or from a Dask cluster. A file that
 cannot be read becomes an ``error`` row with the reason in words; a file that is not a scan at all becomes a
 ``skipped`` row; a file whose worker died, ran out of its memory ceiling or time becomes an ``error`` row and
@@ -29,13 +30,15 @@ import signal
 import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import connection
 from pathlib import Path, PurePath
 
 from radbench.inference.atomic_file import write_atomically
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError
+from radbench.inference.loading import decode_threads
 from radbench.inference.loading.noise import captured_noise
+from radbench.inference.machine import usable_cpus
 from radbench.inference.memory_ceiling import (
     address_space_limit,
     caused_by_memory,
@@ -59,7 +62,6 @@ PHI_COLUMNS = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber"
 #: Seconds one file may take before its worker is ended.
 DEFAULT_TIMEOUT_S = 600.0
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_WARM_DTYPES = ("uint8", "uint16", "int16", "float32")  # what scans decode to; others compile on first use
 _NOT_REGULAR = {stat.S_IFDIR: "a folder that cannot be listed", stat.S_IFIFO: "a named pipe (FIFO)",
                 stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
 _UNSAFE = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
@@ -68,12 +70,28 @@ _ESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4})")
 
 @dataclass(frozen=True)
 class BatchConfig:
-    """What every worker needs to build its pipeline; picklable."""
+    """What every worker needs to build its pipeline; picklable.
+
+    ``threads``: Numba's, ONNX Runtime's and the decoders' threads in each worker; ``None`` gives each local worker
+    its share of the usable CPUs (:func:`share_of_cpus`: one each when there are as many workers as CPUs), a Dask
+    worker the defaults. ``decoder`` forces one decoder (``--decoder``); ``fast_decode`` lets a JPEG 2000 frame be
+    decoded at the coarsest resolution level still covering the model input (``--fast-decode``, the ``fast_decode``
+    column says which rows used it).
+    """
 
     model_path: str | None
     backend: str
     include_phi: bool = False
-    threads: int | None = None  # Numba's and ONNX Runtime's threads in each worker (None: the defaults)
+    threads: int | None = None
+    decoder: str | None = None
+    fast_decode: bool = False
+
+
+def share_of_cpus(workers: int) -> int:
+    """The threads each of ``workers`` local worker processes gets by default: the usable CPUs shared out, at least
+    one, so that the workers' threads together never outnumber the CPUs (one thread per worker from as many workers
+    as CPUs)."""
+    return max(1, usable_cpus() // max(1, workers))
 
 
 def discover(folder: str | Path, pattern: str = "*", recursive: bool = True,
@@ -97,25 +115,27 @@ def discover(folder: str | Path, pattern: str = "*", recursive: bool = True,
 
 
 def columns(labels: Sequence[str], include_phi: bool = False) -> list[str]:
-    """The CSV header: fixed fields ("withheld": why no label is given outside the model's domain), one probability
-    per label, one time per stage, the threads those times ran on (``numba_threads`` empty for a backend without
-    Numba kernels), file identity."""
+    """The CSV header: fixed fields ("withheld": why no label is given outside the model's domain; "decoder" and the
+    threads it ran on; "fast_decode": with --fast-decode, "1/8" for a frame decoded at 1/8 of each side, "no: <why>"
+    for one decoded in full), one probability per label, one time per stage, the threads those times ran on
+    (``numba_threads`` empty for a backend without Numba kernels), file identity."""
     return (["path", "status", "error", "warning", "label", "withheld", *[f"prob_{label}" for label in labels],
-             "ood_warning", "backend", "decoder", *[f"{stage}_ms" for stage in PIPELINE_STAGES], "compile_ms",
-             "numba_threads", "onnxruntime_threads", "size_bytes", "mtime_ns"]
+             "ood_warning", "backend", "decoder", "decoder_threads", "fast_decode",
+             *[f"{stage}_ms" for stage in PIPELINE_STAGES], "compile_ms", "numba_threads", "onnxruntime_threads",
+             "size_bytes", "mtime_ns"]
             + (list(PHI_COLUMNS) if include_phi else []))
 
 
 _PIPELINES: dict[BatchConfig, Pipeline] = {}  # one per worker process and configuration
-_UNREPORTED_COMPILE_MS: dict[BatchConfig, float] = {}  # a worker's warm-up, reported in its first row
 
 
 def _pipeline(config: BatchConfig) -> Pipeline:
-    """The configuration's pipeline, built and warmed up on first use (outside any memory ceiling)."""
+    """The configuration's pipeline, built on first use. Numba compiles (or loads from its cache) lazily: each run
+    warms up what its frame's dtype and preprocessing need, outside the file's memory ceiling, and reports it in
+    that row's ``compile_ms``."""
     if config not in _PIPELINES:
-        pipeline = Pipeline(Model(config.model_path), config.backend)
-        seconds = sum(pipeline.backend.warm_up(dtype) for dtype in _WARM_DTYPES)
-        _PIPELINES[config], _UNREPORTED_COMPILE_MS[config] = pipeline, seconds * 1e3
+        _PIPELINES[config] = Pipeline(Model(config.model_path), config.backend, decoder=config.decoder,
+                                      fast_decode=config.fast_decode)
     return _PIPELINES[config]
 
 
@@ -137,17 +157,17 @@ def process_file(path: str | Path, config: BatchConfig, ceiling_bytes: int | Non
         return {**row, "status": ERROR, "error": f"not a regular file: {kind}"}
     noise: list[str] = []  # what the decoders warned or printed: this row's, not the shared stderr's
     try:
-        with compute_threads(config.threads):
+        with compute_threads(config.threads), decode_threads(config.threads or 1):
             pipeline = _pipeline(config)
-            with captured_noise() as noise, address_space_limit(ceiling_bytes):
-                prediction = pipeline.run(path)
+            with captured_noise() as noise:
+                prediction = pipeline.run(path, within=lambda: address_space_limit(ceiling_bytes))
     except Exception as exc:  # noqa: BLE001 - one file's surprise must cost one row, not the batch
         return {**row, **_failure(exc, ceiling_bytes), "warning": "; ".join(noise)}
-    compile_ms = prediction.compile_ms + _UNREPORTED_COMPILE_MS.pop(config, 0.0)
     row.update(status=OK, error="", warning="; ".join([*prediction.warnings, *noise]),
                label="" if prediction.withheld else prediction.label, withheld=prediction.withheld or "",
-               decoder=prediction.decoder, ood_warning="; ".join(prediction.ood_warnings),
-               compile_ms=round(compile_ms, 3), numba_threads=prediction.threads.numba or "",
+               decoder=prediction.decoder, decoder_threads=prediction.decoder_threads,
+               fast_decode=prediction.fast_decode, ood_warning="; ".join(prediction.ood_warnings),
+               compile_ms=round(prediction.compile_ms, 3), numba_threads=prediction.threads.numba or "",
                onnxruntime_threads=prediction.threads.onnxruntime)
     row.update({f"prob_{label}": round(p, 6) for label, p in prediction.probabilities.items()})
     row.update({f"{stage}_ms": round(ms, 3) for stage, ms in prediction.timings.as_ms().items()})
@@ -197,13 +217,17 @@ def run_batch(files: Sequence[Path], config: BatchConfig, workers: int = 1, sche
               ceiling_bytes: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[dict]:
     """One row per file, in completion order, from ``workers`` local worker processes or a Dask cluster at
     ``scheduler`` (``tcp://host:port``; no time limit there). Each file may grow its process by
-    ``ceiling_bytes`` (default: :func:`default_ceiling_bytes` of ``workers``). Closing the generator stops
-    handing out work and ends the workers."""
+    ``ceiling_bytes`` (default: :func:`default_ceiling_bytes` of ``workers``). Local workers without ``threads`` in
+    ``config`` run on their :func:`share_of_cpus`. Closing the generator stops handing out work and ends the
+    workers."""
     ceiling_bytes = ceiling_bytes or default_ceiling_bytes(workers)
     if scheduler:
         yield from _run_dask(files, config, scheduler, ceiling_bytes)
     else:
-        yield from _run_pool(files, config, max(1, workers), ceiling_bytes, timeout_s)
+        workers = max(1, workers)
+        if config.threads is None:
+            config = replace(config, threads=share_of_cpus(workers))
+        yield from _run_pool(files, config, workers, ceiling_bytes, timeout_s)
 
 
 def _run_pool(files: Sequence[Path], config: BatchConfig, workers: int, ceiling_bytes: int,
@@ -231,7 +255,7 @@ def _run_pool(files: Sequence[Path], config: BatchConfig, workers: int, ceiling_
 
 
 class _Worker:
-    """A spawned process that builds and warms up the pipeline once, then processes one file at a time."""
+    """A spawned process that builds the pipeline once, then processes one file at a time."""
 
     def __init__(self, config: BatchConfig, ceiling_bytes: int):
         context = multiprocessing.get_context("spawn")
@@ -303,11 +327,11 @@ class _Worker:
 
 
 def _serve(conn: connection.Connection, config: BatchConfig, ceiling_bytes: int) -> None:
-    """A worker's life: warm up, say so, then one row per path received, until the parent hangs up."""
+    """A worker's life: load the model, say so, then one row per path received, until the parent hangs up."""
     with contextlib.suppress(EOFError, BrokenPipeError):  # the parent hung up, or is gone
         try:
             with compute_threads(config.threads):
-                _pipeline(config)
+                _pipeline(config)  # the model loaded before the first file (Numba warms up per file, lazily)
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which stops the run
             conn.send(("failed", str(exc)))
             return

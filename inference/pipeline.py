@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -12,7 +13,7 @@ import numpy as np
 
 from radbench.inference.backends import Backend, get_backend
 from radbench.inference.backends.contract import Cancel, stop_if
-from radbench.inference.benchmarking.numba_compile import warm
+from radbench.inference.benchmarking.numba_compile import first_use_message, warm
 from radbench.inference.errors import ScanError
 from radbench.inference.heatmap import heatmap
 from radbench.inference.loading import load_scan
@@ -63,20 +64,27 @@ class Pipeline:
 
     ``decoder`` forces one decoder for the files it reads (:data:`inference.loading.DECODER_NAMES`); ``fast_decode``
     lets a JPEG 2000 frame be decoded at the coarsest resolution level that still covers the model's input (the
-    equalize stage then sees that level, not the full frame: ``radbench batch --fast-decode``).
+    equalize stage then sees that level, not the full frame: ``radbench batch --fast-decode``). ``announce`` is
+    called with :func:`~inference.benchmarking.numba_compile.first_use_message` before a run's Numba warm-up that
+    is expected to compile (not before a load from Numba's on-disk cache).
     """
 
-    def __init__(self, model: Model, backend: str | Backend, *, decoder: str | None = None, fast_decode: bool = False):
+    def __init__(self, model: Model, backend: str | Backend, *, decoder: str | None = None, fast_decode: bool = False,
+                 announce: Callable[[str], None] | None = None):
         self.model = model
         self.backend = get_backend(backend) if isinstance(backend, str) else backend
-        self.decoder, self.fast_decode = check_forced(decoder), fast_decode
+        self.decoder, self.fast_decode, self.announce = check_forced(decoder), fast_decode, announce
 
-    def run(self, source: str | Path | Scan, *, frame: int | None = None, cancel: Cancel = None) -> Prediction:
+    def run(self, source: str | Path | Scan, *, frame: int | None = None, cancel: Cancel = None,
+            within: Callable[[], AbstractContextManager] = nullcontext) -> Prediction:
         """Run every stage on one frame of a file (decode timed) or of an already loaded scan (not timed).
 
         Raises ``ScanError`` for an unreadable file or a bad frame index, ``BackendError`` if the backend
         refuses, ``Cancelled`` if ``cancel()`` turned True. It runs on the threads that
-        :func:`inference.threads.compute_threads` set on the calling thread, and says so in ``threads``.
+        :func:`inference.threads.compute_threads` set on the calling thread, and says so in ``threads``. ``within``
+        makes the context the file's work runs in (``radbench batch``: a memory ceiling), entered for decoding and
+        again for the later stages, but not around Numba's warm-up: compiling is not the file's work, and an out of
+        memory inside LLVM would end the process.
         """
         clock = StageClock()
         card, backend = self.model.card, self.backend
@@ -87,24 +95,29 @@ class Pipeline:
             image = _frame_of(scan, frame)
         else:
             cover = (card.input_height, card.input_width) if self.fast_decode else None
-            with clock.stage("decode"):
+            with within(), clock.stage("decode"):
                 scan = load_scan(source, decoder=self.decoder, cover=cover)
                 image = _frame_of(scan, frame)
-        compiled = warm(backend, [image.dtype])
-        tensor = preprocess(image, PreprocessSpec.from_card(card, scan), backend, clock=clock, cancel=cancel)
-        with clock.stage("infer"):
-            outputs = self.model.infer(tensor)
-        with clock.stage("postprocess"):
-            probs = self.model.probabilities(outputs)
-            label = card.decide(probs)
-            maps = self.model.class_maps(outputs)
-            ood = tuple(domain_warnings(scan, tensor, card.domain))
-        heat = None
-        if maps is not None:
-            stop_if(cancel)
-            with clock.stage("heatmap"):
-                heat = heatmap(maps, card.labels.index(label), image.shape, backend.resize)
-            heat.flags.writeable = False
+        spec = PreprocessSpec.from_card(card, scan)
+        if self.announce is not None and not backend.is_warm(image.dtype, spec=spec) and (
+                message := first_use_message([image.dtype], spec)):
+            self.announce(message)
+        compiled = warm(backend, [image.dtype], spec)  # what this run calls, for this dtype: apart from stage times
+        with within():
+            tensor = preprocess(image, spec, backend, clock=clock, cancel=cancel)
+            with clock.stage("infer"):
+                outputs = self.model.infer(tensor)
+            with clock.stage("postprocess"):
+                probs = self.model.probabilities(outputs)
+                label = card.decide(probs)
+                maps = self.model.class_maps(outputs)
+                ood = tuple(domain_warnings(scan, tensor, card.domain))
+            heat = None
+            if maps is not None:
+                stop_if(cancel)
+                with clock.stage("heatmap"):
+                    heat = heatmap(maps, card.labels.index(label), image.shape, backend.resize)
+                heat.flags.writeable = False
         tensor.flags.writeable = False
         return Prediction(
             path=scan.path,

@@ -223,3 +223,62 @@ def test_a_file_removed_during_the_run_becomes_an_error_row(folder):
     rows = {Path(r["path"]).name: r for r in run_batch(files, BatchConfig(None, "vectorized"))}
     assert len(rows) == len(files)
     assert rows["tibia.png"]["status"] == "error" and "No such file" in rows["tibia.png"]["error"]
+
+
+def test_fast_decode_reads_jpeg_2000_at_a_reduced_level_and_the_column_says_which_rows(tmp_path, capsys):
+    root = tmp_path / "in"
+    root.mkdir()
+    shutil.copy(SAMPLES / "chest_cr_rg1_j2k_lossless.dcm", root / "chest.dcm")
+    shutil.copy(SAMPLES / "ct_small_128px.dcm", root / "ct.dcm")
+    shutil.copy(get_testdata_file("MR_small_jp2klossless.dcm"), root / "small_j2k.dcm")  # 64 x 64: no coarser level
+    fast, full = tmp_path / "fast.csv", tmp_path / "full.csv"
+    assert main(["batch", str(root), "--out", str(fast), "--json", str(tmp_path / "fast.json"), "--workers", "1",
+                 "--fast-decode"]) == 0
+    summary_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert main(["batch", str(root), "--out", str(full), "--workers", "1"]) == 0
+    rows, reference = ({Path(r["path"]).name: r for r in _rows(path)} for path in (fast, full))
+    assert rows["chest.dcm"]["fast_decode"] == "1/8" and rows["chest.dcm"]["decoder"] == "pillow"  # 245 x 231
+    assert rows["ct.dcm"]["fast_decode"] == "no: not JPEG 2000"
+    assert rows["small_j2k.dcm"]["fast_decode"] == "no: no coarser level covers the model input"
+    assert {r["fast_decode"] for r in reference.values()} == {""}
+    assert rows["chest.dcm"]["label"] == reference["chest.dcm"]["label"]
+    assert abs(float(rows["chest.dcm"]["prob_NORMAL"]) - float(reference["chest.dcm"]["prob_NORMAL"])) < 0.1
+    assert rows["small_j2k.dcm"]["prob_NORMAL"] == reference["small_j2k.dcm"]["prob_NORMAL"]  # decoded in full
+    assert "1 file fast-decoded" in summary_line and "time per stage summed over them" in summary_line
+    summary = json.loads((tmp_path / "fast.json").read_text())["summary"]
+    assert summary["fast_decoded"] == 1 and summary["stage_seconds"]["decode"] > 0
+    assert set(summary["stage_seconds"]) >= {"decode", "rescale", "equalize", "infer"}
+
+
+def test_a_forced_decoder_is_named_in_every_row_and_a_file_it_cannot_decode_is_an_error_row(tmp_path):
+    root = tmp_path / "in"
+    root.mkdir()
+    shutil.copy(SAMPLES / "mr_shoulder_mr2_j2k_lossless.dcm", root / "mr.dcm")
+    shutil.copy(get_testdata_file("JPEG-LL.dcm"), root / "lossless.dcm")
+    out = tmp_path / "r.csv"
+    assert main(["batch", str(root), "--out", str(out), "--workers", "1", "--decoder", "pylibjpeg"]) == 0
+    rows = {Path(r["path"]).name: r for r in _rows(out)}
+    assert (rows["mr.dcm"]["status"], rows["mr.dcm"]["decoder"]) == ("ok", "pylibjpeg")
+    assert (rows["lossless.dcm"]["status"], rows["lossless.dcm"]["decoder"]) == ("ok", "pylibjpeg")
+    assert main(["batch", str(root), "--out", str(out), "--workers", "1", "--decoder", "pillow"]) == 0
+    rows = {Path(r["path"]).name: r for r in _rows(out)}
+    assert rows["mr.dcm"]["decoder"] == "pillow"
+    assert rows["lossless.dcm"]["status"] == "error"
+    assert rows["lossless.dcm"]["error"].startswith("decoder pillow cannot read JPEG Lossless")
+    assert rows["lossless.dcm"]["error"].endswith("the decoders for it here are gdcm, pylibjpeg")
+
+
+def test_workers_share_the_cpus_by_default_and_decoders_run_on_one_thread_each(tmp_path, capsys):
+    from radbench.inference.batch import share_of_cpus
+    from radbench.inference.machine import usable_cpus
+
+    root = tmp_path / "in"
+    root.mkdir()
+    for name in ("a.dcm", "b.dcm"):
+        shutil.copy(SAMPLES / "mr_shoulder_mr2_j2k_lossless.dcm", root / name)
+    out = tmp_path / "r.csv"
+    assert main(["batch", str(root), "--out", str(out), "--workers", str(usable_cpus())]) == 0
+    assert share_of_cpus(usable_cpus()) == 1 and share_of_cpus(1) == usable_cpus()
+    for row in _rows(out):
+        assert (row["decoder"], row["decoder_threads"], row["onnxruntime_threads"]) == ("pylibjpeg", "1", "1")
+    assert "note:" not in capsys.readouterr().err  # no oversubscription to warn about

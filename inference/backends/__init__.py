@@ -7,11 +7,15 @@ import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from radbench.inference.backends.contract import STAGES, contract_problems
 from radbench.inference.errors import BackendError
+
+if TYPE_CHECKING:
+    from radbench.inference.preprocessing import PreprocessSpec
 
 #: name -> (module, one-line description). The only place backends are registered.
 _REGISTRY = {
@@ -38,7 +42,8 @@ class Backend:
     normalize: Callable[..., np.ndarray]
     compiles: bool = False
     fused: Callable[..., np.ndarray] | None = None
-    _warm_dtypes: set[tuple[np.dtype, bool]] = field(default_factory=set, repr=False)
+    #: (dtype, fused, equalize compiled, the image's extremes compiled) of each warm-up done
+    _warm_dtypes: set[tuple[np.dtype, bool, bool, bool]] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         problems = contract_problems(self)
@@ -52,37 +57,56 @@ class Backend:
                    fused=getattr(module, "fused_preprocess", None),
                    **{stage: getattr(module, stage, None) for stage in STAGES})
 
-    def is_warm(self, dtype: np.dtype, *, fused: bool = False) -> bool:
-        return not self.compiles or (np.dtype(dtype), fused) in self._warm_dtypes
+    def is_warm(self, dtype: np.dtype, *, fused: bool = False, spec: PreprocessSpec | None = None) -> bool:
+        """Whether a run on ``dtype`` frames needs no compile: with ``spec``, a run of that preprocessing; without,
+        a run of any."""
+        dtype, needs = np.dtype(dtype), _needs(spec, fused)
+        return not self.compiles or any(d == dtype and f == fused and all(h >= n for h, n in zip(has, needs))
+                                        for d, f, *has in self._warm_dtypes)
 
-    def warm_up(self, dtype: np.dtype, *, fused: bool = False) -> float:
-        """Compile (or load from cache) every stage kernel for ``dtype`` input, and with ``fused`` the whole-pipeline
-        entry's too; return the seconds it took.
+    def warm_up(self, dtype: np.dtype, *, fused: bool = False, spec: PreprocessSpec | None = None) -> float:
+        """Compile (or load from Numba's on-disk cache) what a run on ``dtype`` frames needs, and return the seconds
+        it took: the stage kernels (with ``fused``: the whole-pipeline entry's instead) that ``spec``'s stages call,
+        or without ``spec`` those of every stage (the window by a preset and by the image's own range, equalize).
 
-        Runs the stages (or the fused path) on a tiny image, so the real run that follows measures only run time.
-        The fused path compiles only when asked (about a third more compile time). Backends that do not compile
-        return 0 without running anything.
+        Nothing else: kernels are typed by the raw dtype only in rescale (every later stage reads rescale's float32),
+        so a further dtype compiles one kernel, and a run's first warm-up only what it calls. Runs the stages (or the
+        fused path) on a tiny image, so the real run that follows measures only run time. Backends that do not
+        compile return 0 without running anything.
         """
-        from radbench.inference.preprocessing import PreprocessSpec, preprocess  # here: preprocessing imports backends
+        from radbench.inference.preprocessing import PreprocessSpec  # here: preprocessing imports backends
 
         dtype = np.dtype(dtype)
-        if self.is_warm(dtype, fused=fused):
+        if self.is_warm(dtype, fused=fused, spec=spec):
             return 0.0
         if fused and self.fused is None:
             raise BackendError(f"backend {self.name!r} has no fused path")
+        equalize = _needs(spec, fused)[0]
         start = time.perf_counter_ns()
         tiny = np.arange(6, dtype=dtype).reshape(2, 3)
-        for shape in ((1, 2), (4, 5)):  # shrink and enlarge
-            spec = PreprocessSpec(1.0, 0.0, None, None, False, shape, (0.5,), (0.25,), 1)
+        tiny.flags.writeable = False  # as a scan's frame is
+        windows = ((None, None), (1.0, 1.0)) if spec is None else ((None, None) if spec.window_center is None else
+                                                                    (1.0, 1.0),)
+        for center, width in windows:  # by the image's own range, by a preset
+            tiny_spec = PreprocessSpec(1.0, 0.0, center, width, True, (1, 2), (0.5,), (0.25,), 1, equalize)
             if fused:
-                self.fused(tiny, spec)
+                self.fused(tiny, tiny_spec)
             else:
-                preprocess(tiny, spec, self)
-        if not fused:  # windows straight on the raw values: a preset with inversion, and their own range
-            self.window(tiny, 1.0, 1.0, True)
-            self.window(tiny, None, None, False)
-        self._warm_dtypes.add((dtype, fused))
+                self._tiny_run(tiny, tiny_spec)
+        self._warm_dtypes.add((dtype, fused, *_needs(spec, fused)))
         return (time.perf_counter_ns() - start) / 1e9
+
+    def _tiny_run(self, tiny: np.ndarray, spec: PreprocessSpec) -> None:
+        from radbench.inference.preprocessing import preprocess
+
+        preprocess(tiny, spec, self)
+
+
+def _needs(spec: PreprocessSpec | None, fused: bool) -> tuple[bool, bool]:
+    """Whether a run of ``spec`` (None: of any preprocessing) calls equalize (the fused path always does), and whether
+    it needs the image's extremes (equalize does, and a window by the image's own range)."""
+    equalize = fused or spec is None or spec.equalize
+    return equalize, equalize or spec.window_center is None
 
 
 _loaded: dict[str, Backend] = {}

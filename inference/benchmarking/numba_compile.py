@@ -6,7 +6,8 @@ compiles, the second loads what it cached); each runs this module::
 
     python -m radbench.inference.benchmarking.numba_compile DTYPE...
 
-which prints :func:`compile_in_process` of each dtype in turn as one JSON line.
+which prints :func:`compile_in_process` of each dtype in turn as one JSON line (a dtype warms every stage kernel up for
+it; ``uint16:preset`` only those a run with a window preset and equalize calls, see :func:`run_token`).
 
 Every front end words a warm-up alike (:func:`describe`: "cold compile, 16.8 s" or "on-disk cache load, 0.61 s"),
 and announces a cold compile before it starts (:func:`first_use_message`).
@@ -21,16 +22,23 @@ import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from radbench.inference.backends import Backend, get_backend
 from radbench.inference.errors import BackendError
 
+if TYPE_CHECKING:
+    from radbench.inference.preprocessing import PreprocessSpec
+
 COMPILED, CACHED, IN_MEMORY = "compiled", "loaded from on-disk cache", "already in memory"
-#: A cold compile of every kernel took 15-17 s for the first input dtype on the 2-core development machine, and
-#: 2-3 s for each further dtype: the estimates :func:`first_use_message` gives.
-FIRST_DTYPE_COMPILE_S, NEXT_DTYPE_COMPILE_S = 16.0, 3.0
+#: A cold compile of what a run on one input dtype needs took FIRST_DTYPE_COMPILE_S on the 2-core development machine,
+#: and each further dtype (one more rescale kernel) NEXT_DTYPE_COMPILE_S: the estimates :func:`first_use_message` gives
+#: (README, "Numba's first use").
+FIRST_DTYPE_COMPILE_S, NEXT_DTYPE_COMPILE_S = 8.0, 0.5
+#: The dtype a warm-up without named dtypes is estimated for (the app's start-up warm-up counts dtypes only).
+_TYPICAL_DTYPE = "uint16"
 
 
 @dataclass(frozen=True)
@@ -79,17 +87,37 @@ def describe(ms: float, source: str) -> str:
     return f"{kind(source)}, {ms / 1e3:.3g} s"
 
 
-def warm(backend: Backend, dtypes: Iterable[str | np.dtype]) -> CompileTime:
-    """Warm ``backend`` up for every dtype in this process, as one figure: the time summed, and what Numba did over
-    all of them. A backend that compiles nothing, or is already warm, costs nothing (Numba is not even imported)."""
+def warm(backend: Backend, dtypes: Iterable[str | np.dtype], spec: PreprocessSpec | None = None) -> CompileTime:
+    """Warm ``backend`` up for every dtype in this process (for ``spec``'s stages only, if given), as one figure: the
+    time summed, and what Numba did over all of them. A backend that compiles nothing, or is already warm, costs
+    nothing (Numba is not even imported)."""
     dtypes = [np.dtype(d) for d in dtypes]
     names = ", ".join(map(str, dtypes))
-    if all(backend.is_warm(d) for d in dtypes):
+    if all(backend.is_warm(d, spec=spec) for d in dtypes):
         return CompileTime(names, 0.0, IN_MEMORY)
     before = _cache_counts()
-    seconds = sum(backend.warm_up(d) for d in dtypes)
+    seconds = sum(backend.warm_up(d, spec=spec) for d in dtypes)
     hits, misses = (after - was for after, was in zip(_cache_counts(), before))
     return CompileTime(names, seconds * 1e3, cache_source(hits, misses))
+
+
+def warm_in_subprocess(backend: Backend, dtypes: Iterable[str | np.dtype],
+                       spec: PreprocessSpec | None = None) -> CompileTime:
+    """:func:`warm`, with any compile done in a separate process (on one CPU: Numba compiles on one thread) that
+    writes Numba's on-disk cache, which this process then loads. For a front end that compiles in the background
+    while the user works: a compile in a thread of the same process holds the GIL most of the time and slows the
+    user's own runs; a process only takes its one CPU. The figure is the child's compile plus the load here, a
+    "cold compile" (without a writable on-disk cache the load here compiles again, inside that figure). When the cache
+    already holds the kernels, it is :func:`warm`: a load here."""
+    dtypes = [np.dtype(d) for d in dtypes]
+    if all(backend.is_warm(d, spec=spec) for d in dtypes) or kernels_cached(dtypes, spec):
+        return warm(backend, dtypes, spec)
+    try:
+        child = _run_compile_process([run_token(d, spec) for d in dtypes], os.environ)
+    except BackendError:
+        return warm(backend, dtypes, spec)  # the child failed: compile here, as warm() would
+    here = warm(backend, dtypes, spec)
+    return CompileTime(", ".join(map(str, dtypes)), sum(c.ms for c in child) + here.ms, COMPILED)
 
 
 def combined(first: CompileTime | None, then: CompileTime) -> CompileTime:
@@ -102,31 +130,97 @@ def combined(first: CompileTime | None, then: CompileTime) -> CompileTime:
     return CompileTime(f"{first.dtype}, {then.dtype}", first.ms + then.ms, source)
 
 
-def compile_in_process(dtype: str | np.dtype) -> CompileTime:
-    """Warm the Numba backend for ``dtype`` in this process; say whether Numba compiled or loaded its cache."""
-    return warm(get_backend("numba"), [dtype])
+def compile_in_process(dtype: str | np.dtype, spec: PreprocessSpec | None = None) -> CompileTime:
+    """Warm the Numba backend for ``dtype`` (a dtype, or a :func:`run_token`) and ``spec`` in this process; say whether
+    Numba compiled or loaded its cache."""
+    if isinstance(dtype, str) and ":" in dtype:
+        dtype, spec = _from_token(dtype)
+    return warm(get_backend("numba"), [dtype], spec)
 
 
-def kernels_cached() -> bool:
-    """Whether Numba's on-disk cache holds code of every kernel of the numba backend for its current source, so
-    that a warm-up is expected to load rather than compile (read from Numba's cache index files)."""
+def run_token(dtype: str | np.dtype, spec: PreprocessSpec | None = None) -> str:
+    """What a warm-up compiles, as one word for a fresh process's command line: the dtype, then with a ``spec`` the
+    kinds of its stages that change the kernels (":preset" or ":own" window, ":plain" without equalize)."""
+    name = np.dtype(dtype).name
+    if spec is None:
+        return name
+    return f"{name}:{'own' if spec.window_center is None else 'preset'}" + ("" if spec.equalize else ":plain")
+
+
+def _from_token(token: str) -> tuple[str, PreprocessSpec | None]:
+    from radbench.inference.preprocessing import PreprocessSpec
+
+    dtype, *kinds = token.split(":")
+    if not kinds:
+        return dtype, None
+    window = (None, None) if "own" in kinds else (1.0, 1.0)
+    return dtype, PreprocessSpec(1.0, 0.0, *window, False, (1, 1), (0.0,), (1.0,), 1, "plain" not in kinds)
+
+
+def needed_kernels(dtype: str | np.dtype, spec: PreprocessSpec | None = None) -> dict[str, str]:
+    """The numba backend's kernels a warm-up for ``dtype`` (and ``spec``) compiles, each with the dtype of its first
+    argument in that signature: ``rescale`` is the only stage typed by the raw dtype; every later stage reads float32
+    (the finite checks its bits as uint32, the extremes as int32 order keys)."""
+    dtype = np.dtype(dtype)
+    equalize = spec is None or spec.equalize
+    extremes = equalize or spec.window_center is None
+    stage = "radbench.inference.backends.numba_jit.stages."
+    raw = np.float32 if dtype.kind == "f" and dtype.itemsize == 2 else dtype.newbyteorder("=")
+    needed = {f"{stage}_rescale": np.dtype(raw).name, "radbench.inference.backends.numba_jit.inputs._exponent_max":
+              "uint32", f"{stage}_window": "float32", f"{stage}_resample_columns": "float32",
+              f"{stage}_resample_rows": "float64", f"{stage}_normalize": "float32"}
+    if extremes:
+        needed[f"{stage}_key_range"] = "int32"
+    if equalize:
+        needed.update({f"{stage}_histogram": "float32", f"{stage}_equalize": "float32"})
+    return needed
+
+
+def kernels_cached(dtypes: Iterable[str | np.dtype] = (_TYPICAL_DTYPE,), spec: PreprocessSpec | None = None) -> bool:
+    """Whether Numba's on-disk cache holds, for the kernels' current source, every kernel a warm-up for ``dtypes``
+    (and ``spec``) needs, so that it is expected to load rather than compile."""
+    return not missing_kernels(dtypes, spec)
+
+
+def missing_kernels(dtypes: Iterable[str | np.dtype] = (_TYPICAL_DTYPE,),
+                    spec: PreprocessSpec | None = None) -> set[tuple[str, str]]:
+    """``(kernel, dtype of its first argument)`` of each kernel a warm-up for ``dtypes`` (and ``spec``) needs that
+    Numba's on-disk cache lacks for the kernels' current source (read from its index files: one entry per compiled
+    signature, keyed by the argument types). Where the index cannot be read, every kernel counts as missing."""
+    wanted = {(name, first) for dtype in dtypes for name, first in needed_kernels(dtype, spec).items()}
     try:
-        return all(kernel._cache._cache_file._load_index() for kernel in _kernels())
-    except (AttributeError, OSError, EOFError, ValueError):  # Numba's private layout changed, or an unreadable index
-        return False
+        kernels = numba_kernels()
+        cached = {name: {_first_dtype(key) for key in kernels[name]._cache._cache_file._load_index()}
+                  for name in {name for name, _ in wanted}}
+    except (AttributeError, KeyError, OSError, EOFError, ValueError, TypeError, IndexError):
+        return wanted  # Numba's private layout changed, or an unreadable index
+    return {(name, first) for name, first in wanted if first not in cached[name]}
 
 
-def compile_estimate_s(dtypes: int = 1) -> float | None:
-    """About how many seconds warming Numba up for ``dtypes`` input dtypes will take if it compiles, or None when a
-    load from the on-disk cache is expected instead (under a second or two)."""
-    return None if kernels_cached() else FIRST_DTYPE_COMPILE_S + NEXT_DTYPE_COMPILE_S * (dtypes - 1)
+def _first_dtype(key) -> str:
+    """The dtype of the first argument of a cache index key ``((argument types...), magic, hashes)``."""
+    return str(key[0][0].dtype)
 
 
-def first_use_message(dtypes: int = 1) -> str | None:
-    """What to say before a warm-up for ``dtypes`` input dtypes that is expected to compile: "compiling Numba kernels
-    (first use, about 16 s)…"; None when a cache load is expected."""
-    seconds = compile_estimate_s(dtypes)
-    return None if seconds is None else f"compiling Numba kernels (first use, about {seconds:.0f} s)…"
+def compile_estimate_s(dtypes: int | Iterable[str | np.dtype] = 1, spec: PreprocessSpec | None = None) -> float | None:
+    """About how many seconds warming Numba up for ``dtypes`` (a count, or the dtypes themselves) will take if it
+    compiles, or None when a load from the on-disk cache is expected instead (under a second or two). Only rescale's
+    kernel missing (a new dtype after others were compiled): :data:`NEXT_DTYPE_COMPILE_S` per dtype."""
+    named = [_TYPICAL_DTYPE] if isinstance(dtypes, int) else [np.dtype(d).name for d in dtypes]
+    count = dtypes if isinstance(dtypes, int) else len(named)
+    missing = missing_kernels(named, spec)
+    if not missing:
+        return None
+    if all(name.endswith("._rescale") for name, _ in missing):
+        return NEXT_DTYPE_COMPILE_S * len(missing)
+    return FIRST_DTYPE_COMPILE_S + NEXT_DTYPE_COMPILE_S * max(0, count - 1)
+
+
+def first_use_message(dtypes: int | Iterable[str | np.dtype] = 1, spec: PreprocessSpec | None = None) -> str | None:
+    """What to say before a warm-up for ``dtypes`` (a count, or the dtypes) that is expected to compile: "compiling
+    Numba kernels (first use, about 8 s)…"; None when a cache load is expected."""
+    seconds = compile_estimate_s(dtypes, spec)
+    return None if seconds is None else f"compiling Numba kernels (first use, about {max(1, round(seconds))} s)…"
 
 
 def compile_in_fresh_processes(dtypes: Sequence[str]) -> tuple[tuple[CompileTime, ...], tuple[CompileTime, ...]]:
@@ -147,21 +241,27 @@ def compile_report(in_process: Mapping[str, CompileTime], fresh: bool) -> Compil
     return CompileReport(tuple(in_process.values()), cold, cached)
 
 
-def _kernels() -> list:
+def numba_kernels() -> dict[str, object]:
+    """The numba backend's dispatchers by qualified name, the fused path's included."""
     from radbench.inference.backends import numba_jit
 
-    return list(numba_jit.kernels().values())
+    return numba_jit.kernels(fused=True)
 
 
 def _cache_counts() -> tuple[int, int]:
-    kernels = _kernels()
+    kernels = numba_kernels().values()
     return (sum(sum(k.stats.cache_hits.values()) for k in kernels),
             sum(sum(k.stats.cache_misses.values()) for k in kernels))
 
 
 def _fresh_compile(dtypes: Sequence[str], cache: str) -> tuple[CompileTime, ...]:
+    return _run_compile_process(dtypes, {**os.environ, "NUMBA_CACHE_DIR": cache})
+
+
+def _run_compile_process(dtypes: Sequence[str], env: Mapping[str, str]) -> tuple[CompileTime, ...]:
+    """:func:`compile_in_process` of each dtype (or :func:`run_token`) in a fresh process with ``env``."""
     result = subprocess.run([sys.executable, "-m", "radbench.inference.benchmarking.numba_compile", *dtypes],
-                            env={**os.environ, "NUMBA_CACHE_DIR": cache}, capture_output=True, text=True, check=False)
+                            env=dict(env), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise BackendError(f"Numba warm-up in a fresh process failed: {last}")

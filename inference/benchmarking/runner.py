@@ -32,7 +32,12 @@ from radbench.inference.benchmarking.file_bench import (
     bench_file,
 )
 from radbench.inference.benchmarking.memory import MemoryPeak
-from radbench.inference.benchmarking.numba_compile import CompileReport, compile_in_process, compile_report
+from radbench.inference.benchmarking.numba_compile import (
+    CompileReport,
+    compile_in_process,
+    compile_report,
+    run_token,
+)
 from radbench.inference.benchmarking.onnx_latency import ORT_THREADS, infer_latency, ort_sessions
 from radbench.inference.benchmarking.records import Record
 from radbench.inference.benchmarking.schedule import check_counts
@@ -40,6 +45,7 @@ from radbench.inference.errors import NotAScanError, RadBenchError, ScanError
 from radbench.inference.loading import decode_threads, load_scan
 from radbench.inference.machine import usable_cpus
 from radbench.inference.model import Model
+from radbench.inference.preprocessing import PreprocessSpec
 from radbench.inference.threads import check_threads, compute_threads, thread_limit
 
 #: The backends that run on Numba's threads: timed again at each further thread count.
@@ -195,8 +201,9 @@ def run_benchmark(paths: Iterable[str | Path], *, backends: Sequence[str] = DEFA
                 scan = load_scan(path, decoder=decoder)
                 decode = _decode_record(path, decoder, scan.decoder, repeats)
             dtype = str(scan.grey_frame().dtype)
-            if "numba" in backends and dtype not in compiled:
-                compiled[dtype] = compile_in_process(dtype)
+            spec = PreprocessSpec.from_card(model.card, scan)
+            if "numba" in backends and run_token(dtype, spec) not in compiled:  # what this file's run compiles
+                compiled[run_token(dtype, spec)] = compile_in_process(dtype, spec)
             with compute_threads(counts[0] if counts else None), _kernel_calls() as calls:
                 bench = bench_file(scan, model.card, backends=backends, repeats=repeats, warmup=warmup)
             bench = replace(bench, latency=infer_latency(sessions, bench.tensor, bench.file, repeats=repeats,

@@ -83,11 +83,11 @@ def _fused(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     else:
         predicted = _range_of_ends(windowed, lo, hi, c0, w1, invert)
         bands = bands_of(pixels)
-        histogram, *seen = _windowed_histogram(pixels, slope, intercept, c0, w1, invert,
-                                               *equalization_bins(*predicted), bands)
+        histogram, *seen = _summed(*_windowed_histogram(pixels, slope, intercept, c0, w1, invert,
+                                                        *equalization_bins(*predicted), bands))
         if tuple(seen) != predicted:  # rounding made the window non-monotonic: count again with the true range
-            histogram = _windowed_histogram(pixels, slope, intercept, c0, w1, invert, *equalization_bins(*seen),
-                                            bands)[0]
+            histogram = _summed(*_windowed_histogram(pixels, slope, intercept, c0, w1, invert,
+                                                     *equalization_bins(*seen), bands))[0]
         cdf = np.cumsum(histogram) / pixels.size
         rows = _computed_rows(pixels, slope, intercept, c0, w1, invert, *equalization_bins(*seen), cdf,
                               cdf_slopes(cdf), row_starts, row_weights)
@@ -175,9 +175,16 @@ def _tabulated_rows(indices, flip, table, starts, weights):
     return out
 
 
+def _summed(histograms: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The per-band results of :func:`_windowed_histogram` combined: exact in NumPy (integer sums, min and max), and
+    Numba's axis sum, min and max would each compile for seconds."""
+    return histograms.sum(axis=0), float(lows.min()), float(highs.max())
+
+
 @njit(cache=True, parallel=True)
 def _windowed_histogram(pixels, slope, intercept, c0, w1, invert, lo, scale, bands):
-    """The 256-bin histogram of the windowed image binned for ``lo``/``scale``, and the windowed min and max."""
+    """Per band of rows: the 256-bin histogram of the windowed image binned for ``lo``/``scale``, and the windowed
+    min and max (combined by :func:`_summed`)."""
     height, width = pixels.shape
     histograms = np.zeros((bands, 256), dtype=np.int64)
     lows, highs = np.full(bands, np.inf), np.full(bands, -np.inf)
@@ -189,7 +196,7 @@ def _windowed_histogram(pixels, slope, intercept, c0, w1, invert, lo, scale, ban
                 histograms[b, bin_index(v, lo, scale)] += 1
                 band_lo, band_hi = min(band_lo, np.float64(v)), max(band_hi, np.float64(v))
         lows[b], highs[b] = band_lo, band_hi
-    return histograms.sum(axis=0), lows.min(), highs.max()
+    return histograms, lows, highs
 
 
 @njit(cache=True, parallel=True)

@@ -52,7 +52,7 @@ def equalize(image: np.ndarray, *, out: np.ndarray | None = None, cancel: Cancel
         image = prepared(image, "equalize", finite=False)
         out = output(out, image.shape, "equalize")
         lo, scale = equalization_bins(*extremes(image, "equalize"))
-        cdf = np.cumsum(_histogram(image, lo, scale, bands_of(image))) / image.size
+        cdf = np.cumsum(_histogram(image, lo, scale, bands_of(image)).sum(axis=0)) / image.size
         _equalize(image, lo, scale, cdf + 1j * cdf_slopes(cdf), out, bands_of(image))
     return out
 
@@ -163,7 +163,8 @@ def _histogram(image, lo, scale, bands):
 
     Each band first writes a step of bin indices (a loop that vectorizes), then counts them into four
     interleaved uint32 tables, so that runs of equal bins do not wait on one counter; exact while a band
-    holds fewer than 2**32 pixels (:func:`.inputs.bands_of`).
+    holds fewer than 2**32 pixels (:func:`.inputs.bands_of`). Returns the counts per band: the caller adds them up in
+    NumPy (exact integer sums), since Numba's ``sum(axis=0)`` alone took 2.5 of the kernel's 5 s of cold compile.
     """
     height, width = image.shape
     totals = np.zeros((bands, 256), dtype=np.int64)
@@ -189,7 +190,7 @@ def _histogram(image, lo, scale, bands):
         for q in range(4):
             for k in range(256):
                 totals[b, k] += counts[q, k]
-    return totals.sum(axis=0)
+    return totals
 
 
 @njit(cache=True, parallel=True)
