@@ -115,3 +115,18 @@ def test_a_reader_that_leaves_early_is_no_traceback():
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141
     assert first.startswith(files[0].encode()) and "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+def test_decoder_option_names_the_decoder_or_the_ones_that_could_decode_the_file():
+    mr = SAMPLES / "mr_shoulder_mr2_j2k_lossless.dcm"
+    forced = radbench("predict", "--json", "--decoder", "gdcm", mr)
+    assert forced.returncode == 0, forced.stderr
+    record = json.loads(forced.stdout)
+    assert record["decoder"] == "gdcm" and record["decoder_threads"] >= 1
+    refused = radbench("predict", "--decoder", "pydicom", mr, SAMPLES / "ct_small_128px.dcm")
+    assert refused.returncode == 1
+    assert (f"error: {mr}: decoder pydicom cannot read JPEG 2000 Image Compression (Lossless Only) pixel data here; "
+            "the decoders for it here are pylibjpeg, pillow, gdcm") in refused.stderr.splitlines()
+    assert "decoded by pydicom" in refused.stdout  # the CT, uncompressed, still runs
+    unknown = radbench("predict", "--decoder", "openjpeg", mr)
+    assert unknown.returncode == 2 and "invalid choice: 'openjpeg' (choose from 'gdcm', 'pylibjpeg'" in unknown.stderr
