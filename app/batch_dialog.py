@@ -11,7 +11,6 @@ is outside the model's domain: no label) are amber. The CSV export writes every 
 from __future__ import annotations
 
 import html
-import multiprocessing
 import time
 from pathlib import Path
 
@@ -273,12 +272,10 @@ class BatchDialog(QDialog):
             self.status.setText("Cancelling after the files in progress…")
 
     def stop_now(self) -> None:
-        """For quitting: stop the batch and end its worker processes at once (the files in progress get no row)."""
-        if self._worker is None:
-            return
-        self._worker.quit()
-        for child in multiprocessing.active_children():
-            child.kill()
+        """For quitting: stop the batch at the next row (the main window then ends its worker processes, so the
+        files in progress get no row)."""
+        if self._worker is not None:
+            self._worker.quit()
 
     def _received(self, item) -> None:
         if isinstance(item, int):

@@ -9,6 +9,7 @@ comparisons and profiles on a worker thread, one at a time), :mod:`scan_opener` 
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -158,12 +159,15 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self, wait_s: float = 0.5) -> bool:
-        """Stop background work for quitting (connected to ``aboutToQuit``): cancel the run or comparison, stop the
-        batch and end its worker processes, then wait up to ``wait_s`` for the job to stop. Numba's start-up
-        warm-up cannot be interrupted and is not waited for. True if nothing is left running but that warm-up."""
+        """Stop background work for quitting (connected to ``aboutToQuit``): stop the batch, end every child process
+        (the Batch window's workers, the loader processes of scans still opening), cancel the run or comparison and
+        wait up to ``wait_s`` for it to stop. Numba's start-up warm-up cannot be interrupted and is not waited for.
+        True if nothing is left running but that warm-up."""
         dialog = getattr(self, "batch_dialog", None)
         if dialog is not None:
             dialog.stop_now()
+        for child in multiprocessing.active_children():
+            child.kill()
         return self.run_toolbar.stop(wait_s)
 
     def _load_model(self, path: str | Path | None) -> None:

@@ -7,6 +7,7 @@ from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QTableView,
@@ -19,6 +20,7 @@ from radbench.inference.tags import TagRow, read_tags
 from radbench.inference.wording import counted
 
 HIDDEN = "•••• (patient-identifying: hidden)"
+NAME_WIDTH = 150  # the widest the element name column starts (long names are cut, in full in the tooltip)
 
 
 class MetadataPanel(QWidget):
@@ -42,8 +44,12 @@ class MetadataPanel(QWidget):
         self.table = QTableView(sortingEnabled=False, wordWrap=False,
                                 toolTip="Every element of the DICOM header (none for PNG, JPEG or TIFF)")
         self.table.setModel(self.proxy)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        for column, mode in enumerate((QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.Interactive,
+                                       QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.Stretch)):
+            header.setSectionResizeMode(column, mode)  # the value takes what is left: no sideways scrolling
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         layout.addWidget(self.search)
         layout.addWidget(self.reveal)
         layout.addWidget(self.table, 1)
@@ -70,8 +76,12 @@ class MetadataPanel(QWidget):
         show = self.reveal.isChecked()
         for row in self._rows:
             value = row.value if show or not row.identifying else HIDDEN
-            self.model.appendRow([QStandardItem(text) for text in (row.tag, row.name, row.vr, value)])
-        self.table.resizeColumnsToContents()
+            items = [QStandardItem(text) for text in (row.tag, row.name, row.vr, value)]
+            items[1].setToolTip(row.name)
+            items[3].setToolTip(value)
+            self.model.appendRow(items)
+        self.table.resizeColumnToContents(1)
+        self.table.setColumnWidth(1, min(self.table.columnWidth(1), NAME_WIDTH))
 
 
 def key_fields(scan: Scan) -> list[tuple[str, str]]:

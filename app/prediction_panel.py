@@ -36,7 +36,7 @@ class PredictionPanel(QWidget):
         self.show_probabilities = QToolButton(checkable=True, visible=False,
                                               toolButtonStyle=Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.show_probabilities.setArrowType(Qt.ArrowType.RightArrow)
-        self.show_probabilities.setText("Show the probabilities anyway (no verdict: for discussion only)")
+        self.show_probabilities.setText("Show the probabilities (for discussion only)")
         self.show_probabilities.setAutoRaise(True)
         self.show_probabilities.setToolTip("The model gives no verdict outside its domain; its probabilities can "
                                            "still be shown, greyed, for discussion")

@@ -1,7 +1,8 @@
 """Render the README's screenshots offscreen: ``python -m radbench.app.render_screenshots [OUT_DIR [WIDTHxHEIGHT]]``.
 
-Opens the bundled chest radiograph, runs the vectorized backend, shows the heatmap, compares all backends (3 repeats,
-for the whiskers), shows the metadata, then runs the head MR, whose verdict is withheld, grabbing the window after each
+Opens the pediatric chest film in the model's domain, runs the vectorized backend and shows the heatmap; opens the
+adult chest radiograph (1841 x 1955: the backends' differences show), compares all backends (3 repeats, for the
+whiskers), shows the metadata; then runs the head MR, whose verdict is withheld, grabbing the window after each
 step; then runs the Batch window over a copy of the samples with a truncated DICOM file and a README among them (an
 error row and a skipped one) and grabs it with its chart open (default folder: ``app/screenshots``, default size
 1600x1000; check 1024x700 too).
@@ -27,6 +28,7 @@ from radbench.app.scan_files import FIRST_SAMPLE
 DEFAULT_OUT = Path(__file__).resolve().parent / "screenshots"
 DEFAULT_SIZE = (1600, 1000)
 HEAD_MR = FIRST_SAMPLE.with_name("mr_head_multiframe_10_emri_small.dcm")
+IN_DOMAIN = FIRST_SAMPLE.with_name("chest_pediatric_pneumonia.dcm")
 
 
 def _wait(condition, timeout_s: float = 600) -> None:
@@ -52,13 +54,16 @@ def main(out: Path = DEFAULT_OUT, size: tuple[int, int] = DEFAULT_SIZE) -> int:
             window.grab().save(str(out / name))
 
         _wait(lambda: window.numba_compile is not None)
-        window.open_files([FIRST_SAMPLE])
-        _wait(lambda: window.current_scan is not None)
+        for path in (IN_DOMAIN, FIRST_SAMPLE):
+            window.open_files([path])
+            _wait(lambda p=path: window.current_scan is not None and window.current_scan.path == p)
+        window.scan_list.setCurrentRow(0)  # the pediatric film
         window.run_current()
         _wait(lambda: not window.busy)
         grab("prediction.png")
         window.overlay.setChecked(True)
         grab("heatmap.png")
+        window.scan_list.setCurrentRow(1)  # the adult radiograph
         window.repeats.setValue(3)
         window.compare_current()
         _wait(lambda: not window.busy)

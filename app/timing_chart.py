@@ -89,6 +89,12 @@ def _drawn(ms: float) -> float:
     return float(format_ms(max(ms, FLOOR_MS)).replace(",", ""))
 
 
+def _power(exponent: int) -> float:
+    """10 ** ``exponent`` as the axis's end, a hair below, so that QtCharts (which labels the powers from
+    ``ceil(log10(min))``, where 0.1 gives -0.99999...) labels it."""
+    return 10.0 ** exponent * (1 - 1e-9)
+
+
 class _OverlaidView(QtCharts.QChartView):
     """The chart view, with the owner's whiskers, centred bars and value labels painted over it; hovering a bar
     shows its value; a resize lets the owner fit the axis labels to the new width."""
@@ -340,11 +346,11 @@ class TimingChart(QWidget):
         others = cycle(OTHER_COLOURS)
         self._colours = {name: COLOURS.get(name) or next(others) for name in self._values}
         ends = [_drawn(v) for times in self._values.values() for v in times.values()]
-        ends += [_drawn(hi) for bands in self._spreads.values() for _, hi in bands.values()]
+        ends += [_drawn(v) for bands in self._spreads.values() for band in bands.values() for v in band]  # whiskers
         low, high = math.ceil(math.log10(min(ends))) - 1, max(ends) * 30  # a decade under the shortest bar; labels
         self._low_decade = low
         self.ms_axis.setBase(10)
-        self.ms_axis.setRange(10.0 ** low, high)
+        self.ms_axis.setRange(_power(low), high)
         anchor = QtCharts.QLineSeries()  # invisible: it only ties the axes to the chart, the bars are painted
         anchor.setPen(QPen(Qt.PenStyle.NoPen))
         anchor.append([QPointF(high, 0), QPointF(high, len(self._rows) - 1)])
@@ -375,9 +381,9 @@ class TimingChart(QWidget):
             labels = [f"{10.0 ** k:g}" for k in range(low, top + 1, step)]
             if sum(metrics.horizontalAdvance(t) + AXIS_LABEL_GAP for t in labels) <= width:
                 break
-        if self.ms_axis.base() != 10.0 ** step or self.ms_axis.min() != 10.0 ** low:
+        if self.ms_axis.base() != 10.0 ** step or self.ms_axis.min() != _power(low):
             self.ms_axis.setBase(10.0 ** step)
-            self.ms_axis.setRange(10.0 ** low, high)
+            self.ms_axis.setRange(_power(low), high)
 
     def _slot(self, name: str, row: int) -> tuple[float, float]:
         """The centre (in category units) and thickness of ``name``'s bar in ``row``: its backend's slot (the first

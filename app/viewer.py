@@ -251,7 +251,8 @@ class ScanViewer(QGraphicsView):
 
     def _zoomed(self) -> None:
         """Crisp pixels for the image once zoomed past 1:1 (the heatmap stays smooth); tell who shows the zoom."""
-        self.image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation if self.transform().m11() < 1
+        zoomed_out = self.transform().m11() < 1 - 1e-6  # 1:1 computed as a product may come out a hair under 1
+        self.image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation if zoomed_out
                                               else Qt.TransformationMode.FastTransformation)
         self.zoomChanged.emit(self.transform().m11())
         self.viewport().update()

@@ -18,8 +18,11 @@ SCRIPT = textwrap.dedent("""
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
     from radbench.app.main_window import MainWindow
+    from radbench.app.run_toolbar import WARM_DTYPES
+    from radbench.inference.benchmarking.numba_compile import compile_estimate_s, first_use_message
 
     app = QApplication([])
+    expected = {"estimate": compile_estimate_s(len(WARM_DTYPES)), "message": first_use_message(len(WARM_DTYPES))}
 
     def wait(condition):
         while not condition():
@@ -29,7 +32,7 @@ SCRIPT = textwrap.dedent("""
     window = MainWindow(settings=QSettings(sys.argv[1], QSettings.Format.IniFormat))
     window.show()
     numba, bar = window.backend.findData("numba"), window.run_toolbar.progress
-    seen = {"at_start": window.backend.itemText(numba), "messages": []}
+    seen = {"at_start": window.backend.itemText(numba), "messages": [], **expected}
     window.statusBar().messageChanged.connect(
         lambda text: seen["messages"].append([text, bar.isVisible() and bar.maximum() == 0]))
     window.open_files([sys.argv[2]])
@@ -50,8 +53,9 @@ def test_first_use_of_numba_says_it_is_compiling_and_shows_one_figure(tmp_path):
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert seen["at_start"] == "numba (compiling, about 25 s…)"
-    assert ["Compiling Numba kernels (first use, about 25 s)…", True] in seen["messages"]  # with the busy bar
+    assert seen["estimate"] is not None and seen["message"].startswith("compiling Numba kernels (first use, about")
+    assert seen["at_start"] == f"numba (compiling, about {seen['estimate']:.0f} s…)"
+    assert [seen["message"][:1].upper() + seen["message"][1:], True] in seen["messages"]  # with the busy bar
     ms, source = seen["figure"]
     assert source == "compiled" and seen["after"] == f"numba (cold compile, {ms / 1e3:.3g} s)"
     assert seen["chart"] == {"numba cold compile": ms}
