@@ -61,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(prevalence-free, equal costs); or balance sensitivity and specificity on the look-reversed "
                         "validation films, on the validation films plus their shifted copies, or on the validation "
                         "films alone")
-    p.add_argument("--augment", choices=sorted(PROFILES), default="v2", help="augmentation profile (models/augment.py)")
+    p.add_argument("--augment", choices=sorted(PROFILES), default="v1",
+                   help="augmentation profile (models/augment.py): v1 (the bundled model's) or v2 (stronger framing)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--version", default="1.0.0")
