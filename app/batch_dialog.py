@@ -18,6 +18,7 @@ from PySide6.QtCore import QModelIndex, QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QGuiApplication, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
@@ -112,6 +113,10 @@ class BatchDialog(QDialog):
         self.threads.setValue(threads)
         self.threads.setToolTip(self.threads.toolTip().replace("Threads for the next runs and comparisons",
                                                                "Threads of each worker process"))
+        self.fast_decode = QCheckBox("Fast decode", toolTip="JPEG 2000: decode at the coarsest resolution level that "
+                                     "still covers the model input (faster; equalize then sees the reduced frame, so "
+                                     "numbers change slightly). Other files decode as usual. The fast_decode column "
+                                     "of the CSV says which rows used it.")
         self.start_button = QPushButton("Start", toolTip="Classify every scan in the folder")
         self.cancel_button = QPushButton("Cancel", enabled=False, toolTip="Stop after the files in progress; "
                                                                           "finished files keep their rows")
@@ -125,8 +130,8 @@ class BatchDialog(QDialog):
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
         run_row = QHBoxLayout()
-        for widget in (self.backend, self.workers, self.threads, self.start_button, self.cancel_button,
-                       self.export_button):
+        for widget in (self.backend, self.workers, self.threads, self.fast_decode, self.start_button,
+                       self.cancel_button, self.export_button):
             run_row.addWidget(widget)
         run_row.addStretch(1)
         run_row.addWidget(QLabel("Show:"))
@@ -247,7 +252,8 @@ class BatchDialog(QDialog):
         self.details.setText("Select a row to read it in full.")
         self.chart.clear(EMPTY_CHART)
         folder = self.folder.text()
-        config = BatchConfig(self.model_path, self.backend.currentText(), threads=self.threads.value() or None)
+        config = BatchConfig(self.model_path, self.backend.currentText(), threads=self.threads.value() or None,
+                             fast_decode=self.fast_decode.isChecked())
         self._backend, self._threads = config.backend, worker_threads(config)
         workers, self._started = self.workers.value(), time.perf_counter()
 

@@ -50,8 +50,8 @@ def launch(files: Sequence[str], libraries: Iterable[SystemLibrary] = XCB_LIBRAR
     window.settings.setValue("started", True)
     if files:
         window.open_files(files)
-    elif first_start and scan_files.FIRST_SAMPLE.is_file():
-        window.open_files([scan_files.FIRST_SAMPLE])
+    elif first_start:
+        window.open_files([path for path in scan_files.FIRST_START if path.is_file()])
     window.show()
     status = app.exec()
     window.settings.sync()

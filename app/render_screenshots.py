@@ -23,12 +23,12 @@ from PySide6.QtWidgets import QApplication
 
 from radbench.app.main_window import MainWindow
 from radbench.app.samples import sample_files
-from radbench.app.scan_files import FIRST_SAMPLE
+from radbench.app.scan_files import ADULT_FILM
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "screenshots"
 DEFAULT_SIZE = (1600, 1000)
-HEAD_MR = FIRST_SAMPLE.with_name("mr_head_multiframe_10_emri_small.dcm")
-IN_DOMAIN = FIRST_SAMPLE.with_name("chest_pediatric_pneumonia.dcm")
+HEAD_MR = ADULT_FILM.with_name("mr_head_multiframe_10_emri_small.dcm")
+IN_DOMAIN = ADULT_FILM.with_name("chest_pediatric_pneumonia.dcm")
 
 
 def _wait(condition, timeout_s: float = 600) -> None:
@@ -54,7 +54,7 @@ def main(out: Path = DEFAULT_OUT, size: tuple[int, int] = DEFAULT_SIZE) -> int:
             window.grab().save(str(out / name))
 
         _wait(lambda: window.numba_compile is not None)
-        for path in (IN_DOMAIN, FIRST_SAMPLE):
+        for path in (IN_DOMAIN, ADULT_FILM):
             window.open_files([path])
             _wait(lambda p=path: window.current_scan is not None and window.current_scan.path == p)
         window.scan_list.setCurrentRow(0)  # the pediatric film
@@ -90,7 +90,7 @@ def _batch(window: MainWindow, tmp: Path, size: tuple[int, int], path: Path) -> 
     folder.mkdir()
     for sample in sample_files():
         shutil.copy(sample, folder / sample.name)
-    (folder / "truncated.dcm").write_bytes(FIRST_SAMPLE.read_bytes()[:2000])
+    (folder / "truncated.dcm").write_bytes(ADULT_FILM.read_bytes()[:2000])
     (folder / "README.md").write_text("Not a scan.\n")
     dialog = window.open_batch()
     dialog.resize(*size)

@@ -14,7 +14,10 @@ from radbench.inference.errors import NotAScanError, RadBenchError
 from radbench.inference.loading import load_scan_isolated
 from radbench.inference.scan import Scan
 
-FIRST_SAMPLE = SAMPLE_DIR / "chest_cr_rg1_j2k_lossless.dcm"
+ADULT_FILM = SAMPLE_DIR / "chest_cr_rg1_j2k_lossless.dcm"
+#: What the app opens on its first start: an in-domain pediatric film first (it gets a verdict without a warning),
+#: beside the adult film (outside the model's domain: its verdict comes with a warning).
+FIRST_START = (SAMPLE_DIR / "chest_pediatric_normal.dcm", ADULT_FILM)
 RECENT_LIMIT = 10
 OPEN_FILTER = "Scans (*.dcm *.dicom *.dic *.ima *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 

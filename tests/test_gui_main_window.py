@@ -308,3 +308,31 @@ def test_an_unusable_model_file_is_a_clear_message_and_runs_are_off(qtbot, setti
     assert "model.onnx" in win.last_problems and "not a usable ONNX model" in win.last_problems
     _open(qtbot, win, CT)
     assert not win.run_button.isEnabled() and not win.compare_button.isEnabled()
+
+
+def test_the_first_start_shows_an_in_domain_film_first_beside_the_adult_one(qtbot, window):
+    from radbench.app.scan_files import FIRST_START
+
+    _open(qtbot, window, *FIRST_START, expect=2)
+    assert [window.scan_list.item(i).text() for i in range(2)] == ["chest_pediatric_normal.dcm",
+                                                                   "chest_cr_rg1_j2k_lossless.dcm"]
+    assert window.current_scan.path.name == "chest_pediatric_normal.dcm"
+    _run(qtbot, window, "vectorized")
+    assert "NORMAL" in window.prediction_panel.label.text() and not window.prediction_panel.warnings.isVisible()
+
+
+@pytest.mark.slow
+def test_the_batch_windows_fast_decode_reaches_the_workers_and_its_rows_say_so(qtbot, window, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / CHEST.name).write_bytes(CHEST.read_bytes())
+    (folder / CT.name).write_bytes(CT.read_bytes())
+    dialog = window.open_batch()
+    dialog.folder.setText(str(folder))
+    dialog.backend.setCurrentText("vectorized")
+    dialog.workers.setValue(1)
+    dialog.fast_decode.setChecked(True)
+    dialog.start()
+    qtbot.waitUntil(lambda: not dialog.running, timeout=120000)
+    used = {Path(r["path"]).name: r["fast_decode"] for r in dialog.rows}
+    assert used[CHEST.name].startswith("1/") and used[CT.name].startswith("no: ")
