@@ -359,7 +359,8 @@ def _decode_compressed(path: Path, ds: Dataset, decoder, options: dict, frames: 
         raise ScanError(path, f"{syntax.name} pixel data needs a decoder plugin, none is installed ({needs})")
     if forced is not None:
         if forced not in names:
-            raise ScanError(path, f"decoder {forced} cannot read {syntax.name} pixel data here; {_choices(names)}")
+            raise ScanError(path, f"decoder {forced} cannot read {syntax.name} pixel data here; "
+                                  f"{_choices(decoder_order(syntax))}")  # one order, whatever the threads
         names = (forced,)
     failures = []
     for name in names:
@@ -374,7 +375,7 @@ def _decode_compressed(path: Path, ds: Dataset, decoder, options: dict, frames: 
             return array, properties, name
     if forced is not None:
         raise ScanError(path, f"{syntax.name} pixel data could not be decoded by the decoder asked for, "
-                              f"{failures[0]}; {_choices(decoder_order(syntax, threads))}")
+                              f"{failures[0]}; {_choices(decoder_order(syntax))}")
     raise ScanError(path, f"{syntax.name} pixel data could not be decoded: " + "; ".join(failures))
 
 
