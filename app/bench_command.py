@@ -44,7 +44,8 @@ def add_parser(commands) -> None:
     bench.add_argument("files", nargs="*", metavar="FILE", help="scans to time (default: the bundled samples)")
     bench.add_argument("--backends", type=_backend_list, default=",".join(DEFAULT_BACKENDS),
                        help=f"comma-separated, run interleaved in this order (default: {','.join(DEFAULT_BACKENDS)}; "
-                            "add numba-fused for the fused Numba path, timed as one stage)")
+                            "add numba-fused for the fused Numba path, timed as one stage, and opencv for the "
+                            "OpenCV peer, pip install 'radbench[peers]')")
     bench.add_argument("--repeat", type=count(1), default=10,
                        help=f"timed runs per backend (default 10; naive runs at most {LARGE_NAIVE_REPEATS} "
                             f"on frames over {LARGE_FRAME_PIXELS / 1e6:g} Mpx)")
