@@ -14,9 +14,9 @@ from radbench.app.samples import sample_files
 from radbench.inference.benchmarking.environment import PACKAGES
 from radbench.inference.benchmarking.file_bench import (
     DEFAULT_BACKENDS,
+    DIFFERS_BY_DESIGN,
     FUSED,
     KNOWN_BACKENDS,
-    REFERENCE,
     TOTAL_STAGE,
     YARDSTICK,
     FileBench,
@@ -127,13 +127,27 @@ def file_table(result: FileResult) -> str:
     diffs = ", ".join(f"{_column(name, p.threads) if p.bench is not bench else name} {diff:.3g}"
                       for p in result.passes() for name, diff in p.bench.max_abs_diff.items() if name != YARDSTICK)
     if diffs:
-        lines.append(f"  model input vs {YARDSTICK}, max |diff|: {diffs}"
-                     + (f" ({REFERENCE} differs by design: its resize anti-aliases with a Gaussian and "
-                        "interpolates bilinearly with reflected edges)" if REFERENCE in bench.max_abs_diff else ""))
+        lines.append(f"  model input vs {YARDSTICK}, max |diff|: {diffs}")
+    lines += _label_lines(bench)
+    lines += [f"  {peer} differs by design: {why}" for peer, why in DIFFERS_BY_DESIGN.items()
+              if peer in bench.max_abs_diff]
     lines.append("  ONNX Runtime infer, batch 1, ms median (p90 / min): "
                  + ", ".join(f"{r.backend} {_ms(r.median_ms)} ({_ms(r.p90_ms)} / {_ms(r.min_ms)})"
                              for r in bench.latency))
     return "\n".join(lines)
+
+
+def _label_lines(bench: FileBench) -> list[str]:
+    """Whether each backend's model input gets the label of the vectorized backend's (peers are approximate)."""
+    if not bench.labels:
+        return []
+    ours = bench.labels.get(YARDSTICK)
+    others = {name: label for name, label in bench.labels.items() if name != YARDSTICK}
+    agree = [name for name, label in others.items() if label == ours]
+    differ = [f"{name} says {label}, DIFFERS" for name, label in others.items() if label != ours]
+    said = "; ".join([*([f"{', '.join(agree)} {'agrees' if len(agree) == 1 else 'agree'}"] if agree else []),
+                      *differ])
+    return [f"  label on the model input: {YARDSTICK} {ours}" + (f"; {said}" if said else "")]
 
 
 def _decode_lines(result: FileResult) -> list[str]:

@@ -33,6 +33,8 @@ KNOWN_BACKENDS = (*BACKEND_NAMES, FUSED, REFERENCE, OPENCV)  # options: --backen
 SPEEDUP_BASELINES = ("naive", "vectorized", REFERENCE, OPENCV)
 #: The outside yardsticks: not RadBench backends, and approximate (their model inputs differ by design).
 PEERS = (REFERENCE, OPENCV)
+#: Why each peer's model input differs from ours.
+DIFFERS_BY_DESIGN = {REFERENCE: reference_pipeline.DIFFERS_BY_DESIGN, OPENCV: peer_opencv.DIFFERS_BY_DESIGN}
 YARDSTICK = "vectorized"  # every tensor is compared with this backend's
 
 

@@ -21,6 +21,9 @@ from radbench.inference.backends.value_ranges import own_window
 from radbench.inference.errors import BackendError
 
 NAME = "opencv"
+#: Why its model input is not ours, as the benchmark prints it.
+DIFFERS_BY_DESIGN = ("its window quantizes to 256 levels before the histogram, its equalize maps bins without "
+                     "interpolating the cdf, and it resizes 8-bit values")
 INSTALL = "pip install 'radbench[peers]' (or: pip install opencv-python-headless)"
 
 

@@ -1,9 +1,10 @@
-"""The statistics every timing result is reported with: median, p90 and min milliseconds over the timed repeats."""
+"""The statistics every timing result is reported with: median, p10, p90 and min milliseconds over the timed repeats,
+and the repeats themselves (for a spread drawn from them, e.g. ``radbench bench --plot``'s whiskers)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,12 +17,15 @@ class Record:
     backend: str
     stage: str
     median_ms: float
+    p10_ms: float
     p90_ms: float
     min_ms: float
     repeats: int
+    samples_ms: tuple[float, ...] = field(default=(), repr=False)  # each timed repeat, in the order run
 
     @classmethod
     def of(cls, file: str, backend: str, stage: str, samples_ms: Sequence[float]) -> Record:
         values = np.asarray(samples_ms, dtype=np.float64)
-        return cls(file, backend, stage, float(np.median(values)), float(np.percentile(values, 90)),
-                   float(values.min()), len(values))
+        return cls(file, backend, stage, float(np.median(values)), float(np.percentile(values, 10)),
+                   float(np.percentile(values, 90)), float(values.min()), len(values),
+                   tuple(float(v) for v in values))

@@ -23,6 +23,8 @@ from radbench.inference.backends.contract import Cancel
 from radbench.inference.backends.value_ranges import own_window
 
 NAME = "reference"
+#: Why its model input is not ours, as the benchmark prints it.
+DIFFERS_BY_DESIGN = ("its resize anti-aliases with a Gaussian and interpolates bilinearly with reflected edges")
 
 _VOI_BITS = 16  # pydicom's windowing output spans the BitsStored range; 16 bits, then mapped to [0, 1]
 _VOI_MAX = 2**_VOI_BITS - 1

@@ -158,7 +158,7 @@ class Benchmark:
             "records": [row for f in self.results for row in f.record_dicts()],
             "files": [{"file": r.file, "shape": list(r.bench.shape), "dtype": r.bench.dtype, "frame": r.bench.frame,
                        "frames": r.bench.frame_count, "notes": list(r.bench.notes),
-                       "max_abs_diff_vs_vectorized": dict(r.bench.max_abs_diff),
+                       "max_abs_diff_vs_vectorized": dict(r.bench.max_abs_diff), "labels": dict(r.bench.labels),
                        "decode": _decode_dict(r)} for r in self.results],
             "passes": [{"file": f.file, "threads": p.threads, "backends": list(p.bench.backends),
                         "kernel_calls_by_threads": {str(n): calls for n, calls in sorted(p.kernel_threads.items())}}
@@ -205,7 +205,8 @@ def run_benchmark(paths: Iterable[str | Path], *, backends: Sequence[str] = DEFA
             if "numba" in backends and run_token(dtype, spec) not in compiled:  # what this file's run compiles
                 compiled[run_token(dtype, spec)] = compile_in_process(dtype, spec)
             with compute_threads(counts[0] if counts else None), _kernel_calls() as calls:
-                bench = bench_file(scan, model.card, backends=backends, repeats=repeats, warmup=warmup)
+                bench = bench_file(scan, model.card, backends=backends, repeats=repeats, warmup=warmup,
+                                   classify=model.label)
             bench = replace(bench, latency=infer_latency(sessions, bench.tensor, bench.file, repeats=repeats,
                                                          warmup=warmup))
             more = []
