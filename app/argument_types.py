@@ -20,6 +20,20 @@ DECODER_HELP = ("decode with this decoder only; a file it cannot decode is an er
                 "syntax, see the README)")
 
 
+#: What ``--plot`` writes, by the file's suffix.
+PLOT_SUFFIXES = (".png", ".svg")
+#: ``--plot`` help shared by bench and batch.
+PLOT_HELP = ("also render the timing chart, the app's own, to OUT.png or OUT.svg (checked before any work, written at "
+             "the end)")
+
+
+def plot_file(text: str) -> str:
+    """An argparse type: a file name ending in one of :data:`PLOT_SUFFIXES`."""
+    if not text.lower().endswith(PLOT_SUFFIXES):
+        raise argparse.ArgumentTypeError(f"needs a file name ending in {' or '.join(PLOT_SUFFIXES)} (got {text!r})")
+    return text
+
+
 def count(minimum: int):
     """An argparse type: a whole number of at least ``minimum``."""
 

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from typing import TextIO
 
-from radbench.app.argument_types import DECODER_HELP, capped_threads, count
+from radbench.app.argument_types import DECODER_HELP, PLOT_HELP, capped_threads, count, plot_file
 from radbench.inference.atomic_file import check_output
 from radbench.inference.backends import BACKEND_NAMES
 from radbench.inference.batch import (
@@ -58,6 +58,9 @@ def add_parser(commands) -> None:
     batch.add_argument("--out", default="results.csv",
                        help="CSV written row by row; one run at a time per file (default: results.csv)")
     batch.add_argument("--json", default=None, metavar="RESULTS.json", help="also write every row as JSON")
+    batch.add_argument("--plot", type=plot_file, default=None, metavar="OUT.png|OUT.svg",
+                       help=PLOT_HELP + ": the time per stage summed over the files processed and the files/s, as "
+                            "the Batch window shows them")
     batch.add_argument("--glob", default="*", metavar="PATTERN",
                        help="only files matching PATTERN, inside the folder (default: *)")
     batch.add_argument("--no-recursive", action="store_true", help="only the folder itself, not its subfolders")
@@ -105,7 +108,7 @@ def run_batch_command(args: argparse.Namespace, err: TextIO | None = None) -> in
     2 when the run itself failed; 130 when interrupted, 143 when terminated (every finished file is in the CSV)."""
     err = err or sys.stderr
     try:
-        given = [p for p in (args.out, args.json) if p]
+        given = [p for p in (args.out, args.json, args.plot) if p]
         targets = [check_output(p) for p in given]  # before any work: an unwritable output costs nothing
         labels = Model(args.model).card.labels
         lock = OutputLock(targets[0])
@@ -159,8 +162,9 @@ def _run(args: argparse.Namespace, labels: tuple[str, ...], outputs: list, err: 
     summary.update(workers=workers, threads=worker_threads(config, workers).as_dict(), backend=config.backend,
                    fast_decode=config.fast_decode)
     json_failed = bool(args.json) and not _write_json(args.json, sink.rows, summary, err)
+    plot_failed = bool(args.plot) and not _write_plot(args.plot, summary, err)
     _print_summary(summary, args, bool(stopped), err)
-    if stopped or json_failed:
+    if stopped or json_failed or plot_failed:
         return stopped or 2
     return 1 if args.strict and summary["errors"] else 0
 
@@ -172,6 +176,20 @@ def _write_json(path: str, rows: list[dict], summary: dict, err: TextIO) -> bool
     except OSError as exc:
         print(f"radbench batch: {path}: cannot write the JSON ({exc.strerror or exc})", file=err)
         return False
+    return True
+
+
+def _write_plot(path: str, summary: dict, err: TextIO) -> bool:
+    """Render the chart (:mod:`radbench.app.timing_plots`; Qt only then); False, and one line on ``err``, if it could
+    not be written."""
+    from radbench.app.timing_plots import save_batch_plot
+
+    try:
+        size = save_batch_plot(summary, path)
+    except OSError as exc:
+        print(f"radbench batch: {path}: cannot write the plot ({exc.strerror or exc})", file=err)
+        return False
+    print(f"plot: {path} ({size.width()} x {size.height()} px)", file=err)
     return True
 
 

@@ -363,12 +363,9 @@ class BatchDialog(QDialog):
                             f"in {time.perf_counter() - self._started:.1f} s; each worker on "
                             f"{self._threads.describe()}")
         summed = {stage: sum(float(r.get(f"{stage}_ms") or 0) for r in self.rows) for stage in PIPELINE_STAGES}
-        if any(summed.values()):
-            self.chart.show_run({s: ms for s, ms in summed.items() if ms}, f"Time per stage summed over "
-                                f"{counted(len(self.rows), 'file')} ({self._backend})", self._backend,
-                                threads=self._threads)
-        else:
-            self.chart.clear("Time per stage: no file was classified.")
+        self.chart.show_batch(summed, len(self.rows), self._backend, self._threads,
+                              len(self.rows) / (time.perf_counter() - self._started),
+                              sum(float(r.get("compile_ms") or 0) for r in self.rows))
 
     def _choose_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export CSV", str(Path(self.folder.text()) / "results.csv"),

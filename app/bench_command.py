@@ -9,8 +9,9 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
-from radbench.app.argument_types import DECODER_HELP, capped_threads, count, counts
+from radbench.app.argument_types import DECODER_HELP, PLOT_HELP, capped_threads, count, counts, plot_file
 from radbench.app.samples import sample_files
+from radbench.inference.atomic_file import OutputError, check_output
 from radbench.inference.benchmarking.environment import PACKAGES
 from radbench.inference.benchmarking.file_bench import (
     DEFAULT_BACKENDS,
@@ -51,6 +52,9 @@ def add_parser(commands) -> None:
                             f"on frames over {LARGE_FRAME_PIXELS / 1e6:g} Mpx)")
     bench.add_argument("--warmup", type=count(0), default=1, help="untimed runs per backend first (default 1)")
     bench.add_argument("--json", metavar="OUT.json", default=None, help="also write every record as JSON")
+    bench.add_argument("--plot", type=plot_file, metavar="OUT.png|OUT.svg", default=None,
+                       help=PLOT_HELP + ": per file, every backend's median per stage with p10-p90 whiskers, titled "
+                            "with the file, the repeats and the machine stamp")
     bench.add_argument("--memory", action="store_true",
                        help="also measure each backend's peak memory of loading and preprocessing each file, "
                             "in fresh processes")
@@ -85,17 +89,23 @@ def run_bench(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
         return _run_decoders(args, out, err)
     threads = tuple(dict.fromkeys(capped_threads(n, err) for n in args.threads)) if args.threads else None
     try:
+        if args.plot:
+            check_output(args.plot)  # before the minutes of timing
         benchmark = run_benchmark(args.files or sample_files(), backends=args.backends, repeats=args.repeat,
                                   warmup=args.warmup, fresh_compile=not args.no_fresh_compile, threads=threads,
                                   decoder=args.decoder, report=report)
-    except RadBenchError as exc:
+    except (RadBenchError, OutputError) as exc:
         print(f"radbench bench: {exc}", file=err)
         return 1
     if args.memory:
         benchmark = dataclasses.replace(benchmark, memory=_memory(benchmark, args.backends, out, err))
     print(compile_text(benchmark.compile), file=out)
     print(environment_text(benchmark.environment), file=out)
+    before, after = benchmark.environment["load_average"]
+    print(f"  load average (1, 5, 15 min) before {before}, after {after}", file=out)
     status = _write_json(benchmark, args.json, out, err) if args.json else 0
+    if args.plot and benchmark.files:
+        status = _write_plot(benchmark, args, out, err) or status
     failed = sum(not e.skipped for e in benchmark.errors)
     if benchmark.errors:
         print(f"{len(benchmark.files)} benchmarked, {failed} failed, {len(benchmark.errors) - failed} skipped",
@@ -124,30 +134,30 @@ def file_table(result: FileResult) -> str:
     lines += _thread_notes(result)
     lines += _speedup_lines(bench, result.threads)
     lines += _ladder_lines(result)
-    diffs = ", ".join(f"{_column(name, p.threads) if p.bench is not bench else name} {diff:.3g}"
-                      for p in result.passes() for name, diff in p.bench.max_abs_diff.items() if name != YARDSTICK)
-    if diffs:
-        lines.append(f"  model input vs {YARDSTICK}, max |diff|: {diffs}")
-    lines += _label_lines(bench)
-    lines += [f"  {peer} differs by design: {why}" for peer, why in DIFFERS_BY_DESIGN.items()
-              if peer in bench.max_abs_diff]
+    lines += [f"  {line}" for line in agreement_lines(result)]
     lines.append("  ONNX Runtime infer, batch 1, ms median (p90 / min): "
                  + ", ".join(f"{r.backend} {_ms(r.median_ms)} ({_ms(r.p90_ms)} / {_ms(r.min_ms)})"
                              for r in bench.latency))
     return "\n".join(lines)
 
 
-def _label_lines(bench: FileBench) -> list[str]:
-    """Whether each backend's model input gets the label of the vectorized backend's (peers are approximate)."""
-    if not bench.labels:
-        return []
-    ours = bench.labels.get(YARDSTICK)
-    others = {name: label for name, label in bench.labels.items() if name != YARDSTICK}
-    agree = [name for name, label in others.items() if label == ours]
-    differ = [f"{name} says {label}, DIFFERS" for name, label in others.items() if label != ours]
-    said = "; ".join([*([f"{', '.join(agree)} {'agrees' if len(agree) == 1 else 'agree'}"] if agree else []),
-                      *differ])
-    return [f"  label on the model input: {YARDSTICK} {ours}" + (f"; {said}" if said else "")]
+def agreement_lines(result: FileResult) -> list[str]:
+    """How far each backend's model input lies from the vectorized backend's (max |diff|), whether its label agrees,
+    and why each peer differs by design (they are approximate)."""
+    bench, lines = result.bench, []
+    diffs = ", ".join(f"{_column(name, p.threads) if p.bench is not bench else name} {diff:.3g}"
+                      for p in result.passes() for name, diff in p.bench.max_abs_diff.items() if name != YARDSTICK)
+    if diffs:
+        lines.append(f"model input vs {YARDSTICK}, max |diff|: {diffs}")
+    if bench.labels:
+        ours = bench.labels.get(YARDSTICK)
+        others = {name: label for name, label in bench.labels.items() if name != YARDSTICK}
+        agree = [name for name, label in others.items() if label == ours]
+        said = [f"{', '.join(agree)} {'agrees' if len(agree) == 1 else 'agree'}"] if agree else []
+        said += [f"{name} says {label}, DIFFERS" for name, label in others.items() if label != ours]
+        lines.append(f"label on the model input: {YARDSTICK} {ours}" + "".join(f"; {part}" for part in said))
+    return lines + [f"{peer} differs by design: {why}" for peer, why in DIFFERS_BY_DESIGN.items()
+                    if peer in bench.max_abs_diff]
 
 
 def _decode_lines(result: FileResult) -> list[str]:
@@ -165,10 +175,9 @@ def _run_decoders(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         as_dicts,
         corpus_files,
         decoder_versions,
-        load_average,
         time_decoders,
     )
-    from radbench.inference.benchmarking.environment import environment
+    from radbench.inference.benchmarking.environment import environment, load_average
 
     before = load_average()
     timings = time_decoders(args.files or corpus_files(), repeats=args.repeat, warmup=args.warmup,
@@ -359,6 +368,18 @@ def _write_json(benchmark: Benchmark, path: str, out: TextIO, err: TextIO) -> in
         print(f"radbench bench: {path}: cannot write the JSON ({exc.strerror or exc})", file=err)
         return 1
     print(f"JSON written to {path}", file=out)
+    return 0
+
+
+def _write_plot(benchmark: Benchmark, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from radbench.app.timing_plots import save_bench_plot  # Qt only when a picture is asked for
+
+    try:
+        size = save_bench_plot(benchmark, args.plot, args.warmup)
+    except OSError as exc:
+        print(f"radbench bench: {args.plot}: cannot write the plot ({exc.strerror or exc})", file=err)
+        return 1
+    print(f"Plot written to {args.plot} ({size.width()} x {size.height()} px)", file=out)
     return 0
 
 

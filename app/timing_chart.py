@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from itertools import cycle
 
 from PySide6 import QtCharts
@@ -38,10 +38,12 @@ from radbench.inference.benchmarking.compare import (
     PREPROCESSING_TOTAL,
     SHARED_STAGES,
     Comparison,
+    Spread,
     speedup,
 )
 from radbench.inference.benchmarking.numba_compile import CompileTime, describe, kind
 from radbench.inference.threads import Threads
+from radbench.inference.wording import counted
 
 #: Smallest time drawn: a log axis cannot show 0, so shorter times are drawn at this floor.
 FLOOR_MS = 1e-3
@@ -49,9 +51,10 @@ FLOOR_MS = 1e-3
 BASELINES = ("naive", "vectorized")
 SHARED, COMPILE = "shared", "compile"  # the bars drawn once, centred in their row, not by a backend
 COMPILE_COLOUR, SHARED_COLOUR = "#ef6c00", "#8a8a8a"
-COLOURS = {"naive": "#c62828", "vectorized": "#1565c0", "numba": "#2e7d32", "run": "#1565c0",
+COLOURS = {"naive": "#c62828", "vectorized": "#1565c0", "numba": "#2e7d32", "numba-fused": "#9ccc65",
+           "reference": "#00838f", "opencv": "#6a1b9a", "run": "#1565c0",
            SHARED: SHARED_COLOUR, COMPILE: COMPILE_COLOUR}
-OTHER_COLOURS = ("#6a1b9a", "#00838f", "#5d4037", "#455a64")
+OTHER_COLOURS = ("#5d4037", "#455a64", "#ad1457", "#f9a825")
 #: Every category in the order shown, top to bottom; categories not listed (a fused stage) come before the totals.
 ORDER = ("decode", *STAGES, PREPROCESSING_TOTAL, "infer", "postprocess", "heatmap", END_TO_END_TOTAL)
 SLOT_PX = 15  # height a bar and its label need
@@ -151,7 +154,7 @@ class TimingChart(QWidget):
         self.badge = QLabel(wordWrap=True, visible=False)
         self.caption = QLabel(wordWrap=True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        content = QWidget()
+        content = self._content = QWidget()
         column = QVBoxLayout(content)
         for widget, stretch in ((self.title, 0), (self.badge, 0), (self.legend, 0), (self.view, 1), (self.caption, 0)):
             column.addWidget(widget, stretch)
@@ -189,6 +192,10 @@ class TimingChart(QWidget):
         self._bars = []
         self.view.setMinimumSize(260, 120)
 
+    def height_for(self, width: int) -> int:
+        """The height that shows everything at ``width`` without scrolling (to render the chart to a file)."""
+        return max(self._content.heightForWidth(width), self._content.minimumSizeHint().height())
+
     def values(self) -> dict[str, dict[str, float]]:
         """What is shown: bar set (a backend, "run", "shared" or "compile") -> category -> milliseconds, as given."""
         return {name: dict(times) for name, times in self._values.items()}
@@ -222,37 +229,60 @@ class TimingChart(QWidget):
         notes += [self._compile_note(compile_figure) if compiled else "", self._floor_note()]
         self.caption.setText(" ".join(n for n in notes if n))
 
+    def show_batch(self, stage_ms: Mapping[str, float], files: int, backend: str, threads: Threads,
+                   files_per_s: float | None = None, compile_ms: float = 0.0) -> None:
+        """A batch's time per stage summed over its ``files`` (all workers together), its rate in the title and the
+        workers' Numba warm-ups (``compile_ms`` summed) in the caption, never in a total: the Batch window's chart and
+        ``radbench batch --plot``'s."""
+        if not any(stage_ms.values()):
+            self.clear("Time per stage: no file was classified.")
+            return
+        rate = f", {files_per_s:.2f} files/s" if files_per_s else ""
+        title = f"Time per stage summed over {counted(files, 'file')} ({backend}{rate})"
+        self.show_run({s: ms for s, ms in stage_ms.items() if ms}, title, backend, threads=threads)
+        if compile_ms:
+            self.caption.setText(f"{self.caption.text()} Numba's warm-ups in the workers (compile or cache load): "
+                                 f"{compile_ms / 1e3:.3g} s summed, in no total.")
+
     def show_comparison(self, comparison: Comparison, title: str, compile_figure: CompileTime | None = None) -> None:
         """Backends side by side (medians, p10-p90 whiskers), shared stages once, speedups and findings below."""
-        self.clear()
-        sets = {name: {s: spread.median_ms for s, spread in r.stages.items()} for name, r in comparison.results.items()}
-        shared = {s: spread.median_ms for s, spread in comparison.shared.items()}
-        self._spreads = {name: {s: (x.p10_ms, x.p90_ms) for s, x in r.stages.items()}
-                         for name, r in comparison.results.items()}
-        self._spreads[SHARED] = {s: (x.p10_ms, x.p90_ms) for s, x in comparison.shared.items()}
-        for baseline in (b for b in BASELINES if b in sets):
-            for name in (n for n in sets if n not in (baseline, "naive")):  # what should beat the baseline
-                theirs, mine = comparison.results[baseline].stages, comparison.results[name].stages
-                for category in (c for c in mine if c in theirs):
-                    factor = speedup(theirs[category], mine[category])
-                    self._speedups.setdefault(category, {})[f"{name} vs {baseline}"] = factor
-        uses_numba = "numba" in sets
         runs = {name: r.last.threads for name, r in comparison.results.items()}
-        threads = Threads(next((t.numba for t in runs.values() if t.numba is not None), None),
-                          next(iter(runs.values())).onnxruntime)
-        self._draw(sets, shared, self._compile_bar(compile_figure) if uses_numba else {},
-                   self._thread_labels(runs, threads))
-        self.title.setText(title)
+        self.show_spreads({name: r.stages for name, r in comparison.results.items()}, comparison.shared, title, runs,
+                          compile_figure, notes=(self._method_note(comparison), self._slower_note(comparison),
+                                                 self._shared_note()))
         ok, agree = comparison.equivalent, comparison.labels_agree
         self.badge.setText(f"{'✔ equivalent' if ok else '✘ DIFFER'}: max |Δ| {comparison.max_abs_diff:.1e} "
                            f"between the backends' model inputs, labels {'agree' if agree else 'DISAGREE'}")
         self.badge.setStyleSheet(f"color: white; background: {'#2e7d32' if ok else '#c62828'}; border-radius: 4px; "
                                  "padding: 3px;")
         self.badge.show()
+
+    def show_spreads(self, results: Mapping[str, Mapping[str, Spread]], shared: Mapping[str, Spread], title: str,
+                     runs: Mapping[str, Threads | None], compile_figure: CompileTime | None = None,
+                     baselines: Sequence[str] = BASELINES, notes: Sequence[str] = ()) -> None:
+        """Backends side by side from their repeats: medians with p10-p90 whiskers, ``shared`` stages once, Numba's
+        warm-up when a numba backend is shown, speedups over each of ``baselines`` where the bands do not overlap.
+        ``runs``: the threads each backend ran on (named in the legend); ``notes`` (HTML) head the caption. The
+        Compare view draws with it, and so does ``radbench bench --plot``."""
+        self.clear()
+        sets = {name: {s: spread.median_ms for s, spread in stages.items()} for name, stages in results.items()}
+        self._spreads = {name: {s: (x.p10_ms, x.p90_ms) for s, x in stages.items()} for name, stages in results.items()}
+        self._spreads[SHARED] = {s: (x.p10_ms, x.p90_ms) for s, x in shared.items()}
+        for baseline in (b for b in baselines if b in sets):
+            for name in (n for n in sets if n not in (baseline, "naive")):  # what should beat the baseline
+                theirs, mine = results[baseline], results[name]
+                for category in (c for c in mine if c in theirs):
+                    factor = speedup(theirs[category], mine[category])
+                    self._speedups.setdefault(category, {})[f"{name} vs {baseline}"] = factor
+        uses_numba = any(name.startswith("numba") for name in sets)
+        known = [t for t in runs.values() if t is not None]
+        threads = Threads(next((t.numba for t in known if t.numba is not None), None), known[0].onnxruntime)
+        self._draw(sets, {s: x.median_ms for s, x in shared.items()},
+                   self._compile_bar(compile_figure) if uses_numba else {}, self._thread_labels(runs, threads))
+        self.title.setText(title)
         self.caption.setText("".join(f"<p>{part}</p>" for part in (
-            self._method_note(comparison), self._threads_note(threads), self._slower_note(comparison),
-            self._speedup_table(),
-            self._shared_note(), self._compile_note(compile_figure) if uses_numba else "", self._floor_note()) if part))
+            *notes, self._threads_note(threads), self._speedup_table(),
+            self._compile_note(compile_figure) if uses_numba else "", self._floor_note()) if part))
 
     # ----- captions -----------------------------------------------------------------------------------------------
     @staticmethod

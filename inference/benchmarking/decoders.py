@@ -83,14 +83,6 @@ def decoder_versions() -> dict[str, str]:
     return found
 
 
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages, as ``/proc/loadavg`` gives them ("unknown" elsewhere)."""
-    try:
-        return " ".join(f"{value:.2f}" for value in os.getloadavg())
-    except (AttributeError, OSError):
-        return "unknown"
-
-
 def corpus_files() -> list[Path]:
     """The bundled samples (DICOM ones) and :data:`CORPUS`, those found locally (nothing is downloaded)."""
     from pydicom.data import get_testdata_file

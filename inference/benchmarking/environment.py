@@ -12,7 +12,7 @@ from radbench.inference.benchmarking.onnx_latency import ORT_THREADS
 from radbench.inference.machine import usable_cpus
 from radbench.inference.onnx_runtime import CPU_PROVIDER, NO_SPINNING
 
-PACKAGES = ("numpy", "numba", "onnxruntime", "pydicom", "scikit-image")
+PACKAGES = ("numpy", "numba", "onnxruntime", "pydicom", "scikit-image", "opencv-python-headless")
 
 
 def environment(ort_threads: Iterable[int] = ORT_THREADS) -> dict[str, object]:
@@ -37,6 +37,14 @@ def environment(ort_threads: Iterable[int] = ORT_THREADS) -> dict[str, object]:
         "onnxruntime_sessions": {"provider": CPU_PROVIDER, "intra_op_threads": list(ort_threads),
                                  "inter_op_threads": 1, "execution_mode": "sequential", **NO_SPINNING},
     }
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as ``/proc/loadavg`` gives them ("unknown" elsewhere)."""
+    try:
+        return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    except (AttributeError, OSError):
+        return "unknown"
 
 
 def _cpu_model() -> str:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from radbench.inference.atomic_file import write_atomically
-from radbench.inference.benchmarking.environment import environment
+from radbench.inference.benchmarking.environment import environment, load_average
 from radbench.inference.benchmarking.file_bench import (
     DEFAULT_BACKENDS,
     FUSED,
@@ -184,6 +184,7 @@ def run_benchmark(paths: Iterable[str | Path], *, backends: Sequence[str] = DEFA
     for bad counts or backend names.
     """
     check_counts(repeats, warmup)
+    before = load_average()
     unknown = [b for b in backends if b not in KNOWN_BACKENDS]
     if unknown or not backends:
         raise ValueError(f"backends must be among {', '.join(KNOWN_BACKENDS)}; got {', '.join(backends) or 'none'}")
@@ -222,7 +223,7 @@ def run_benchmark(paths: Iterable[str | Path], *, backends: Sequence[str] = DEFA
         if report is not None:
             report(result)
     env = {**environment(ort_counts), "numba_threads_timed": list(counts or (first,)),
-           "threads_option": list(counts) or None}
+           "threads_option": list(counts) or None, "load_average": [before, load_average()]}
     return Benchmark(tuple(results), tuple(errors), compile_report(compiled, fresh_compile), env,
                      threads=counts or (first,))
 
