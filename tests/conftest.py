@@ -92,6 +92,10 @@ SLOW_TESTS = {
         "test_heatmap_toggle_changes_the_picture",
         "test_opening_a_sample_shows_it_with_its_key_fields",
     },
+    "test_gui_timing_plots.py": {
+        "test_batch_plot_draws_the_time_per_stage_summed_over_the_files",
+        "test_bench_plot_draws_every_backend_of_one_file_at_the_size_it_prints",
+    },
     "test_gui_viewer.py": {
         "test_export_is_full_resolution_with_overlay_and_optional_notice",
         "test_heatmap_stays_aligned_when_zoomed_and_panned",

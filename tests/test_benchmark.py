@@ -216,7 +216,9 @@ def test_bad_file_gives_an_error_line_and_exit_1_while_good_files_report(tmp_pat
     expected = {(f, b, s) for f in good for b, s in product(DEFAULT_BACKENDS, stages)}
     expected |= {(f, f"onnxruntime-{n}", INFER_STAGE) for f in good for n in ("1thread", "2threads")}
     assert keys == expected and len(document["records"]) == len(expected)
-    assert all(set(r) == {"file", "backend", "stage", "median_ms", "p90_ms", "min_ms", "repeats", "threads"}
+    assert all(set(r) == {"file", "backend", "stage", "median_ms", "p10_ms", "p90_ms", "min_ms", "repeats",
+                          "samples_ms", "threads"} for r in document["records"])
+    assert all(len(r["samples_ms"]) == r["repeats"] and r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
                for r in document["records"])
     assert [e["file"] for e in document["errors"]] == [str(broken)]
     ds = pydicom.dcmread(CT_SMALL)
