@@ -106,6 +106,8 @@ def run_bench(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
     status = _write_json(benchmark, args.json, out, err) if args.json else 0
     if args.plot and benchmark.files:
         status = _write_plot(benchmark, args, out, err) or status
+    elif args.plot:
+        print(f"radbench bench: {args.plot} not written: no file was benchmarked", file=err)
     failed = sum(not e.skipped for e in benchmark.errors)
     if benchmark.errors:
         print(f"{len(benchmark.files)} benchmarked, {failed} failed, {len(benchmark.errors) - failed} skipped",

@@ -25,7 +25,7 @@ from radbench.app.timing_chart import BASELINES, TimingChart
 from radbench.inference.atomic_file import write_atomically
 from radbench.inference.benchmarking.compare import PREPROCESSING_TOTAL, Spread
 from radbench.inference.benchmarking.environment import PACKAGES, environment, load_average
-from radbench.inference.benchmarking.file_bench import OPENCV, REFERENCE, TOTAL_STAGE
+from radbench.inference.benchmarking.file_bench import PEERS, TOTAL_STAGE
 from radbench.inference.benchmarking.runner import NUMBA_BACKENDS, Benchmark, FileResult
 from radbench.inference.model import NOT_FOR_CLINICAL_USE
 from radbench.inference.pipeline import PIPELINE_STAGES
@@ -34,8 +34,6 @@ from radbench.inference.threads import Threads
 #: Width of every picture, in pixels.
 PLOT_WIDTH = 1000
 MARGIN_PX = 12  # around the picture; three times that between two files' charts
-#: Speedups in a bench's picture: over the outside yardsticks when they ran, else over naive and vectorized.
-PEER_BASELINES = (REFERENCE, OPENCV)
 _APP: list[QApplication] = []  # the offscreen application, kept alive while the process draws
 
 
@@ -91,7 +89,7 @@ def _bench_chart(result: FileResult, benchmark: Benchmark, warmup: int, stamp: s
     if latency:
         shared["infer"] = Spread(latency.samples_ms)
     repeats = max(r.repeats for r in bench.records)
-    peers = [b for b in PEER_BASELINES if b in results]
+    peers = [b for b in PEERS if b in results]  # speedups over the outside yardsticks, else naive and vectorized
     compiled = next((c for c in benchmark.compile.in_process if c.dtype == bench.dtype), None)
     chart = TimingChart()
     chart.show_spreads(results, shared, f"{html.escape(Path(bench.file).name)} [{bench.shape[0]} x {bench.shape[1]} "
