@@ -85,6 +85,9 @@ def run_bench(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
         else:
             print(file_table(item), file=out, flush=True)
 
+    if args.decoders and args.plot:
+        print("radbench bench: --plot draws the stages' timings; --decoders has no plot", file=err)
+        return 1
     if args.decoders:
         return _run_decoders(args, out, err)
     threads = tuple(dict.fromkeys(capped_threads(n, err) for n in args.threads)) if args.threads else None

@@ -66,6 +66,8 @@ def test_bench_plot_refuses_a_format_it_cannot_write_and_a_missing_folder_before
     assert "needs a file name ending in .png or .svg" in capsys.readouterr().err
     code, text, err = _bench(CT, "--plot", str(tmp_path / "missing" / "bench.png"))
     assert code == 1 and text == "" and "missing does not exist (folders are not created)" in err
+    code, text, err = _bench(CT, "--decoders", "--plot", str(tmp_path / "decoders.png"))
+    assert code == 1 and text == "" and "--decoders has no plot" in err
 
 
 def test_batch_plot_draws_the_time_per_stage_summed_over_the_files(qapp, tmp_path, capsys):
