@@ -127,7 +127,8 @@ def bench_file(scan: Scan, card: ModelCard, *, backends: Sequence[str] = DEFAULT
         notes=(*notes, *(s.note for s in schedules.values() if s.note)),
         max_abs_diff={name: float(np.abs(tensors[name] - yardstick).max()) for name in backends},
         tensor=yardstick,
-        labels={name: classify(t) for name, t in {YARDSTICK: yardstick, **tensors}.items()} if classify else {},
+        labels={name: classify(t) for name, t in {YARDSTICK: yardstick, **{n: tensors[n] for n in backends}}.items()}
+        if classify else {},
     )
 
 
