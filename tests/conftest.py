@@ -95,6 +95,7 @@ SLOW_TESTS = {
     "test_gui_timing_plots.py": {
         "test_batch_plot_draws_the_time_per_stage_summed_over_the_files",
         "test_bench_plot_draws_every_backend_of_one_file_at_the_size_it_prints",
+        "test_the_console_script_draws_without_a_display",
     },
     "test_gui_viewer.py": {
         "test_export_is_full_resolution_with_overlay_and_optional_notice",

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from radbench.inference.threads import Threads
 
 CT = get_testdata_file("CT_small.dcm")
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+RADBENCH = shutil.which("radbench", path=str(Path(sys.executable).parent)) or "radbench"
 
 
 def _bench(*argv: str) -> tuple[int, str, str]:
@@ -92,3 +96,14 @@ def test_the_batch_chart_names_its_files_rate_and_workers_warm_ups(qtbot):
     assert "Numba's warm-ups in the workers (compile or cache load): 1.5 s summed, in no total." in chart.caption.text()
     chart.show_batch({"decode": 0.0}, 1, "numba", Threads(1, 1))
     assert chart.title.text() == "Time per stage: no file was classified." and chart.values() == {}
+
+
+def test_the_console_script_draws_without_a_display(tmp_path):
+    """No QT_QPA_PLATFORM, no DISPLAY: the command starts Qt offscreen itself."""
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
+    out = tmp_path / "bench.png"
+    result = subprocess.run([RADBENCH, "bench", CT, "--backends", "vectorized", "--repeat", "1", "--no-fresh-compile",
+                             "--plot", str(out)], capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    image = QImage(str(out))
+    assert image.width() == PLOT_WIDTH and f"({image.width()} x {image.height()} px)" in result.stdout
