@@ -34,8 +34,10 @@ from radbench.inference.errors import RadBenchError
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 from radbench.inference.pipeline import Prediction
 from radbench.inference.scan import Scan
+from radbench.inference.series import SeriesStack
 
-Key = tuple[Path, int]  # a scan's path and a frame index: what every result belongs to
+#: What every result belongs to: a scan's path and a frame index (for a slice of a series: the slice's file, frame 0).
+Key = tuple[Path, int]
 #: The size the window asks for on a screen with room for it (it never opens larger than the screen's free area).
 PREFERRED_SIZE = (1400, 900)
 #: The splitter's share of the window for the scan list and the results (the image takes the rest), the widths
@@ -58,7 +60,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("RadBench", "RadBench")
         self.setWindowTitle(f"RadBench — {NOT_FOR_CLINICAL_USE}")
         self.setAcceptDrops(True)
-        self.scans: list[Scan] = []
+        self.scans: list[Scan | SeriesStack] = []  # the scan list's entries: a series is one, browsed by slice
         self.predictions: dict[Key, Prediction] = {}
         self.timings: dict[Key, Prediction | Comparison] = {}  # the last run or comparison timed on each frame
         self._revealed: set[str] = set()  # the kinds of result that have moved the user to their tab once
@@ -125,7 +127,8 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.scan_list.currentRowChanged.connect(self._show_scan)
-        self.scan_pane.frameChanged.connect(lambda _frame: self._show_results_for_view())
+        self.scan_pane.frameChanged.connect(self._frame_changed)
+        self.scan_pane.sliceFailed.connect(self._slice_failed)
         self.viewer.cursorValue.connect(self.cursor_label.setText)
         self.viewer.windowChanged.connect(lambda c, w: self.window_label.setText(f"C {c:.0f}  W {w:.0f}"))
         self.run_button.clicked.connect(self.run_current)
@@ -189,10 +192,15 @@ class MainWindow(QMainWindow):
 
     def _opened(self, scans: list[Scan]) -> None:
         first_new = len(self.scans)
-        for scan in scans:
-            self.scans.append(scan)
-            self.scan_list.addItem(scan.path.name)
-            self.scan_list.item(self.scan_list.count() - 1).setToolTip(str(scan.path))
+        for entry in scans:
+            self.scans.append(entry)
+            if isinstance(entry, SeriesStack):
+                self.scan_list.addItem(entry.series.title)
+                tip = f"{entry.series.title}\n{entry.series.files[0].parent}"
+            else:
+                self.scan_list.addItem(entry.path.name)
+                tip = str(entry.path)
+            self.scan_list.item(self.scan_list.count() - 1).setToolTip(tip)
         self.scan_list.setCurrentRow(first_new)
         self.viewer.setFocus()  # the viewer's keys (frames, zoom) work at once
 
@@ -211,8 +219,10 @@ class MainWindow(QMainWindow):
     # ----- showing --------------------------------------------------------------------------------------------
     @property
     def current_scan(self) -> Scan | None:
+        """The scan on screen: the selected entry, or the slice shown of a series (None while it cannot be read)."""
         row = self.scan_list.currentRow()
-        return self.scans[row] if 0 <= row < len(self.scans) else None
+        entry = self.scans[row] if 0 <= row < len(self.scans) else None
+        return self.viewer.scan if isinstance(entry, SeriesStack) else entry
 
     @property
     def current_key(self) -> Key | None:
@@ -220,25 +230,53 @@ class MainWindow(QMainWindow):
         return (scan.path, self.viewer.frame) if scan is not None else None
 
     def _show_scan(self, row: int) -> None:
-        scan = self.current_scan
-        if scan is None:
+        entry = self.scans[row] if 0 <= row < len(self.scans) else None
+        if isinstance(entry, SeriesStack):
+            self.scan_pane.show_series(entry)  # its middle slice, read now
+            self._frame_changed(self.scan_pane.frame)
             return
-        self.scan_pane.show_scan(scan)
-        self.metadata_panel.show_scan(scan)
+        if entry is None:
+            return
+        self.scan_pane.show_scan(entry)
+        self.metadata_panel.show_scan(entry)
         self._show_results_for_view()
         self._update_buttons()
+
+    def _frame_changed(self, frame: int) -> None:
+        """Another frame, or slice of a series: its results, and a slice's own metadata."""
+        stack, scan = self.scan_pane.stack, self.current_scan
+        if stack is not None and scan is not None:
+            self.metadata_panel.show_scan(scan, stack.series, frame)
+        self._show_results_for_view()
+        self._update_buttons()
+
+    def _slice_failed(self, problem: str) -> None:
+        """A slice that cannot be read: the views say so (naming the file and the reason) and Run waits."""
+        where = self.scan_pane.stack.series.describe_slice(self.scan_pane.frame)
+        self.prediction_panel.clear(f"This slice cannot be read: {problem}", heading=where)
+        self.timing_chart.clear(f"{where}: cannot be read")
+        self.statusBar().showMessage(problem, 15000)
+        self._update_buttons()
+
+    def _where(self, scan: Scan) -> str:
+        """What the results on screen belong to: "chest.dcm, frame 1 of 1", or for a slice of a series
+        "f61.dcm, slice 61 of 120, instance 61, at -12.5 mm"."""
+        stack = self.scan_pane.stack
+        if stack is None:
+            return subject(scan.path.name, self.viewer.frame, scan.frame_count)
+        return f"{scan.path.name}, {stack.series.describe_slice(self.scan_pane.frame)}"
 
     def _show_results_for_view(self) -> None:
         """The stored prediction and timings of the scan and frame on screen, or empty states naming them."""
         scan, key = self.current_scan, self.current_key
         if scan is None or self.model is None:
             return
-        where = subject(scan.path.name, self.viewer.frame, scan.frame_count)
+        where = self._where(scan)
         prediction = self.predictions.get(key)
         if prediction is None:
             self.prediction_panel.clear("No prediction for this frame yet: press Run.", heading=where)
         else:
-            self.prediction_panel.show_prediction(prediction, self.model)
+            self.prediction_panel.show_prediction(prediction, self.model, where)
         self.scan_pane.show_heatmap(prediction.heatmap if prediction is not None else None,
                                     prediction.label if prediction is not None and not prediction.withheld else "")
         timing = self.timings.get(key)
