@@ -1,6 +1,5 @@
-"""Which files to open and how: folders expanded recursively (in natural order: f2 before f10), DICOM slices grouped
-into series (:mod:`inference.series`), the other scans loaded with every failure kept for one report, the last folder
-and recent files kept in QSettings, the bundled samples."""
+"""Which files to open and how: DICOM slices grouped into series (:mod:`inference.series`), the other scans loaded
+with every failure kept for one report, the last folder and recent files kept in QSettings, the bundled samples."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from radbench.app.samples import SAMPLE_DIR
 from radbench.inference.errors import NotAScanError, RadBenchError
 from radbench.inference.loading import load_scan_isolated
 from radbench.inference.scan import Scan
-from radbench.inference.series import Grouping, SeriesStack, group_series, natural_key
+from radbench.inference.series import Grouping, SeriesStack, group_series
 
 ADULT_FILM = SAMPLE_DIR / "chest_cr_rg1_j2k_lossless.dcm"
 #: What the app opens on its first start: an in-domain pediatric film first (it gets a verdict without a warning),
@@ -22,18 +21,6 @@ ADULT_FILM = SAMPLE_DIR / "chest_cr_rg1_j2k_lossless.dcm"
 FIRST_START = (SAMPLE_DIR / "chest_pediatric_normal.dcm", ADULT_FILM)
 RECENT_LIMIT = 10
 OPEN_FILTER = "Scans (*.dcm *.dicom *.dic *.ima *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
-
-
-def expand(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; folders replaced by every file under them (hidden ones skipped), in natural order."""
-    out: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            out += sorted((p for p in path.rglob("*") if p.is_file()
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts)), key=natural_key)
-        else:
-            out.append(path)
-    return out
 
 
 @dataclass

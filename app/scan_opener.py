@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QStatusBar
 from superqt.utils import create_worker
 
 from radbench.app import scan_files
-from radbench.inference.series import Grouping
+from radbench.inference.series import Grouping, expand
 from radbench.inference.wording import counted
 
 #: Files left out of a series that the status bar names (with the reason); more are listed in a message box.
@@ -41,7 +41,7 @@ class ScanOpener(QObject):
     def open(self, paths: Sequence[str | Path]) -> None:
         """Load ``paths`` (folders expanded) in the background; nothing happens if they hold no file. Files that are
         not scans are reported only when named on their own (:func:`scan_files.quiet_skips`)."""
-        files = scan_files.expand(paths)
+        files = expand(paths)  # folders in natural order: f2 before f10
         if not files:
             return
         scan_files.remember_folder(self._settings, paths)

@@ -106,6 +106,18 @@ def natural_key(path: Path) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.casefold()) for p in parts)
 
 
+def expand(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given; folders replaced by every file under them (hidden ones skipped), in natural order."""
+    out: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            out += sorted((p for p in path.rglob("*") if p.is_file()
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts)), key=natural_key)
+        else:
+            out.append(path)
+    return out
+
+
 def group_series(paths: Iterable[str | Path]) -> Grouping:
     """Group ``paths`` into series and single entries, reading DICOM headers only (see the module)."""
     headers, singles = {}, []

@@ -11,7 +11,6 @@ from pydicom.uid import generate_uid
 from PySide6.QtCore import QSettings, Qt
 from series_files import write_mixed_folder, write_slice
 
-from radbench.app import scan_files
 from radbench.app.main_window import MainWindow
 from radbench.inference.series import SeriesStack
 
@@ -105,12 +104,6 @@ def test_an_unreadable_slice_empties_the_view_and_names_the_file(qtbot, window, 
     assert "This slice cannot be read" in window.prediction_panel.label.text()
     window.scan_pane.go_to_frame(0)
     assert _shown_value(window) == 0 and window.run_button.isEnabled()
-
-
-def test_opened_folders_list_their_files_in_natural_order(tmp_path):
-    for name in ("f10.png", "f2.png", "f1.png", "F3.png"):
-        (tmp_path / name).touch()
-    assert [p.name for p in scan_files.expand([tmp_path])] == ["f1.png", "f2.png", "F3.png", "f10.png"]
 
 
 @pytest.mark.slow

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -10,7 +13,8 @@ from pydicom import dcmread
 from pydicom.uid import generate_uid
 from series_files import write_mixed_folder, write_slice
 
-from radbench.inference.series import SeriesStack, group_series, natural_key
+from radbench.app.cli import main
+from radbench.inference.series import SeriesStack, expand, group_series, natural_key, series_uid_stand_in
 
 
 @pytest.fixture
@@ -52,6 +56,12 @@ def test_natural_order_puts_2_before_10():
                                                                                 ("F1", "f2", "f10", "f100")]
 
 
+def test_folders_expand_to_their_files_in_natural_order(tmp_path):
+    for name in ("f10.png", "f2.png", "f1.png", "F3.png"):
+        (tmp_path / name).touch()
+    assert [p.name for p in expand([tmp_path])] == ["f1.png", "f2.png", "F3.png", "f10.png"]
+
+
 @pytest.mark.slow
 def test_500_slices_group_from_headers_within_bounded_memory_and_read_pixels_only_when_shown(tmp_path):
     uid = generate_uid()
@@ -84,3 +94,36 @@ def test_a_copy_of_a_slice_and_a_file_without_an_image_stay_out_of_the_stack(tmp
     assert {item.path.name: item.reason for item in grouping.left_out} == {
         "s1_copy.dcm": "the same instance (SOP Instance UID) as s1.dcm"}
     assert [p.name for p in grouping.singles] == ["report.dcm", "s1_copy.dcm"]
+
+
+def test_predict_series_classifies_one_slice_per_series_and_names_it(folder, capsys):
+    assert main(["predict", "--series", str(folder), "--json", "--frame", "-1"]) == 0
+    out, err = capsys.readouterr()
+    records = [json.loads(line) for line in out.splitlines()]
+    by_file = {Path(r["file"]).name: r for r in records}
+    series = group_series(expand([folder])).series[0]
+    top = by_file.pop(series.files[-1].name)  # --frame -1: the last slice in anatomical order
+    assert top["series"] == {"title": "CT, 6 slices, series 3: Chest 1.0 mm", "slice": 5, "slices": 6,
+                             "ordered_by": "position", "instance": series.instances[-1],
+                             "series_uid": series_uid_stand_in(series.series_uid)}
+    assert sorted(by_file) == ["lone.dcm", "no_uid.dcm", "odd.dcm", "photo2.png"]  # every other file, on its own
+    assert all("series" not in r for r in by_file.values()) and series.series_uid not in out
+    assert f"note: {folder / 'odd.dcm'} left out of a series (4 x 4 pixels in a series of 8 x 8)" in err
+
+    assert main(["predict", "--series", str(folder), "--frame", "6"]) == 1
+    assert "--frame: slice 6 out of range: the series has 6 slices" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_batch_keeps_one_row_per_file_with_a_stand_in_series_uid_and_the_instance(folder, tmp_path):
+    out = tmp_path / "rows.csv"
+    assert main(["batch", str(folder), "--out", str(out), "--workers", "1"]) == 0
+    text = out.read_text()
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(io.StringIO(text))}
+    series = group_series(expand([folder])).series[0]
+    assert len(rows) == 10  # every file: the six slices, the two left out, the lone slice, the PNG
+    stand_in = series_uid_stand_in(series.series_uid)
+    assert {rows[p.name]["series_uid"] for p in series.files} == {stand_in} and series.series_uid not in text
+    assert [int(rows[p.name]["instance"]) for p in series.files] == list(series.instances)
+    assert rows["odd.dcm"]["series_uid"] == stand_in and rows["no_uid.dcm"]["series_uid"] == ""
+    assert rows["photo2.png"]["series_uid"] == rows["photo2.png"]["instance"] == ""
