@@ -252,9 +252,12 @@ class MainWindow(QMainWindow):
 
     def _slice_failed(self, problem: str) -> None:
         """A slice that cannot be read: the views say so (naming the file and the reason) and Run waits."""
-        where = self.scan_pane.stack.series.describe_slice(self.scan_pane.frame)
+        series, index = self.scan_pane.stack.series, self.scan_pane.frame
+        where = series.describe_slice(index)
         self.prediction_panel.clear(f"This slice cannot be read: {problem}", heading=where)
         self.timing_chart.clear(f"{where}: cannot be read")
+        self.metadata_panel.show_unreadable(series, index, problem)
+        self.scan_pane.show_heatmap(None)
         self.statusBar().showMessage(problem, 15000)
         self._update_buttons()
 

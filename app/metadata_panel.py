@@ -66,10 +66,7 @@ class MetadataPanel(QWidget):
         """The key fields and header of ``scan``; when it is slice ``index`` of ``series``, the series' shared fields
         come first, then the slice's own, and the table lists the slice's header. Identifying values are hidden again
         for every other scan or series (not when stepping through the slices of one)."""
-        same_series = series is not None and series is self._series
-        self._series = series
-        while self.form.rowCount():
-            self.form.removeRow(0)
+        same_series = self._start(series)
         fields = key_fields(scan)
         if series is not None:
             self._add_fields("Series: shared by every slice", shared_fields(series))
@@ -80,6 +77,23 @@ class MetadataPanel(QWidget):
         if not same_series:
             self.reveal.setChecked(False)
         self._fill_table()
+
+    def show_unreadable(self, series: Series, index: int, problem: str) -> None:
+        """Slice ``index`` of ``series`` cannot be read: the series' shared fields, the slice's place and why."""
+        self._start(series)
+        self._add_fields("Series: shared by every slice", shared_fields(series))
+        self._add_fields(f"This slice: {series.files[index].name}", [("Slice", series.describe_slice(index)),
+                                                                      ("Problem", problem)])
+        self._rows = []
+        self._fill_table()
+
+    def _start(self, series: Series | None) -> bool:
+        """Empty the fields for a new scan or slice of ``series``; True if it is a slice of the series shown."""
+        same_series = series is not None and series is self._series
+        self._series = series
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        return same_series
 
     def _add_fields(self, heading: str, fields: list[tuple[str, str]]) -> None:
         if heading:

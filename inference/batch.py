@@ -158,12 +158,12 @@ def process_file(path: str | Path, config: BatchConfig, ceiling_bytes: int | Non
     if not stat.S_ISREG(info.st_mode):
         kind = _NOT_REGULAR.get(stat.S_IFMT(info.st_mode), "a special file")
         return {**row, "status": ERROR, "error": f"not a regular file: {kind}"}
-    row.update(series_fields(path))
     noise: list[str] = []  # what the decoders warned or printed: this row's, not the shared stderr's
     try:
         with compute_threads(config.threads), decode_threads(config.threads or 1):
             pipeline = _pipeline(config)
             with captured_noise() as noise:
+                row.update(series_fields(path))  # from the header alone: kept in an error row too
                 prediction = pipeline.run(path, within=lambda: address_space_limit(ceiling_bytes))
     except Exception as exc:  # noqa: BLE001 - one file's surprise must cost one row, not the batch
         return {**row, **_failure(exc, ceiling_bytes), "warning": "; ".join(noise)}

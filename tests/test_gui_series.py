@@ -102,6 +102,9 @@ def test_an_unreadable_slice_empties_the_view_and_names_the_file(qtbot, window, 
     assert window.scan_pane.frame_label.text() == "3 / 3: unreadable"
     assert window.statusBar().currentMessage().startswith(f"{paths[2]}: ")
     assert "This slice cannot be read" in window.prediction_panel.label.text()
+    fields = window.metadata_panel.fields()  # nothing left of the slice before: the series, this slice, the problem
+    assert fields["Slice:"] == "slice 3 of 3, instance 2, at 2 mm" and fields["Problem:"].startswith(f"{paths[2]}: ")
+    assert "Size:" not in fields and window.metadata_panel.model.rowCount() == 0
     window.scan_pane.go_to_frame(0)
     assert _shown_value(window) == 0 and window.run_button.isEnabled()
 
