@@ -120,9 +120,7 @@ class ScanPane(QWidget):
         controls.addStretch(1)
 
         self.frame_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=0, pageStep=1)
-        self.frame_slider.setToolTip("The frame shown and classified. Keys: PageUp / PageDown or Up / Down step, Home "
-                                     "/ End go to the first / last frame.")
-        self.frame_label = QLabel(toolTip="Frame shown / frames in the scan")
+        self.frame_label = QLabel()
         self.frame_name = QLabel("Frame")
         frames = QHBoxLayout()
         frames.setContentsMargins(0, 0, 0, 0)
@@ -131,7 +129,8 @@ class ScanPane(QWidget):
         frames.addWidget(self.frame_label)
         self.frame_row = QWidget()
         self.frame_row.setLayout(frames)
-        self.frame_row.hide()
+        self.stack: SeriesStack | None = None
+        self._set_frames("Frame", 1, 0)  # hidden until a scan has several frames
 
         self.overlay = QCheckBox("Heatmap", enabled=False)
         self.overlay.setToolTip("Lay the model's class activation map over the image: where the evidence for its "
@@ -166,7 +165,6 @@ class ScanPane(QWidget):
         self.opacity.valueChanged.connect(self._opacity_changed)
         self._opacity_changed(self.opacity.value())
         self.frame_slider.valueChanged.connect(self._show_frame)
-        self.stack: SeriesStack | None = None
         self.shortcuts: list[QShortcut] = []
         for keys, _text, method, args in PANE_KEYS:
             for key in keys if method else ():
@@ -201,7 +199,10 @@ class ScanPane(QWidget):
 
     def _set_frames(self, name: str, count: int, index: int) -> None:
         self.frame_name.setText(name)
-        self.frame_label.setToolTip(f"{name} shown / {name.lower()}s in the {'series' if self.stack else 'scan'}")
+        kind, order = ("series", " (in anatomical order)") if self.stack else ("scan", "")
+        self.frame_label.setToolTip(f"{name} shown / {name.lower()}s in the {kind}")
+        self.frame_slider.setToolTip(f"The {name.lower()} shown and classified{order}. Keys: PageUp / PageDown or Up "
+                                     f"/ Down step, Home / End go to the first / last {name.lower()}.")
         self.frame_slider.blockSignals(True)
         self.frame_slider.setMaximum(count - 1)
         self.frame_slider.setValue(index)

@@ -109,6 +109,23 @@ def test_an_unreadable_slice_empties_the_view_and_names_the_file(qtbot, window, 
     assert _shown_value(window) == 0 and window.run_button.isEnabled()
 
 
+def test_more_files_left_out_than_the_status_bar_names_are_listed_in_one_message(qtbot, window, tmp_path):
+    uid = generate_uid()
+    for n in range(2):
+        write_slice(tmp_path / f"s{n}.dcm", series_uid=uid, z=float(n), instance=n)
+    for n in range(4):
+        write_slice(tmp_path / f"stray{n}.dcm", series_uid=None, z=float(n), instance=n)
+    _open(qtbot, window, tmp_path)
+    assert window.scan_list.count() == 5  # the series, then the four strays on their own
+    assert window.statusBar().currentMessage().endswith(
+        "stray0.dcm (no Series Instance UID), stray1.dcm (no Series Instance UID), stray2.dcm (no Series Instance "
+        "UID) and 1 more (listed in the message)")
+    assert window.last_problems.splitlines() == ["4 files left out of a series (each opened on its own)",
+                                                 *(f"{tmp_path / f'stray{n}.dcm'}: no Series Instance UID"
+                                                   for n in range(4))]
+    assert window.statusBar().toolTip() == f"Last opening: {window.statusBar().currentMessage()}"
+
+
 @pytest.mark.slow
 def test_500_slices_open_as_one_stack_within_bounded_memory(qtbot, window, tmp_path):
     uid = generate_uid()
