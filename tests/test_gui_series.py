@@ -11,6 +11,7 @@ from pydicom.uid import generate_uid
 from PySide6.QtCore import QSettings, Qt
 from series_files import write_mixed_folder, write_slice
 
+from radbench.app import scan_files
 from radbench.app.main_window import MainWindow
 from radbench.inference.series import SeriesStack
 
@@ -40,6 +41,7 @@ def test_a_series_is_one_stack_in_anatomical_order_and_the_foreign_files_are_nam
     names = [window.scan_list.item(row).text() for row in range(window.scan_list.count())]
     assert names == ["CT, 6 slices, series 3: Chest 1.0 mm", "lone.dcm", "no_uid.dcm", "odd.dcm", "photo2.png"]
     assert isinstance(window.scans[0], SeriesStack) and window.scan_list.currentRow() == 0
+    assert scan_files.recent_files(window.settings)[0] == str(folder)  # Open recent reopens the series' folder
     assert window.statusBar().currentMessage() == (
         "Opened 10 files: 1 series (6 slices), 4 single files; 2 files left out of a series: no_uid.dcm (no Series "
         "Instance UID), odd.dcm (4 x 4 pixels in a series of 8 x 8)")
