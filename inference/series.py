@@ -13,6 +13,7 @@ same SOP Instance UID). Unreadable headers are single entries too (opening them 
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -212,11 +213,13 @@ def _header(path: Path) -> dict | None:
     regular file: a named pipe would block the read)."""
     if not path.is_file():
         return None
-    try:
-        dataset = dcmread(path, stop_before_pixels=True, specific_tags=list(_TAGS))
-    except Exception:  # noqa: BLE001 - whatever stops the header (not DICOM, damaged, unreadable): not a slice
-        return None
-    return {tag: dataset.get(tag) for tag in _TAGS if dataset.get(tag) is not None}
+    with warnings.catch_warnings():  # pydicom's warnings about odd values: once per file, and they may quote an
+        warnings.simplefilter("ignore")  # identifying one (an invalid UID); reading the file to show it reports them
+        try:
+            dataset = dcmread(path, stop_before_pixels=True, specific_tags=list(_TAGS))
+            return {tag: dataset.get(tag) for tag in _TAGS if dataset.get(tag) is not None}
+        except Exception:  # noqa: BLE001 - whatever stops the header (not DICOM, damaged, unreadable): not a slice
+            return None
 
 
 def _without_copies(members: list[Path], headers: dict[Path, dict], left_out: list[LeftOut]) -> list[Path]:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from pydicom.uid import generate_uid
 from series_files import write_mixed_folder, write_slice
 
 from radbench.app.cli import main
-from radbench.inference.series import SeriesStack, expand, group_series, natural_key, series_uid_stand_in
+from radbench.inference.series import SeriesStack, expand, group_series, natural_key, series_fields, series_uid_stand_in
 
 
 @pytest.fixture
@@ -127,3 +128,18 @@ def test_batch_keeps_one_row_per_file_with_a_stand_in_series_uid_and_the_instanc
     assert [int(rows[p.name]["instance"]) for p in series.files] == list(series.instances)
     assert rows["odd.dcm"]["series_uid"] == stand_in and rows["no_uid.dcm"]["series_uid"] == ""
     assert rows["photo2.png"]["series_uid"] == rows["photo2.png"]["instance"] == ""
+
+
+def test_grouping_reads_headers_without_a_word_on_stderr_even_about_an_identifying_value(tmp_path, capfd):
+    secret = "1.2.826.0.1.4711.SECRET"  # an invalid UID: pydicom warns, quoting it
+    uid = generate_uid()
+    for n in range(2):
+        ds = dcmread(write_slice(tmp_path / f"s{n}.dcm", series_uid=uid, z=float(n), instance=n))
+        with pytest.warns(UserWarning):
+            ds.SOPInstanceUID = f"{secret}{n}"
+        ds.save_as(tmp_path / f"s{n}.dcm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would fail the test
+        grouping = group_series(tmp_path.iterdir())
+        assert series_fields(tmp_path / "s0.dcm")["instance"] == 0
+    assert len(grouping.series[0].files) == 2 and secret not in "".join(capfd.readouterr())
