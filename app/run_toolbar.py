@@ -1,4 +1,4 @@
-"""The main window's Run toolbar and its background jobs: backend choice, threads, repeats, Run / Compare all /
+"""The main window's Run toolbar and its background jobs: backend choice, threads, repeats, Run / Compare all / Race /
 Cancel, the job's progress bar, and Numba's warm-up.
 
 The Threads box sets how many threads the next runs, comparisons and profiles use (Numba's parallel kernels and ONNX
@@ -6,7 +6,7 @@ Runtime's infer, through :func:`inference.threads.compute_threads` entered on th
 value, "default", keeps the defaults (Numba on every usable CPU, ONNX Runtime on one). A result names the threads it
 ran on.
 
-One job (a run, a comparison or a profile) at a time on a superqt worker thread, so the window stays responsive;
+One job (a run, a comparison, a race or a profile) at a time on a superqt worker thread, so the window stays responsive;
 Cancel sets a flag that the pipeline checks between stages and between rows. Results come back as signals on the
 GUI thread; the window decides how to show them.
 
@@ -39,6 +39,7 @@ from radbench.inference.benchmarking.numba_compile import (
     warm,
 )
 from radbench.inference.benchmarking.profiling import profile_run
+from radbench.inference.benchmarking.race import DEMO, RacePlan, run_race
 from radbench.inference.errors import Cancelled, RadBenchError
 from radbench.inference.machine import usable_cpus
 from radbench.inference.model import Model
@@ -58,6 +59,9 @@ class RunToolbar(QToolBar):
     ran = Signal(object)  # Prediction
     compared = Signal(object)  # Comparison
     profiled = Signal(str, str)  # the .prof path, the top functions as text
+    raced = Signal(object)  # RaceResult
+    race_event = Signal(object)  # a RaceEvent, emitted on the worker thread as the race goes
+    idle = Signal()  # a job ended (with a result, failed or cancelled)
     problems = Signal(str, list)  # title, problem lines
     # emitted on worker threads, received (queued) on the GUI thread:
     _progress = Signal(int, int, str)
@@ -82,13 +86,15 @@ class RunToolbar(QToolBar):
                                                      "stage (Ctrl+R)")
         self.compare_button = QPushButton("Compare all", toolTip="Time every backend on the frame shown and check "
                                                                  "that their model inputs agree (Ctrl+Shift+R)")
+        self.race_button = QPushButton("Race", toolTip="Demo: race the backends on the frame shown, one after "
+                                                       "another, stage by stage, with few repeats (Ctrl+D)")
         self.cancel_button = QPushButton("Cancel", enabled=False, toolTip="Stop the run or comparison going on "
                                                                           "(Esc)")
         self.progress = QProgressBar(maximumWidth=220, visible=False, toolTip="How far the job has got")
         backend_label = QLabel(" Backend ")
         backend_label.setBuddy(self.backend)
         for widget in (backend_label, self.backend, self.threads, self.run_button, self.repeats,
-                       self.compare_button, self.cancel_button):
+                       self.compare_button, self.race_button, self.cancel_button):
             self.addWidget(widget)
         self.numba_compile: CompileTime | None = None  # every Numba warm-up of this session, as one figure
         self._numba_ready = threading.Event()  # cleared while the start-up warm-up runs
@@ -159,6 +165,22 @@ class RunToolbar(QToolBar):
                                     progress=self._progress.emit)
 
         self._start("Comparing backends", work, self._compared, self.thread_count)
+
+    def race(self, scan: Scan | None, frame: int, model: Model | None, plan: RacePlan = DEMO) -> bool:
+        """Race ``plan``'s backends on ``frame`` of ``scan``: ``race_event`` for each stage as it is measured, then
+        ``raced``. False if it could not start (no scan or model, or busy)."""
+        if scan is None or model is None or self.busy:
+            return False
+
+        def work():
+            if "numba" in plan.backends:
+                self._prepare_numba(scan, frame)
+            self._say.emit(f"Racing {', '.join(plan.backends)} on {scan.path.name}, one after another…")
+            return run_race(model, scan, frame=frame, plan=plan, cancel=self._cancel.is_set,
+                            report=self.race_event.emit)
+
+        self._start("Racing backends", work, self.raced.emit, self.thread_count)
+        return True
 
     def profile(self, scan: Scan | None, model: Model | None, out: str | Path) -> None:
         """cProfile a run of ``scan`` with the chosen backend into ``out``; ``profiled`` follows."""
@@ -274,6 +296,7 @@ class RunToolbar(QToolBar):
     def _finished(self) -> None:
         self._job = None
         self.progress.hide()
+        self.idle.emit()
         if self._status.currentMessage().endswith("…"):
             self._status.clearMessage()
         self._update_buttons()
@@ -281,6 +304,7 @@ class RunToolbar(QToolBar):
     def _update_buttons(self) -> None:
         self.run_button.setEnabled(self._input_ready and not self.busy)
         self.compare_button.setEnabled(self._input_ready and not self.busy)
+        self.race_button.setEnabled(self._input_ready and not self.busy)
         self.cancel_button.setEnabled(self.busy)
 
 
