@@ -18,12 +18,13 @@ backend list and the timing chart show alike ("cold compile, 16.8 s" or "on-disk
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QPushButton, QSpinBox, QStatusBar, QToolBar, QWidget
 from superqt.utils import create_worker
 
@@ -50,6 +51,9 @@ from radbench.inference.threads import DEFAULT_ONNX_THREADS, compute_threads, th
 #: Input dtypes whose Numba kernels are compiled in the background at start-up.
 WARM_DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
 CACHE_LOAD_MESSAGE = "Loading Numba kernels from the on-disk cache…"
+#: How often a race's events are passed on to the GUI thread (they queue up on the worker thread meanwhile): often
+#: enough to watch, seldom enough to cost the GUI thread next to nothing.
+RACE_POLL_MS = 50
 
 
 class RunToolbar(QToolBar):
@@ -60,7 +64,7 @@ class RunToolbar(QToolBar):
     compared = Signal(object)  # Comparison
     profiled = Signal(str, str)  # the .prof path, the top functions as text
     raced = Signal(object)  # RaceResult
-    race_event = Signal(object)  # a RaceEvent, emitted on the worker thread as the race goes
+    race_events = Signal(list)  # the race's RaceEvents since the last poll, on the GUI thread, in order
     idle = Signal()  # a job ended (with a result, failed or cancelled)
     problems = Signal(str, list)  # title, problem lines
     # emitted on worker threads, received (queued) on the GUI thread:
@@ -105,6 +109,11 @@ class RunToolbar(QToolBar):
         self._job_idle = threading.Event()  # set on the worker thread as soon as a job's work has returned
         self._job_idle.set()
         self._input_ready = False
+        # A race's events queue up on the worker thread and reach the GUI thread in batches, one per poll: one
+        # update of the view per poll, however many rows or stages were reported in between.
+        self._race_events: queue.SimpleQueue = queue.SimpleQueue()
+        self._race_poll = QTimer(self, interval=RACE_POLL_MS)
+        self._race_poll.timeout.connect(self._pass_race_events)
 
         self.backend.setCurrentIndex(max(0, self.backend.findData(settings.value("backend", "vectorized"))))
         self.repeats.setValue(int(settings.value("repeats", 3)))
@@ -167,7 +176,7 @@ class RunToolbar(QToolBar):
         self._start("Comparing backends", work, self._compared, self.thread_count)
 
     def race(self, scan: Scan | None, frame: int, model: Model | None, plan: RacePlan = DEMO) -> bool:
-        """Race ``plan``'s backends on ``frame`` of ``scan``: ``race_event`` for each stage as it is measured, then
+        """Race ``plan``'s backends on ``frame`` of ``scan``: ``race_events`` as its stages are measured, then
         ``raced``. False if it could not start (no scan or model, or busy)."""
         if scan is None or model is None or self.busy:
             return False
@@ -177,10 +186,25 @@ class RunToolbar(QToolBar):
                 self._prepare_numba(scan, frame)
             self._say.emit(f"Racing {', '.join(plan.backends)} on {scan.path.name}, one after another…")
             return run_race(model, scan, frame=frame, plan=plan, cancel=self._cancel.is_set,
-                            report=self.race_event.emit)
+                            report=self._race_events.put)
 
-        self._start("Racing backends", work, self.raced.emit, self.thread_count)
+        def done(result) -> None:
+            self._pass_race_events()
+            self.raced.emit(result)
+
+        self._start("Racing backends", work, done, self.thread_count)
+        self._race_poll.start()
         return True
+
+    def _pass_race_events(self) -> None:
+        events = []
+        while True:
+            try:
+                events.append(self._race_events.get_nowait())
+            except queue.Empty:
+                break
+        if events:
+            self.race_events.emit(events)
 
     def profile(self, scan: Scan | None, model: Model | None, out: str | Path) -> None:
         """cProfile a run of ``scan`` with the chosen backend into ``out``; ``profiled`` follows."""
@@ -296,6 +320,9 @@ class RunToolbar(QToolBar):
     def _finished(self) -> None:
         self._job = None
         self.progress.hide()
+        if self._race_poll.isActive():
+            self._race_poll.stop()
+            self._pass_race_events()
         self.idle.emit()
         if self._status.currentMessage().endswith("…"):
             self._status.clearMessage()

@@ -78,6 +78,7 @@ DEMO = RacePlan("demo", (("vectorized", Schedule(1, 9)), ("numba", Schedule(1, 9
 class LaneStarted:
     backend: str
     schedule: Schedule
+    stages: tuple[str, ...]  # what each run times, in order (equalize only when the model card asks for it)
 
 
 @dataclass(frozen=True)
@@ -181,12 +182,13 @@ def run_race(model: Model, scan: Scan, *, frame: int | None = None, plan: RacePl
     except IndexError as exc:
         raise ScanError(scan.path, str(exc)) from None
     image, spec = scan.grey_frame(index), PreprocessSpec.from_card(model.card, scan)
+    stages = tuple(stage for stage, _ in spec.stage_arguments())
     lanes: dict[str, LaneResult] = {}
     compiled = None
     for name, schedule in plan.lanes:
         stop_if(cancel)
         backend = get_backend(name)
-        report(LaneStarted(name, schedule))
+        report(LaneStarted(name, schedule, stages))
         if backend.compiles:
             compiled = warm(backend, [image.dtype], spec)
             report(Compiled(name, compiled))
@@ -247,6 +249,7 @@ class LaneState:
 
     backend: str
     schedule: Schedule
+    stages: tuple[str, ...]  # the stages a run times, in order
     status: str = WAITING
     run: int = 0  # the timed run going on or last finished, 1-based (0: none yet)
     timed: dict[str, list[float]] = field(default_factory=dict)  # stage -> ms of each timed run so far
@@ -263,13 +266,18 @@ class LaneState:
 
     @property
     def total_ms(self) -> float | None:
-        """The median of the timed runs' totals once a run has finished every stage."""
+        """The median of the totals of the timed runs that have finished every stage (None before the first)."""
         if self.result is not None:
             return self.result.total.median_ms
-        runs = min((len(v) for v in self.timed.values()), default=0)
+        runs = min(len(self.timed.get(s, ())) for s in self.stages)
         if not runs:
             return None
-        return Spread(tuple(sum(v[i] for v in self.timed.values()) for i in range(runs))).median_ms
+        return Spread(tuple(sum(self.timed[s][i] for s in self.stages) for i in range(runs))).median_ms
+
+    @property
+    def so_far_ms(self) -> float:
+        """The stages the first timed run has finished, summed: the race clock before that run is through."""
+        return sum(v[0] for v in self.timed.values())
 
 
 class RaceBoard:
@@ -278,7 +286,7 @@ class RaceBoard:
 
     def __init__(self, plan: RacePlan, stages: tuple[str, ...] = STAGES):
         self.plan, self.stages = plan, stages
-        self.lanes = {name: LaneState(name, schedule) for name, schedule in plan.lanes}
+        self.lanes = {name: LaneState(name, schedule, stages) for name, schedule in plan.lanes}
         self.result: RaceResult | None = None
 
     @classmethod
@@ -299,6 +307,7 @@ class RaceBoard:
         lane = self.lanes[event.backend]
         if isinstance(event, LaneStarted):
             lane.status = WARMING_UP if event.schedule.warmup else RUNNING
+            self.stages = lane.stages = event.stages
         elif isinstance(event, Compiled):
             lane.compile = event.compile
         elif isinstance(event, StageStarted):
