@@ -43,6 +43,7 @@ class Presentation:
             window.setWindowState(window.windowState() | Qt.WindowState.WindowFullScreen)
             QTimer.singleShot(0, self._share)  # once the window has its full-screen size
             self._share()
+            window.race_view.show_finish()
         else:
             font, state, sizes, tab = self._saved
             self._saved = None

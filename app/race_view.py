@@ -13,7 +13,7 @@ import html
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -46,7 +46,7 @@ from radbench.inference.benchmarking.race import (
 from radbench.inference.model import NOT_FOR_CLINICAL_USE
 
 #: The exported PNG: its size and its fonts' scale (a slide is seen from afar).
-EXPORT_SIZE, EXPORT_SCALE = QSize(1600, 900), 1.5
+EXPORT_SIZE, EXPORT_SCALE = QSize(1600, 900), 2.0
 #: The finish's type size relative to the view's font.
 FINISH_TYPE = 1.9
 OTHER_COLOUR, GOING_COLOUR, WAITING_COLOUR = "#455a64", "#fff3c4", "#eeeeee"
@@ -82,11 +82,18 @@ def lanes_html(board: RaceBoard) -> str:
     rows = []
     for lane in board.lanes.values():
         colour = COLOURS.get(lane.backend, OTHER_COLOUR)
+        total = _unbroken(_total(lane))
         rows.append(f"<tr><td colspan='{columns}' style='padding-top: 8px'><big><b style='color: {colour}'>"
-                    f"{html.escape(lane.backend)}</b></big>&nbsp;&nbsp;{html.escape(lane_status(lane))}"
-                    f"&nbsp;&nbsp;<big><b>{html.escape(_total(lane))}</b></big></td></tr>")
+                    f"{html.escape(lane.backend)}</b>&nbsp;&nbsp;<b>{total}</b></big>&nbsp;&nbsp;"
+                    f"{html.escape(lane_status(lane))}</td></tr>")
         rows.append("<tr>" + "".join(_cell(lane, stage, colour, 100 // columns) for stage in board.stages) + "</tr>")
     return f"<table width='100%' cellspacing='3' cellpadding='4'>{''.join(rows)}</table>"
+
+
+def _unbroken(text: str) -> str:
+    """``text`` for HTML, never broken across lines: no-break spaces, and word joiners around slashes (Qt's rich
+    text honours neither ``nowrap`` nor ``<nobr>`` in a table cell)."""
+    return html.escape(text).replace(" ", "&nbsp;").replace("/", "\u2060/\u2060")
 
 
 def _total(lane: LaneState) -> str:
@@ -98,10 +105,10 @@ def _total(lane: LaneState) -> str:
 def _cell(lane: LaneState, stage: str, colour: str, width: int) -> str:
     ms, going = lane.stage_ms(stage), lane.stage == stage
     if ms is not None:
-        background, text, value = colour, "white", f"<b>{ms_text(ms)}</b>"
+        background, text, value = colour, "white", f"<b>{ms_text(ms)}</b>"  # the unit may wrap in a narrow cell
     elif going:
         background, text = GOING_COLOUR, "#202020"
-        value = (f"{lane.rows:,} rows<br>{lane.rows_per_s:,.0f} rows/s" if lane.rows
+        value = (f"{lane.rows:,} rows<br>{lane.rows_per_s:,.0f} {_unbroken('rows/s')}" if lane.rows
                  else "warm-up…" if lane.status == WARMING_UP else "running…")
     else:
         background, text, value = WAITING_COLOUR, "#808080", "&nbsp;"
@@ -110,14 +117,16 @@ def _cell(lane: LaneState, stage: str, colour: str, width: int) -> str:
 
 
 def lane_status(lane: LaneState) -> str:
-    """What a lane is doing, in words, with the runs it gets: "run 3 of 9 (after 1 warm-up)", "median of 9 timed
-    runs, p10–p90 36.9–74.4 ms"."""
+    """What a lane is doing, in words, with the runs it gets: "run 3 of 9", "median of 9 timed runs after 1
+    warm-up; p10–p90 36.9–74.4 ms"."""
     schedule = lane.schedule
     if lane.status == DONE and lane.result is not None:
-        total = lane.result.total
-        runs = "1 timed run" if lane.result.repeats == 1 else (
-            f"median of {lane.result.repeats} timed runs, p10–p90 {format_ms(total.p10_ms)}–{format_ms(total.p90_ms)}")
-        return f"{runs}{f' after {schedule.warmup} warm-up' if schedule.warmup else ''}"
+        total, repeats = lane.result.total, lane.result.repeats
+        after = f" after {schedule.warmup} warm-up" if schedule.warmup else ""
+        if repeats == 1:
+            return f"1 timed run{after}"
+        return (f"median of {repeats} timed runs{after}; p10–p90 {format_ms(total.p10_ms)}–"
+                f"{format_ms(total.p90_ms)} ms")
     if lane.status == WARMING_UP:
         return f"warm-up run (not timed), then {schedule.repeats} timed"
     if lane.status == RUNNING:
@@ -139,7 +148,7 @@ class RacePanel(QWidget):
         self.compile = QLabel(wordWrap=True)
         self.machine = QLabel(wordWrap=True)
         self.notice = QLabel(NOT_FOR_CLINICAL_USE)
-        self.notice.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.notice.setStyleSheet("color: #b00020;")
         layout = QVBoxLayout(self)
         for widget in (self.title, self.plan, self.track, self.finish, self.compile, self.machine):
             layout.addWidget(widget)
@@ -156,6 +165,7 @@ class RacePanel(QWidget):
         """The title bold, the finish in large type: sizes relative to this panel's font (presentation scales it)."""
         title, finish = QFont(self.font()), QFont(self.font())
         title.setBold(True)
+        self.notice.setFont(title)  # bold, and as large as the rest (a projector too)
         finish.setPointSizeF(self.font().pointSizeF() * FINISH_TYPE)
         finish.setBold(True)
         self.title.setFont(title)
@@ -195,9 +205,9 @@ class RaceView(QWidget):
         buttons.addWidget(self.save_csv)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)  # room for large type
-        scroll.setWidget(self.panel)
-        layout.addWidget(scroll, 1)
+        self.scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)  # room for large type
+        self.scroll.setWidget(self.panel)
+        layout.addWidget(self.scroll, 1)
         layout.addLayout(buttons)
         self.save_png.clicked.connect(lambda: self._ask_and_save("PNG image (*.png)", "png", self.export_png))
         self.save_csv.clicked.connect(lambda: self._ask_and_save("CSV (*.csv)", "csv", self.export_csv))
@@ -255,6 +265,12 @@ class RaceView(QWidget):
         self._live, self.live_key = None, None
         if showing:
             self._show(heading, RaceBoard.from_result(result), "race of the preprocessing backends")
+            self.show_finish()
+
+    def show_finish(self) -> None:
+        """Scroll the finish into view (large type may not leave room for all), once the panel is laid out."""
+        if self.result is not None:
+            QTimer.singleShot(0, lambda: self.scroll.ensureWidgetVisible(self.panel.finish))
 
     def stopped(self) -> None:
         """The live race ended without a result (cancelled or failed): its lanes stay as far as they got."""

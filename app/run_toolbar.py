@@ -184,7 +184,7 @@ class RunToolbar(QToolBar):
         def work():
             if "numba" in plan.backends:
                 self._prepare_numba(scan, frame)
-            self._say.emit(f"Racing {', '.join(plan.backends)} on {scan.path.name}, one after another…")
+            self._say.emit(f"Racing the backends on {scan.path.name}…")
             return run_race(model, scan, frame=frame, plan=plan, cancel=self._cancel.is_set,
                             report=self._race_events.put)
 

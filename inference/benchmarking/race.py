@@ -13,11 +13,16 @@ is fed live or from a finished :class:`RaceResult`.
 :data:`DEMO` is the preset a class watches: naive once (a run takes seconds), vectorized and numba with a warm-up
 and enough timed runs for a stable median, the whole race within about 15 s on the 1841 x 1955 chest film of 2
 cores. Compare all (:mod:`.compare`) stays the place for careful numbers: interleaved rounds, full pipeline runs.
+
+Without the desktop app, the demo race of one file, its lanes and its wall time::
+
+    python -m radbench.inference.benchmarking.race FILE
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +35,8 @@ from radbench.inference.batch import save_csv
 from radbench.inference.benchmarking.compare import PREPROCESSING_TOTAL, Spread, speedup
 from radbench.inference.benchmarking.numba_compile import CompileTime, warm
 from radbench.inference.benchmarking.schedule import Schedule
-from radbench.inference.errors import ScanError
+from radbench.inference.errors import RadBenchError, ScanError
+from radbench.inference.loading import load_scan
 from radbench.inference.machine import usable_cpus
 from radbench.inference.model import Model
 from radbench.inference.preprocessing import PreprocessSpec, preprocess
@@ -335,3 +341,25 @@ def save_race_csv(result: RaceResult, path: str | Path) -> None:
             for name, lane in result.lanes.items()
             for stage, spread in (*lane.stages.items(), (PREPROCESSING_TOTAL, lane.total))]
     save_csv(path, header, rows)
+
+
+def main(path: str) -> None:
+    """Race the demo preset on ``path`` with the bundled model and print each lane, the finish and the wall time."""
+    try:
+        result = run_race(Model(), load_scan(path))
+    except RadBenchError as exc:
+        sys.exit(f"race: {exc}")
+    for name, lane in result.lanes.items():
+        total = lane.total
+        print(f"{name}: {runs_text(lane.schedule)}; median {total.median_ms:,.1f} ms "
+              f"(p10-p90 {total.p10_ms:,.1f}-{total.p90_ms:,.1f} ms)")
+    print("\n".join(result.finish_lines()))
+    if result.compile is not None:
+        print(f"numba warm-up before its lane (not in its times): {result.compile.ms / 1e3:.2f} s, "
+              f"{result.compile.source}")
+    print(f"race wall time {result.wall_s:.1f} s; load average {result.load_average:.2f} on {result.usable_cpus} "
+          "usable cores")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
