@@ -351,8 +351,8 @@ def main(path: str) -> None:
         sys.exit(f"race: {exc}")
     for name, lane in result.lanes.items():
         total = lane.total
-        print(f"{name}: {runs_text(lane.schedule)}; median {total.median_ms:,.1f} ms "
-              f"(p10-p90 {total.p10_ms:,.1f}-{total.p90_ms:,.1f} ms)")
+        spread = f" (p10-p90 {total.p10_ms:,.1f}-{total.p90_ms:,.1f} ms)" if lane.repeats > 1 else ""
+        print(f"{name}: {runs_text(lane.schedule)}; median {total.median_ms:,.1f} ms{spread}")
     print("\n".join(result.finish_lines()))
     if result.compile is not None:
         print(f"numba warm-up before its lane (not in its times): {result.compile.ms / 1e3:.2f} s, "
