@@ -59,7 +59,7 @@ def ms_text(ms: float | None) -> str:
 
 
 class RaceTrack(QLabel):
-    """The lanes as one rich-text table: per lane a line with the backend, its status and its total, then its stage
+    """The lanes as one rich-text table: per lane a line with the backend, its total and its status, then its stage
     cells (a cell fills with the backend's colour when its stage is timed; a naive stage going on shows its rows and
     rows per second). Drawn by the label from one ``setText`` per update, and scaled with the label's font."""
 
