@@ -20,7 +20,9 @@ from radbench.app import scan_files
 from radbench.app.batch_dialog import BatchDialog
 from radbench.app.metadata_panel import MetadataPanel
 from radbench.app.prediction_panel import PredictionPanel, subject
+from radbench.app.presentation import Presentation
 from radbench.app.problem_box import ProblemBox
+from radbench.app.race_view import RaceView
 from radbench.app.run_toolbar import RunToolbar
 from radbench.app.scan_opener import ScanOpener
 from radbench.app.scan_pane import ScanPane
@@ -29,6 +31,7 @@ from radbench.app.window_geometry import place_window
 from radbench.app.window_menus import build_menus, show_profile
 from radbench.inference.benchmarking.compare import Comparison
 from radbench.inference.benchmarking.numba_compile import CompileTime, end_compile_processes
+from radbench.inference.benchmarking.race import RaceResult
 from radbench.inference.display import view_caption
 from radbench.inference.errors import RadBenchError
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
@@ -63,6 +66,7 @@ class MainWindow(QMainWindow):
         self.scans: list[Scan | SeriesStack] = []  # the scan list's entries: a series is one, browsed by slice
         self.predictions: dict[Key, Prediction] = {}
         self.timings: dict[Key, Prediction | Comparison] = {}  # the last run or comparison timed on each frame
+        self.races: dict[Key, RaceResult] = {}  # the last race of each frame
         self._revealed: set[str] = set()  # the kinds of result that have moved the user to their tab once
         self.model: Model | None = None
         self.problem_box = ProblemBox(self)
@@ -87,13 +91,16 @@ class MainWindow(QMainWindow):
         self.prediction_panel = PredictionPanel()
         self.timing_chart = TimingChart()
         self.metadata_panel = MetadataPanel()
+        self.race_view = RaceView(lambda: self.numba_compile)
         self.tabs = QTabWidget()
         for panel, name, tip in ((self.prediction_panel, "Prediction", "The verdict on the frame shown, or why "
                                   "there is none, with the probabilities and the decision rule"),
                                  (self.timing_chart, "Timing", "Milliseconds per stage of the last Run or Compare "
                                   "all on the frame shown"),
                                  (self.metadata_panel, "Metadata", "The scan's key fields and every DICOM element "
-                                  "(patient-identifying values hidden)")):
+                                  "(patient-identifying values hidden)"),
+                                 (self.race_view, "Race", "A race of the backends on the frame shown, stage by stage "
+                                  "as measured, for a class to watch (Run › Race, Ctrl+D)")):
             self.tabs.addTab(panel, name)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="main_splitter", childrenCollapsible=False)
@@ -109,6 +116,7 @@ class MainWindow(QMainWindow):
         self.opener = ScanOpener(self.settings, status, self)
         self.run_toolbar = bar = RunToolbar(self.settings, status, self)
         self.addToolBar(bar)
+        self.presentation = Presentation(self)
         self.backend, self.repeats, self.threads = bar.backend, bar.repeats, bar.threads
         self.badge = self.timing_chart.badge
         self.run_button, self.compare_button, self.cancel_button = bar.run_button, bar.compare_button, bar.cancel_button
@@ -133,6 +141,11 @@ class MainWindow(QMainWindow):
         self.viewer.windowChanged.connect(lambda c, w: self.window_label.setText(f"C {c:.0f}  W {w:.0f}"))
         self.run_button.clicked.connect(self.run_current)
         self.compare_button.clicked.connect(self.compare_current)
+        self.run_toolbar.race_button.clicked.connect(self.race_current)
+        self.run_toolbar.race_events.connect(self.race_view.apply)
+        self.run_toolbar.raced.connect(self._raced)
+        self.run_toolbar.idle.connect(self.race_view.stopped)
+        self.race_view.problems.connect(self.report_problems)
         self.run_toolbar.ran.connect(self._ran)
         self.run_toolbar.compared.connect(self._compared)
         self.run_toolbar.profiled.connect(lambda out, text: show_profile(self, out, text))
@@ -292,6 +305,7 @@ class MainWindow(QMainWindow):
         else:
             self.timing_chart.show_run(timing.timings.as_ms(), f"{where}: {timing.backend}", timing.backend,
                                        self.numba_compile if timing.backend == "numba" else None, timing.threads)
+        self.race_view.show_for(key, where, self.races.get(key))
 
     def _update_buttons(self) -> None:
         self.run_toolbar.set_input_ready(self.current_scan is not None and self.model is not None)
@@ -317,6 +331,13 @@ class MainWindow(QMainWindow):
     def compare_current(self) -> None:
         self.run_toolbar.compare(self.current_scan, self.viewer.frame, self.model)
 
+    def race_current(self) -> None:
+        """Race the backends on the frame shown (the demo preset); the Race tab comes forward and fills as it goes."""
+        scan = self.current_scan
+        if self.run_toolbar.race(scan, self.viewer.frame, self.model):
+            self.race_view.start(self.current_key, subject(scan.path.name, self.viewer.frame, scan.frame_count))
+            self.tabs.setCurrentWidget(self.race_view)
+
     def profile_current(self, out: str | Path) -> None:
         """Profile a run of the current scan off the GUI thread; the top functions appear in a window."""
         self.run_toolbar.profile(self.current_scan, self.model, out)
@@ -335,6 +356,10 @@ class MainWindow(QMainWindow):
         if self.backend_name in comparison.results:
             self.predictions[key] = comparison.results[self.backend_name].last
         self._arrived(key, "comparison", self.timing_chart)
+
+    def _raced(self, result: RaceResult) -> None:
+        self.races[(result.path, result.frame)] = result
+        self.race_view.finish(result, subject(result.path.name, result.frame, result.frame_count))
 
     def _arrived(self, key: Key, kind: str, tab: QWidget) -> None:
         """Show a new result if it belongs to the view; the first of its kind also brings its tab forward."""

@@ -2,7 +2,8 @@
 
 Opens the pediatric chest film in the model's domain, runs the vectorized backend and shows the heatmap; opens the
 adult chest radiograph (1841 x 1955: the backends' differences show), compares all backends (3 repeats, for the
-whiskers), shows the metadata; then runs the head MR, whose verdict is withheld, grabbing the window after each
+whiskers), shows the metadata, races the backends (grabbed mid-race, at the finish, and in presentation mode on a
+screen of the screenshots' size); then runs the head MR, whose verdict is withheld, grabbing the window after each
 step; then runs the Batch window over a copy of the samples with a truncated DICOM file and a README among them (an
 error row and a skipped one) and grabs it with its chart open; last opens a generated chest CT series (one file per
 slice, shuffled names, and a slice of another size) and grabs it at a slice with its metadata (default folder:
@@ -11,6 +12,7 @@ slice, shuffled names, and a slice of another size) and grabs it at a slice with
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -49,6 +51,7 @@ def _wait(condition, timeout_s: float = 600) -> None:
 
 def main(out: Path = DEFAULT_OUT, size: tuple[int, int] = DEFAULT_SIZE) -> int:
     out.mkdir(parents=True, exist_ok=True)
+    _offscreen_screen(size)
     _app = QApplication.instance() or QApplication(sys.argv[:1])  # kept alive for the whole run
     with tempfile.TemporaryDirectory() as tmp:
         window = MainWindow(settings=QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
@@ -76,6 +79,7 @@ def main(out: Path = DEFAULT_OUT, size: tuple[int, int] = DEFAULT_SIZE) -> int:
         grab("compare.png")
         window.tabs.setCurrentWidget(window.metadata_panel)
         grab("metadata.png")
+        race(window, grab)
         window.overlay.setChecked(False)
         window.open_files([HEAD_MR])
         _wait(lambda: window.current_scan is not None and window.current_scan.path == HEAD_MR)
@@ -95,6 +99,31 @@ def main(out: Path = DEFAULT_OUT, size: tuple[int, int] = DEFAULT_SIZE) -> int:
         QThreadPool.globalInstance().waitForDone()
     print(f"wrote {', '.join(p.name for p in sorted(out.glob('*.png')))} to {out}")
     return 0
+
+
+def race(window: MainWindow, grab) -> None:
+    """The demo race on the scan shown: mid-race (naive crawling through equalize, the fast lanes done), at the
+    finish, and the finish in presentation mode."""
+    naive = lambda: window.race_view.board.lanes["naive"]  # noqa: E731
+    window.race_current()
+    _wait(lambda: naive().stage == "equalize" and naive().rows > 1500)
+    grab("race_mid.png")
+    _wait(lambda: not window.busy)
+    grab("race_finish.png")
+    window.presentation_action.setChecked(True)
+    _wait(lambda: window.isFullScreen())
+    grab("presentation.png")
+    window.presentation_action.setChecked(False)
+
+
+def _offscreen_screen(size: tuple[int, int]) -> None:
+    """Offscreen, a screen of the screenshots' size, so that full screen (presentation mode) is that size too."""
+    if os.environ.get("QT_QPA_PLATFORM") != "offscreen" or QApplication.instance() is not None:
+        return
+    config = Path(tempfile.gettempdir()) / f"radbench_screen_{size[0]}x{size[1]}.json"
+    config.write_text(json.dumps({"screens": [{"name": "screenshots", "x": 0, "y": 0, "width": size[0],
+                                               "height": size[1], "logicalDpi": 96, "logicalBaseDpi": 96}]}))
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={config}"
 
 
 def _batch(window: MainWindow, tmp: Path, size: tuple[int, int], path: Path) -> None:
