@@ -92,6 +92,7 @@ SLOW_TESTS = {
         "test_heatmap_toggle_changes_the_picture",
         "test_opening_a_sample_shows_it_with_its_key_fields",
     },
+    "test_gui_race.py": {"test_the_lanes_fill_stage_by_stage_as_the_real_race_measures_them"},
     "test_gui_timing_plots.py": {
         "test_batch_plot_draws_the_time_per_stage_summed_over_the_files",
         "test_bench_plot_draws_every_backend_of_one_file_at_the_size_it_prints",
@@ -125,6 +126,7 @@ SLOW_TESTS = {
 SLOW_FIXTURES = {
     "test_classifier.py": {"chest"},  # every backend, naive included, on the full-size chest radiograph: about 10 s
     "test_decoder_bombs.py": {"bombs"},  # writes every decoder bomb: about 1.5 s
+    "test_race.py": {"raced"},  # every backend raced, Numba's kernels loaded: about 2.5 s
 }
 
 
