@@ -37,6 +37,7 @@ from radbench.inference.benchmarking.runner import (
 from radbench.inference.benchmarking.schedule import LARGE_FRAME_PIXELS, LARGE_NAIVE_REPEATS
 from radbench.inference.errors import RadBenchError
 from radbench.inference.loading.decoders import DECODER_NAMES
+from radbench.inference.model import NOT_FOR_CLINICAL_USE
 
 
 def add_parser(commands) -> None:
@@ -160,7 +161,8 @@ def agreement_lines(result: FileResult) -> list[str]:
         agree = [name for name, label in others.items() if label == ours]
         said = [f"{', '.join(agree)} {'agrees' if len(agree) == 1 else 'agree'}"] if agree else []
         said += [f"{name} says {label}, DIFFERS" for name, label in others.items() if label != ours]
-        lines.append(f"label on the model input: {YARDSTICK} {ours}" + "".join(f"; {part}" for part in said))
+        lines.append(f"label on the model input: {YARDSTICK} {ours}" + "".join(f"; {part}" for part in said)
+                     + f". {NOT_FOR_CLINICAL_USE}")
     return lines + [f"{peer} differs by design: {why}" for peer, why in DIFFERS_BY_DESIGN.items()
                     if peer in bench.max_abs_diff]
 

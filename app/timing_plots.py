@@ -42,7 +42,7 @@ def save_bench_plot(benchmark: Benchmark, path: str | Path, warmup: int) -> QSiz
     ``path`` (.png or .svg); returns the picture's size."""
     _application()
     before, after = benchmark.environment["load_average"]
-    stamp = f"{machine_stamp(benchmark.environment)}, load average (1, 5, 15 min) {before} before, {after} after"
+    stamp = f"{_machine_stamp(benchmark.environment)}, load average (1, 5, 15 min) {before} before, {after} after"
     charts = [_bench_chart(result, benchmark, warmup, stamp) for result in benchmark.results]
     return _save(charts, path)
 
@@ -58,12 +58,12 @@ def save_batch_plot(summary: Mapping, path: str | Path) -> QSize:
                      seconds.get("compile", 0.0) * 1e3)
     workers = summary["workers"]
     _add_subtitle(chart, f"radbench batch, {workers} worker{'s' * (workers != 1)}, {summary['wall_s']:.1f} s "
-                         f"wall-clock · {machine_stamp(environment())}, load average (1, 5, 15 min) {load_average()} "
+                         f"wall-clock · {_machine_stamp(environment())}, load average (1, 5, 15 min) {load_average()} "
                          f"at the end · {NOT_FOR_CLINICAL_USE}")
     return _save([chart], path)
 
 
-def machine_stamp(env: Mapping[str, object]) -> str:
+def _machine_stamp(env: Mapping[str, object]) -> str:
     """"AMD EPYC, 2 cores (2 usable), Linux-6.1-x86_64, Python 3.11.7, numpy 2.4.6, ...": the environment stamp in
     one line (packages not installed left out)."""
     packages = ", ".join(f"{p} {env[p]}" for p in PACKAGES if env.get(p) not in (None, "not installed"))
@@ -96,7 +96,8 @@ def _bench_chart(result: FileResult, benchmark: Benchmark, warmup: int, stamp: s
                        f"{bench.dtype}, frame {bench.frame + 1} of {bench.frame_count}]: ms per stage",
                        runs, compiled, peers or BASELINES, notes=_bench_notes(result, repeats, warmup))
     _add_subtitle(chart, f"radbench bench, median of {repeats} repeat{'s' * (repeats != 1)} after {warmup} "
-                         f"warm-up{'s' * (warmup != 1)}, backends interleaved; whiskers p10–p90 · {stamp}")
+                         f"warm-up{'s' * (warmup != 1)}, backends interleaved; whiskers p10–p90 · {stamp} · "
+                         f"{NOT_FOR_CLINICAL_USE}")
     return chart
 
 

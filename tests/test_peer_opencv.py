@@ -19,7 +19,7 @@ from radbench.inference.benchmarking.file_bench import OPENCV, TOTAL_STAGE, benc
 from radbench.inference.benchmarking.runner import FileResult
 from radbench.inference.errors import BackendError
 from radbench.inference.loading import load_scan
-from radbench.inference.model import Model
+from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 from radbench.inference.preprocessing import PreprocessSpec, preprocess
 
 CT = get_testdata_file("CT_small.dcm")
@@ -92,7 +92,8 @@ def test_a_label_that_differs_from_ours_is_named(ct_scan):
     lines = agreement_lines(FileResult(bench, threads=1))
     ours, theirs = bench.labels["vectorized"], bench.labels[OPENCV]
     assert ours != theirs
-    assert f"label on the model input: vectorized {ours}; numba agrees; opencv says {theirs}, DIFFERS" in lines
+    assert (f"label on the model input: vectorized {ours}; numba agrees; opencv says {theirs}, DIFFERS. "
+            f"{NOT_FOR_CLINICAL_USE}") in lines
 
 
 def test_without_opencv_the_bench_reports_the_row_unavailable_and_times_the_rest(monkeypatch, tmp_path):
