@@ -166,7 +166,8 @@ def _window(image, c0, w1, invert, out, first, last, bands):
             step, step_out = row[start:start + _STEP], target[start:start + _STEP]
             for j in range(step.shape[0]):
                 values[j] = windowed(step[j], c0, w1, invert)
-            step_out[:] = values[:step.shape[0]]
+            for j in range(step.shape[0]):  # a loop: a slice assignment compiled for 2-3 s
+                step_out[j] = values[j]
 
 
 @njit(cache=True, nogil=True)
