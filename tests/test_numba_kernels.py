@@ -123,3 +123,23 @@ def test_a_busy_process_takes_its_cpu_out_of_the_kernels_threads():
 def test_the_fused_path_is_the_numba_backends_registered_whole_pipeline_entry():
     assert get_backend("numba").fused is not None
     assert get_backend("vectorized").fused is None and get_backend("naive").fused is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(usable_cpus() < 2, reason="one usable CPU: every kernel runs on one thread anyway")
+def test_two_threads_give_one_threads_model_input_bit_for_bit_staged_and_fused(monkeypatch):
+    from radbench.inference.preprocessing import PreprocessSpec, preprocess
+
+    monkeypatch.setattr(inputs, "runnable_elsewhere", lambda: 0)  # as on an idle machine, however busy this one is
+    numba_backend = get_backend("numba")
+    frame = RNG.integers(0, 4096, size=(1100, 1000), dtype=np.uint16)  # over SERIAL_BELOW: parallel kernels
+    spec = PreprocessSpec(1.0, -1024.0, None, None, False, (224, 224), (0.5,), (0.25,), 3, True)
+    inputs_by_threads = {}
+    for threads in (1, 2):
+        before = inputs.threads_used.copy()
+        with compute_threads(threads):
+            inputs_by_threads[threads] = (preprocess(frame, spec, numba_backend),
+                                          numba_backend.fused(frame, spec))
+        assert max(inputs.threads_used - before) == threads  # the full-size passes; the 224 x 224 ones run on one
+    for one, two in zip(*inputs_by_threads.values()):
+        np.testing.assert_array_equal(one, two)
