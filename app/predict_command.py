@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from radbench.app.argument_types import capped_threads
+from radbench.app.what_if import NOT_INTENDED, comparison, what_if, what_if_record
 from radbench.inference.atomic_file import check_output
 from radbench.inference.benchmarking.numba_compile import describe
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError, quoted
@@ -43,8 +44,11 @@ def _predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     failed = skipped = 0
     for path in args.files:
         try:
-            prediction = pipeline.run(path, frame=args.frame)
-            text = json.dumps(as_record(prediction), allow_nan=False) if args.json else as_table(prediction)
+            if getattr(args, "skip", ()):
+                text, prediction = _what_if_text(pipeline, path, args)
+            else:
+                prediction = pipeline.run(path, frame=args.frame)
+                text = json.dumps(as_record(prediction), allow_nan=False) if args.json else as_table(prediction)
             if heatmap_paths:
                 save_overlay(prediction, heatmap_paths[path], args.opacity)
                 print(f"heatmap: {heatmap_paths[path]}", file=err)
@@ -72,6 +76,17 @@ def _predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"{len(args.files) - failed - skipped} classified, {failed} failed, {skipped} skipped (not scans)",
               file=err)
     return 1 if failed else 0
+
+
+def _what_if_text(pipeline: Pipeline, path: str, args: argparse.Namespace) -> tuple[str, Prediction]:
+    """The run without ``args.skip`` as a table (or JSON line) with its comparison to the full pipeline."""
+    full, changed = what_if(pipeline, path, args.frame, args.skip)
+    if args.json:
+        return json.dumps(as_record(changed) | what_if_record(full, changed), allow_nan=False), changed
+    header, *rest = as_table(changed).split("\n")
+    marked = f"  WHAT-IF: without {', '.join(changed.skipped)}, {NOT_INTENDED}" if changed.skipped else None
+    lines = [header, *([marked] if marked else []), *rest, f"  what-if: {comparison(full, changed, args.skip)}"]
+    return "\n".join(lines), changed
 
 
 def _heatmap_paths(target: str | None, files: list[str]) -> dict[str, Path]:

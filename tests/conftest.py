@@ -97,6 +97,7 @@ SLOW_TESTS = {
         "test_heatmap_stays_aligned_when_zoomed_and_panned",
     },
     "test_hostile_inputs.py": {"test_batch_writes_an_error_row_for_the_nan_file"},
+    "test_inspect.py": {"test_inspect_writes_one_picture_and_one_entry_per_stage_with_their_shapes_and_ranges"},
     "test_messages.py": {
         "test_a_batch_over_the_whole_corpus_prints_no_line_that_names_no_file",
         "test_batch_puts_what_decoders_say_in_the_files_row_not_on_stderr",
