@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Timings:
-    """Per-stage wall times of one run, in pipeline order, in nanoseconds."""
+    """Per-stage wall times of one run, in pipeline order, in nanoseconds, and when each began."""
 
     stages: tuple[tuple[str, int], ...]
+    starts: tuple[int, ...] = ()  # ``time.perf_counter_ns()`` at each stage's start (a trace's spans)
 
     def ms(self, stage: str) -> float:
         return dict(self.stages)[stage] / 1e6
@@ -30,12 +31,14 @@ class StageClock:
 
     def __init__(self) -> None:
         self._stages: list[tuple[str, int]] = []
+        self._starts: list[int] = []
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter_ns()
         yield
         self._stages.append((name, time.perf_counter_ns() - start))
+        self._starts.append(start)
 
     def timings(self) -> Timings:
-        return Timings(tuple(self._stages))
+        return Timings(tuple(self._stages), tuple(self._starts))
