@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QLabel, QListWidget, QMainWindow, QSplitter, QTabW
 
 from radbench.app import scan_files
 from radbench.app.batch_dialog import BatchDialog
+from radbench.app.inspector_panel import InspectorPanel
 from radbench.app.metadata_panel import MetadataPanel
 from radbench.app.prediction_panel import PredictionPanel, subject
 from radbench.app.problem_box import ProblemBox
@@ -85,13 +86,16 @@ class MainWindow(QMainWindow):
         self.prediction_panel = PredictionPanel()
         self.timing_chart = TimingChart()
         self.metadata_panel = MetadataPanel()
+        self.inspector = InspectorPanel()
         self.tabs = QTabWidget()
         for panel, name, tip in ((self.prediction_panel, "Prediction", "The verdict on the frame shown, or why "
                                   "there is none, with the probabilities and the decision rule"),
                                  (self.timing_chart, "Timing", "Milliseconds per stage of the last Run or Compare "
                                   "all on the frame shown"),
                                  (self.metadata_panel, "Metadata", "The scan's key fields and every DICOM element "
-                                  "(patient-identifying values hidden)")):
+                                  "(patient-identifying values hidden)"),
+                                 (self.inspector, "Inspector", "Every stage's output of the last Run on the frame "
+                                  "shown, its numbers, and what-if runs without a step")):
             self.tabs.addTab(panel, name)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="main_splitter", childrenCollapsible=False)
@@ -132,6 +136,9 @@ class MainWindow(QMainWindow):
         self.compare_button.clicked.connect(self.compare_current)
         self.run_toolbar.ran.connect(self._ran)
         self.run_toolbar.compared.connect(self._compared)
+        self.run_toolbar.inspected.connect(self._inspected)
+        self.inspector.whatIfRequested.connect(
+            lambda skip: self.run_toolbar.what_if(self.current_scan, self.viewer.frame, self.model, skip))
         self.run_toolbar.profiled.connect(lambda out, text: show_profile(self, out, text))
         self.run_toolbar.problems.connect(self.report_problems)
         self.opener.opened.connect(self._opened)
@@ -250,6 +257,7 @@ class MainWindow(QMainWindow):
         else:
             self.timing_chart.show_run(timing.timings.as_ms(), f"{where}: {timing.backend}", timing.backend,
                                        self.numba_compile if timing.backend == "numba" else None, timing.threads)
+        self.inspector.show_for(key, where)
 
     def _update_buttons(self) -> None:
         self.run_toolbar.set_input_ready(self.current_scan is not None and self.model is not None)
@@ -286,6 +294,11 @@ class MainWindow(QMainWindow):
         key = (prediction.path, prediction.frame)
         self.predictions[key] = self.timings[key] = prediction
         self._arrived(key, "run", self.prediction_panel)
+
+    def _inspected(self, inspection, skip: tuple[str, ...]) -> None:
+        key = self.inspector.add(inspection, skip)
+        if key == self.current_key:
+            self._show_results_for_view()
 
     def _compared(self, comparison: Comparison) -> None:
         key = (comparison.path, comparison.frame)

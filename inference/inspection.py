@@ -37,6 +37,18 @@ MAPPINGS = {
     "heatmap": "0 -> dark blue, 1 -> dark red (the heatmap's colour ramp)",
 }
 
+#: What each step of :data:`~inference.preprocessing.SKIPPABLE` is for and what leaving it out does, for students.
+WHAT_IF_EXPLANATIONS = {
+    "window": "The window chooses which stored values run from black to white, as a radiologist sets it for the "
+              "tissue of interest. Without it the image's own darkest and brightest pixels set the range, so a few "
+              "extreme pixels can leave the lungs flat and grey.",
+    "equalize": "Equalization spreads the grey levels so that every brightness is used about equally, which makes "
+                "films from different machines look alike. Without it the model sees the film's own contrast, "
+                "which may differ from the films it learned from.",
+    "invert": "MONOCHROME1 files store bone as dark values, so they are flipped to look like every other film. "
+              "Without the flip the model sees a negative: bright air and dark bones, unlike anything it was "
+              "trained on.",
+}
 
 @dataclass(frozen=True)
 class StageOutput:
