@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -44,10 +45,9 @@ def run_inspect(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
     before the run)."""
     out, err = out or sys.stdout, err or sys.stderr
     folder = Path(args.out) if args.out is not None else Path(f"{Path(args.file).name}_stages")
-    try:
-        folder.mkdir(exist_ok=True)
-    except OSError as exc:
-        print(f"radbench inspect: {folder}: cannot make the output folder ({exc.strerror or exc})", file=err)
+    problem = _folder_problem(folder)
+    if problem:
+        print(f"radbench inspect: {folder}: {problem}", file=err)
         return 2
     try:
         pipeline = Pipeline(Model(args.model), args.backend,
@@ -60,6 +60,7 @@ def run_inspect(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
         print(f"radbench inspect: {args.file}: {exc}", file=err)
         return 1
     try:
+        folder.mkdir(exist_ok=True)
         record = write_inspection(inspection, folder)
     except OSError as exc:
         print(f"radbench inspect: {folder}: cannot write ({exc.strerror or exc})", file=err)
@@ -80,6 +81,18 @@ def run_inspect(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
     print(f"prediction: {verdict}\nwritten to {folder}: one PNG per stage and stages.json (pictures: see 'mapping' "
           f"there)\n{NOT_FOR_CLINICAL_USE}", file=out)
     return 0
+
+
+def _folder_problem(folder: Path) -> str:
+    """Why ``folder`` cannot take the output (empty if it can): an existing folder, or a new one in an existing
+    folder, that this process may write to."""
+    if folder.exists():
+        return "" if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK) else (
+            "is not a folder" if not folder.is_dir() else "cannot write in this folder")
+    parent = folder.absolute().parent
+    if not parent.is_dir():
+        return f"cannot make the output folder: {parent} does not exist (only the last folder is made)"
+    return "" if os.access(parent, os.W_OK | os.X_OK) else f"cannot make the output folder in {parent}"
 
 
 def picture_name(stage: str) -> str:

@@ -63,7 +63,8 @@ def _trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"radbench profile: {args.trace}: cannot write the trace ({exc.strerror or exc})", file=err)
         return 1
     operators = sum(1 for event in trace["traceEvents"] if event.get("cat") == "Node")
-    print(f"{prediction.path}: {prediction.label}, backend {prediction.backend}, {prediction.timings.total_ms:.1f} ms "
+    verdict = f"no verdict ({prediction.withheld})" if prediction.withheld else prediction.label
+    print(f"{prediction.path}: {verdict}, backend {prediction.backend}, {prediction.timings.total_ms:.1f} ms "
           f"in {len(prediction.timings.stages)} stages, {operators} ONNX Runtime operator spans (Numba compile done "
           f"before tracing)", file=out)
     print(f"trace written to {args.trace} (open it in ui.perfetto.dev or chrome://tracing). {NOT_FOR_CLINICAL_USE}",

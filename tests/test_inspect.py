@@ -94,9 +94,12 @@ def test_inspect_of_a_bad_file_or_an_impossible_folder_is_one_clear_line(tmp_pat
     bad = tmp_path / "bad.dcm"
     bad.write_bytes(b"DICM" * 10)
     assert main(["inspect", str(bad), "--out", str(tmp_path / "out")]) == 1
+    assert not (tmp_path / "out").exists()  # made only for a run that worked
     assert main(["inspect", str(CHEST), "--out", str(tmp_path / "missing" / "out")]) == 2
+    assert main(["inspect", str(CHEST), "--out", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "bad.dcm" in err and "missing" in err and "Traceback" not in err
+    assert "bad.dcm" in err and "missing does not exist" in err and f"{bad}: is not a folder" in err
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("backend", BACKEND_NAMES)
