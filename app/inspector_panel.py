@@ -33,13 +33,13 @@ from radbench.app.what_if import NOT_INTENDED, comparison
 from radbench.inference.inspection import MAPPINGS, WHAT_IF_EXPLANATIONS, Inspection, StageOutput
 from radbench.inference.model import NOT_FOR_CLINICAL_USE
 from radbench.inference.preprocessing import SKIPPABLE
-from radbench.inference.scan import Scan, WindowPreset
+from radbench.inference.scan import Scan
 
 Key = tuple[Path, int]
 #: The frames whose inspections are kept (the oldest is dropped first).
 KEPT_FRAMES = 3
 THUMBNAIL = 56
-FIXED_MAPPING = "the stage's fixed mapping, 0-255"
+FIXED_MAPPING = "The stage's fixed mapping (0-255)"
 
 
 class Histogram(QWidget):
@@ -81,11 +81,11 @@ class Histogram(QWidget):
 class InspectorPanel(QWidget):
     """Shows the stages of the inspection of the scan and frame on screen, or an empty state naming them.
 
-    ``whatIfRequested(skip)`` asks the window to re-run the frame without the checked steps (an empty tuple: back to
-    the full pipeline, no run needed).
+    ``whatIfRequested(skip, backend)`` asks the window to re-run the frame without the checked steps, with the
+    backend of its Run (with no step checked, the full run is shown again without a run).
     """
 
-    whatIfRequested = Signal(tuple)
+    whatIfRequested = Signal(tuple, str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -132,10 +132,10 @@ class InspectorPanel(QWidget):
 
         content = QWidget()
         column = QVBoxLayout(content)
-        for widget in (self.heading, self.message, what_if, self.strip):
+        for widget in (self.heading, self.message, self.strip):
             column.addWidget(widget)
         column.addWidget(self.viewer, 1)
-        for widget in (self.stage_info, self.histogram, notice):
+        for widget in (self.stage_info, self.histogram, what_if, notice):
             column.addWidget(widget)
         self._scroll = scroll = _WrappingScrollArea()
         scroll.setWidget(content)
@@ -210,7 +210,7 @@ class InspectorPanel(QWidget):
         self.strip.clear()
         for stage in self._stages:
             item = QListWidgetItem(_icon(stage), stage.name if stage.ms is None else f"{stage.name}\n{stage.ms:.2f} ms")
-            item.setToolTip(f"{stage.name}: {' × '.join(map(str, stage.values.shape))} {stage.values.dtype}"
+            item.setToolTip(f"{stage.name}: shape {stage.values.shape} {stage.values.dtype}"
                             + (": the full pipeline's heatmap, beside the what-if run's" if stage.name == "full heatmap"
                                else ""))
             self.strip.addItem(item)
@@ -228,6 +228,7 @@ class InspectorPanel(QWidget):
         heat = stage.name in ("heatmap", "full heatmap")
         shown = self._decode if heat else stage
         self.viewer.set_scan(_stage_scan(shown, self._decode_path))
+        self.viewer.set_window(127.5, 255.0, FIXED_MAPPING)
         if heat:
             self.viewer.set_heatmap(stage.values)
         counts, low, high = stage.histogram()
@@ -235,7 +236,7 @@ class InspectorPanel(QWidget):
         mean = float(stage.values.mean(dtype=np.float64))
         time = "not timed" if stage.ms is None else f"{stage.ms:.2f} ms"
         mapping = MAPPINGS["heatmap" if heat else stage.name]
-        self.stage_info.setText(f"{stage.name}: {' × '.join(map(str, stage.values.shape))} {stage.values.dtype}, "
+        self.stage_info.setText(f"{stage.name}: shape {stage.values.shape} {stage.values.dtype}, "
                                 f"min {low:.4g}, max {high:.4g}, mean {mean:.4g}, {time}\nPicture: {mapping}"
                                 + (" (over the decoded frame)" if heat else ""))
 
@@ -251,11 +252,12 @@ class InspectorPanel(QWidget):
         skip = tuple(step for step in SKIPPABLE if self.toggles[step].isChecked())
         if self._key is None or self._key not in self._kept:
             return
-        if not skip:  # back to the full pipeline: its results are kept
-            full = self._kept[self._key][0]
+        full = self._kept[self._key][0]
+        if skip:
+            self.whatIfRequested.emit(skip, full.prediction.backend)
+        else:  # back to the full pipeline: its results are kept
             self._kept[self._key] = (full, None, ())
             self.show_for(self._key, self.heading.text())
-        self.whatIfRequested.emit(skip)
 
     @property
     def stage_names(self) -> list[str]:
@@ -311,4 +313,4 @@ def _stage_scan(stage: StageOutput, path: Path) -> Scan:
     low, high = stage.display_range
     levels = (plane.astype(np.float32) - np.float32(low)) * np.float32(255 / (high - low if high > low else 1.0))
     return Scan(path=path, pixels=levels[None], photometric="MONOCHROME2", source_format=f"{stage.name} stage",
-                decoder="", window_presets=(WindowPreset(127.5, 255.0, FIXED_MAPPING),))
+                decoder="")

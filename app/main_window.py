@@ -137,8 +137,7 @@ class MainWindow(QMainWindow):
         self.run_toolbar.ran.connect(self._ran)
         self.run_toolbar.compared.connect(self._compared)
         self.run_toolbar.inspected.connect(self._inspected)
-        self.inspector.whatIfRequested.connect(
-            lambda skip: self.run_toolbar.what_if(self.current_scan, self.viewer.frame, self.model, skip))
+        self.inspector.whatIfRequested.connect(self._what_if)
         self.run_toolbar.profiled.connect(lambda out, text: show_profile(self, out, text))
         self.run_toolbar.problems.connect(self.report_problems)
         self.opener.opened.connect(self._opened)
@@ -295,6 +294,12 @@ class MainWindow(QMainWindow):
         key = (prediction.path, prediction.frame)
         self.predictions[key] = self.timings[key] = prediction
         self._arrived(key, "run", self.prediction_panel)
+
+    def _what_if(self, skip: tuple[str, ...], backend: str) -> None:
+        """A what-if run of the frame shown, with the backend of its inspected Run; refused while a job runs."""
+        if not self.run_toolbar.what_if(self.current_scan, self.viewer.frame, self.model, skip, backend):
+            self.statusBar().showMessage("Wait for the job going on to finish, then tick again", 5000)
+            self._show_results_for_view()  # the boxes show what was run again
 
     def _inspected(self, inspection, skip: tuple[str, ...]) -> None:
         key = self.inspector.add(inspection, skip)

@@ -151,12 +151,11 @@ class RunToolbar(QToolBar):
 
         self._start(f"Running {backend}", work, self._ran, threads)
 
-    def what_if(self, scan: Scan | None, frame: int, model: Model | None, skip: tuple[str, ...]) -> None:
-        """Run the chosen backend on ``frame`` of ``scan`` without the ``skip`` steps; ``inspected`` follows (never
-        ``ran``: it is not the model's intended input)."""
+    def what_if(self, scan: Scan | None, frame: int, model: Model | None, skip: tuple[str, ...], backend: str) -> bool:
+        """Run ``backend`` on ``frame`` of ``scan`` without the ``skip`` steps; ``inspected`` follows (never ``ran``:
+        it is not the model's intended input). False (nothing started) while another job runs."""
         if scan is None or model is None or self.busy or not skip:
-            return
-        backend = self.backend_name
+            return False
         pipeline = Pipeline(model, get_backend(backend))
 
         def work():
@@ -167,6 +166,7 @@ class RunToolbar(QToolBar):
 
         self._start(f"What-if run of {backend}", work, lambda inspection: self.inspected.emit(inspection, skip),
                     self.thread_count)
+        return True
 
     def compare(self, scan: Scan | None, frame: int, model: Model | None) -> None:
         """Time every backend on ``frame`` of ``scan`` (``repeats`` runs each) and check they agree; ``compared``

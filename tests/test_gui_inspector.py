@@ -70,7 +70,7 @@ def test_the_inspector_shows_each_stage_of_a_run_and_follows_scan_and_frame_swit
     assert inspector.strip.isVisibleTo(inspector) and inspector.toggles["equalize"].isEnabled()
 
     inspector.strip.setCurrentRow(INSPECTED_STAGES.index("resize"))  # a click on the resize thumbnail
-    assert inspector.stage_info.text().startswith("resize: 128 × 128 float32")
+    assert inspector.stage_info.text().startswith("resize: shape (128, 128) float32")
     assert "Picture: 0 -> black, 1 -> white" in inspector.stage_info.text()
     assert (inspector.viewer.scan.rows, inspector.viewer.scan.columns) == (128, 128)
     assert inspector.histogram.counts.sum() == 128 * 128
@@ -100,6 +100,7 @@ def test_a_what_if_toggle_reruns_the_frame_and_shows_how_the_probability_and_hea
     verdict = window.prediction_panel.label.text()
     for step, box in inspector.toggles.items():
         assert box.text() == f"Skip {step}" and WHAT_IF_EXPLANATIONS[step].count(". ") >= 1
+    window.backend.setCurrentIndex(window.backend.findData("naive"))  # the what-if keeps the Run's backend
     inspector.toggles["invert"].setChecked(True)
     qtbot.waitUntil(lambda: not window.busy and bool(inspector.what_if_result.text()), timeout=60000)
     full = Pipeline(window.model, "vectorized").run(mono1).probabilities["PNEUMONIA"]
@@ -109,10 +110,23 @@ def test_a_what_if_toggle_reruns_the_frame_and_shows_how_the_probability_and_hea
     assert inspector.message.text().startswith("WHAT-IF run without invert")
     assert inspector.stage_names[-2:] == ["heatmap", "full heatmap"]
     what_if = inspector.inspection(window.current_key)
-    assert what_if.prediction.skipped == ("invert",)
+    assert what_if.prediction.skipped == ("invert",) and what_if.prediction.backend == "vectorized"
     assert window.prediction_panel.label.text() == verdict  # the verdict stays the full pipeline's
 
     inspector.toggles["invert"].setChecked(False)  # back to the full pipeline, without a run
     assert not window.busy and not inspector.what_if_result.text()
     assert inspector.inspection(window.current_key).prediction.skipped == ()
     assert "full heatmap" not in inspector.stage_names
+
+
+def test_a_what_if_asked_for_while_a_job_runs_is_refused_and_the_boxes_say_what_ran(qtbot, window):
+    inspector = window.inspector
+    _open(qtbot, window, CT)
+    _run(qtbot, window)
+    window.run_current()  # a second Run: busy until its result comes back through the event loop
+    assert window.busy
+    inspector.toggles["equalize"].setChecked(True)
+    assert not inspector.toggles["equalize"].isChecked()
+    assert "Wait for the job going on to finish" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not window.busy, timeout=60000)
+    assert inspector.inspection(window.current_key).prediction.skipped == ()
