@@ -81,9 +81,10 @@ class StageOutput:
                 "histogram": {"bins": HISTOGRAM_BINS, "lo": low, "hi": high, "counts": counts.tolist()},
                 "ms": None if self.ms is None else round(self.ms, 3), "mapping": MAPPINGS[self.name]}
 
-    def picture(self) -> np.ndarray:
-        """The stage's output as uint8 grey ``(H, W)`` (the heatmap: RGB ``(H, W, 3)``) by its fixed mapping."""
-        plane = self.values if self.values.ndim == 2 else self.values[0, 0]
+    def picture(self, every: int = 1) -> np.ndarray:
+        """The stage's output as uint8 grey ``(H, W)`` (the heatmap: RGB ``(H, W, 3)``) by its fixed mapping; with
+        ``every``, only every so many rows and columns (a thumbnail)."""
+        plane = (self.values if self.values.ndim == 2 else self.values[0, 0])[::every, ::every]
         if self.name == "heatmap":
             return colorize(plane)
         low, high = self.display_range

@@ -87,6 +87,8 @@ def test_stage_pictures_follow_their_stated_mapping(model):
     resize, normalize = inspection.stage("resize").picture(), inspection.stage("normalize").picture()
     assert np.abs(resize.astype(int) - normalize).max() <= 1  # normalize's mapping undoes it: comparable to resize
     assert inspection.stage("heatmap").picture().shape == (*decode.values.shape, 3)
+    for stage in inspection.stages:  # a thumbnail is the picture's every n-th pixel
+        np.testing.assert_array_equal(stage.picture(4), stage.picture()[::4, ::4])
     np.testing.assert_array_equal(inspection.stage("normalize").values, inspection.prediction.tensor)
 
 
