@@ -151,3 +151,11 @@ def test_predict_skip_prints_the_probability_beside_the_full_pipelines(mono1, ca
 def test_predict_skip_of_a_step_the_file_lacks_says_so(capsys):
     assert main(["predict", str(CHEST), "--skip", "invert"]) == 0
     assert "nothing to skip: this run has no invert step" in capsys.readouterr().out
+
+
+def test_a_what_if_heatmap_export_says_it_is_not_the_models_intended_input(mono1, model):
+    from radbench.inference.overlay_export import caption
+
+    full, changed = (Pipeline(model, "vectorized").run(mono1, skip=skip) for skip in ((), ("equalize",)))
+    mark = "WARNING: what-if run without equalize: not the model's intended input"
+    assert mark in caption(changed) and not any("what-if" in line for line in caption(full))
