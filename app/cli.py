@@ -26,11 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     predict = commands.add_parser("predict", help="classify scans and show per-stage timings")
-    predict.add_argument("files", nargs="+", metavar="FILE", help="DICOM, PNG, JPEG or TIFF files")
+    predict.add_argument("files", nargs="+", metavar="FILE",
+                         help="DICOM, PNG, JPEG or TIFF files (with --series, folders too)")
     predict.add_argument("--backend", choices=BACKEND_NAMES, default="vectorized",
                          help="preprocessing backend (default: vectorized)")
     predict.add_argument("--frame", type=int, default=None,
-                         help="frame index of a multi-frame scan (default: the middle frame)")
+                         help="frame index of a multi-frame scan, or with --series slice index of a series, in "
+                              "anatomical order; negative counts from the end (default: the middle one)")
+    predict.add_argument("--series", action="store_true",
+                         help="group the DICOM files (folders expanded) into series and classify one slice of each "
+                              "(--frame); other files as usual")
     predict.add_argument("--json", action="store_true", help="print one JSON object per file instead of tables")
     predict.add_argument("--model", default=None, help="ONNX classifier with a RadBench card (default: bundled)")
     predict.add_argument("--threads", type=count(1), default=None, metavar="N", help=THREADS_HELP)

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from radbench.app.prediction_panel import subject
 from radbench.app.viewer import ScanViewer
 from radbench.app.what_if import NOT_INTENDED, comparison
 from radbench.inference.inspection import MAPPINGS, WHAT_IF_EXPLANATIONS, Inspection, StageOutput
@@ -91,6 +90,7 @@ class InspectorPanel(QWidget):
         super().__init__(parent)
         self._kept: dict[Key, tuple[Inspection, Inspection | None, tuple[str, ...]]] = {}  # full, what-if, skip
         self._key: Key | None = None
+        self._where = ""  # what the results on screen belong to, as the window names it
         self._chosen = "decode"
         self.heading = QLabel(wordWrap=True)
         self.heading.setStyleSheet("color: #555;")
@@ -167,7 +167,7 @@ class InspectorPanel(QWidget):
 
     def show_for(self, key: Key, where: str) -> None:
         """The kept inspection of ``key`` (``where`` names it), or an empty state naming it."""
-        self._key = key
+        self._key, self._where = key, where
         kept = self._kept.get(key)
         self.heading.setText(where)
         for step, box in self.toggles.items():
@@ -184,7 +184,7 @@ class InspectorPanel(QWidget):
             return
         full, changed, skip = kept
         p = (changed or full).prediction
-        self.heading.setText(f"{subject(p.path.name, p.frame, p.frame_count)} · backend {p.backend}")
+        self.heading.setText(f"{where} · backend {p.backend}")
         if changed is None:
             self.message.setText("Every stage as the model's input was made: click a stage.")
             self.what_if_result.clear()
@@ -257,7 +257,7 @@ class InspectorPanel(QWidget):
             self.whatIfRequested.emit(skip, full.prediction.backend)
         else:  # back to the full pipeline: its results are kept
             self._kept[self._key] = (full, None, ())
-            self.show_for(self._key, self.heading.text())
+            self.show_for(self._key, self._where)
 
     @property
     def stage_names(self) -> list[str]:

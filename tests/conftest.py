@@ -92,6 +92,7 @@ SLOW_TESTS = {
         "test_heatmap_toggle_changes_the_picture",
         "test_opening_a_sample_shows_it_with_its_key_fields",
     },
+    "test_gui_race.py": {"test_the_lanes_fill_stage_by_stage_as_the_real_race_measures_them"},
     "test_gui_viewer.py": {
         "test_export_is_full_resolution_with_overlay_and_optional_notice",
         "test_heatmap_stays_aligned_when_zoomed_and_panned",
@@ -122,6 +123,7 @@ SLOW_TESTS = {
 SLOW_FIXTURES = {
     "test_classifier.py": {"chest"},  # every backend, naive included, on the full-size chest radiograph: about 10 s
     "test_decoder_bombs.py": {"bombs"},  # writes every decoder bomb: about 1.5 s
+    "test_race.py": {"raced"},  # every backend raced, Numba's kernels loaded: about 2.5 s
 }
 
 

@@ -117,6 +117,7 @@ def test_a_what_if_toggle_reruns_the_frame_and_shows_how_the_probability_and_hea
     assert not window.busy and not inspector.what_if_result.text()
     assert inspector.inspection(window.current_key).prediction.skipped == ()
     assert "full heatmap" not in inspector.stage_names
+    assert inspector.heading.text() == "mono1.dcm, frame 1 of 1 · backend vectorized"
 
 
 def test_a_what_if_asked_for_while_a_job_runs_is_refused_and_the_boxes_say_what_ran(qtbot, window):
