@@ -22,6 +22,7 @@ from radbench.inference.scan import Scan
 #: the heatmap when the model gives no class activation maps).
 INSPECTED_STAGES = ("decode", "rescale", "window", "equalize", "resize", "normalize", "heatmap")
 HISTOGRAM_BINS = 64
+_BAND_ROWS = 128
 
 _OWN_RANGE = "its own minimum -> black, maximum -> white (stored values have no fixed range)"
 _UNIT_RANGE = "0 -> black, 1 -> white"
@@ -85,11 +86,14 @@ class StageOutput:
         """The stage's output as uint8 grey ``(H, W)`` (the heatmap: RGB ``(H, W, 3)``) by its fixed mapping; with
         ``every``, only every so many rows and columns (a thumbnail)."""
         plane = (self.values if self.values.ndim == 2 else self.values[0, 0])[::every, ::every]
-        if self.name == "heatmap":
-            return colorize(plane)
+        if self.name == "heatmap":  # a band of rows at a time: colorize's float64 temporaries stay small
+            rgb = np.empty((*plane.shape, 3), dtype=np.uint8)
+            for top in range(0, plane.shape[0], _BAND_ROWS):
+                rgb[top:top + _BAND_ROWS] = colorize(plane[top:top + _BAND_ROWS])
+            return rgb
         low, high = self.display_range
-        scaled = (plane.astype(np.float64) - low) / (high - low if high > low else 1.0)
-        return np.round(np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8)
+        scaled = (plane.astype(np.float32) - np.float32(low)) * np.float32(255 / (high - low if high > low else 1.0))
+        return np.round(np.clip(scaled, 0.0, 255.0, out=scaled), out=scaled).astype(np.uint8)
 
 
 @dataclass(frozen=True)
