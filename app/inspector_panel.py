@@ -92,6 +92,8 @@ class InspectorPanel(QWidget):
         self._key: Key | None = None
         self._where = ""  # what the results on screen belong to, as the window names it
         self._chosen = "decode"
+        self._stages: list[StageOutput] = []  # the strip's stages, in order
+        self._decode: StageOutput | None = None  # the frame the heatmap thumbnails are shown over
         self.heading = QLabel(wordWrap=True)
         self.heading.setStyleSheet("color: #555;")
         self.message = QLabel("No inspection yet: press Run.", wordWrap=True)
@@ -179,6 +181,8 @@ class InspectorPanel(QWidget):
             self.message.setText(f"{where}: no inspection yet. Press Run to see every stage's output (the Inspector "
                                  f"keeps the last {KEPT_FRAMES} frames run).")
             self.what_if_result.clear()
+            self._stages, self._decode = [], None  # another frame's images are let go
+            self.strip.clear()
             self._set_stages_visible(False)
             self._scroll.fit_height()
             return
@@ -186,19 +190,13 @@ class InspectorPanel(QWidget):
         p = (changed or full).prediction
         self.heading.setText(f"{where} · backend {p.backend}")
         if changed is None:
-            self.message.setText("Every stage as the model's input was made: click a stage.")
+            self.message.setText("How the model's input was made, stage by stage: click a thumbnail to see it below.")
             self.what_if_result.clear()
         else:
             self.message.setText(f"WHAT-IF run without {', '.join(skip)}: {NOT_INTENDED}.")
             self.what_if_result.setText(comparison(full.prediction, changed.prediction, skip))
         self._fill_strip(changed or full, full if changed is not None else None)
         self._scroll.fit_height()
-
-    def clear(self, message: str) -> None:
-        self._key = None
-        self.heading.clear()
-        self.message.setText(message)
-        self._set_stages_visible(False)
 
     # ----- the strip and the chosen stage --------------------------------------------------------------------
     def _fill_strip(self, shown: Inspection, full: Inspection | None) -> None:
@@ -221,7 +219,7 @@ class InspectorPanel(QWidget):
         self._stage_chosen(self.strip.currentRow())
 
     def _stage_chosen(self, row: int) -> None:
-        if not 0 <= row < len(getattr(self, "_stages", ())):
+        if not 0 <= row < len(self._stages):
             return
         stage = self._stages[row]
         self._chosen = stage.name
@@ -262,7 +260,7 @@ class InspectorPanel(QWidget):
     @property
     def stage_names(self) -> list[str]:
         """The thumbnails' stage names, in order."""
-        return [s.name for s in getattr(self, "_stages", ())] if self.strip.isVisible() or self.strip.count() else []
+        return [s.name for s in self._stages]
 
 
 class _StageViewer(ScanViewer):

@@ -24,8 +24,7 @@ def comparison(full: Prediction, changed: Prediction, asked: Collection[str]) ->
         return f"nothing to skip: this run has no {' or '.join(asked)} step (the full pipeline ran)"
     label = full.positive_label or full.label
     before, after = full.probabilities[label], changed.probabilities[label]
-    return f"{label} {before:.0%} -> {after:.0%} without {', '.join(changed.skipped)} ({NOT_INTENDED})".replace(
-        "%", " %")
+    return f"{label} {before * 100:.0f} % -> {after * 100:.0f} % without {', '.join(changed.skipped)} ({NOT_INTENDED})"
 
 
 def what_if_record(full: Prediction, changed: Prediction) -> dict:

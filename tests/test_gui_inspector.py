@@ -82,7 +82,7 @@ def test_the_inspector_shows_each_stage_of_a_run_and_follows_scan_and_frame_swit
 
     window.scan_list.setCurrentRow(1)  # the MR: nothing run on it
     assert inspector.message.text().startswith("mr_head_multiframe_10_emri_small.dcm, frame 6 of 10: no inspection")
-    assert not inspector.strip.isVisibleTo(inspector)
+    assert not inspector.strip.isVisibleTo(inspector) and inspector.stage_names == []
     _run(qtbot, window)
     assert inspector.heading.text().startswith("mr_head_multiframe_10_emri_small.dcm, frame 6 of 10")
     assert inspector.inspection(window.current_key).stage("decode").values.shape == (64, 64)
