@@ -34,7 +34,7 @@ def test_each_backend_shows_how_it_is_written():
     naive, vectorized, numba = (stage_source(b, "equalize") for b in ("naive", "vectorized", "numba"))
     assert "for j in range(width):" in naive and "def _min_max(" in naive  # its private helper comes along
     assert "np.cumsum" in vectorized and "for j in range" not in vectorized
-    assert "@njit(cache=True, parallel=True)" in numba and "prange(" in numba and "def _histogram(" in numba
+    assert "@njit(cache=True, nogil=True)" in numba and "in_bands(_histogram" in numba and "def _histogram(" in numba
     assert "def bin_index(" in numba  # a scalar kernel the Numba loops inline
     with pytest.raises(KeyError, match="no stage named 'infer'"):
         stage_source("naive", "infer")
