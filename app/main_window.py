@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QLabel, QListWidget, QMainWindow, QSplitter, QTabW
 
 from radbench.app import scan_files
 from radbench.app.batch_dialog import BatchDialog
+from radbench.app.inspector_panel import InspectorPanel
 from radbench.app.metadata_panel import MetadataPanel
 from radbench.app.prediction_panel import PredictionPanel, subject
 from radbench.app.presentation import Presentation
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         self.prediction_panel = PredictionPanel()
         self.timing_chart = TimingChart()
         self.metadata_panel = MetadataPanel()
+        self.inspector = InspectorPanel()
         self.race_view = RaceView(lambda: self.numba_compile)
         self.tabs = QTabWidget()
         for panel, name, tip in ((self.prediction_panel, "Prediction", "The verdict on the frame shown, or why "
@@ -100,7 +102,9 @@ class MainWindow(QMainWindow):
                                  (self.metadata_panel, "Metadata", "The scan's key fields and every DICOM element "
                                   "(patient-identifying values hidden)"),
                                  (self.race_view, "Race", "A race of the backends on the frame shown, stage by stage "
-                                  "as measured, for a class to watch (Run › Race, Ctrl+D)")):
+                                  "as measured, for a class to watch (Run › Race, Ctrl+D)"),
+                                 (self.inspector, "Inspector", "Every stage's output of the last Run on the frame "
+                                  "shown, its numbers, and what-if runs without a step")):
             self.tabs.addTab(panel, name)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="main_splitter", childrenCollapsible=False)
@@ -148,6 +152,8 @@ class MainWindow(QMainWindow):
         self.race_view.problems.connect(self.report_problems)
         self.run_toolbar.ran.connect(self._ran)
         self.run_toolbar.compared.connect(self._compared)
+        self.run_toolbar.inspected.connect(self._inspected)
+        self.inspector.whatIfRequested.connect(self._what_if)
         self.run_toolbar.profiled.connect(lambda out, text: show_profile(self, out, text))
         self.run_toolbar.problems.connect(self.report_problems)
         self.opener.opened.connect(self._opened)
@@ -305,6 +311,7 @@ class MainWindow(QMainWindow):
         else:
             self.timing_chart.show_run(timing.timings.as_ms(), f"{where}: {timing.backend}", timing.backend,
                                        self.numba_compile if timing.backend == "numba" else None, timing.threads)
+        self.inspector.show_for(key, where)
         self.race_view.show_for(key, where, self.races.get(key))
 
     def _update_buttons(self) -> None:
@@ -349,6 +356,17 @@ class MainWindow(QMainWindow):
         key = (prediction.path, prediction.frame)
         self.predictions[key] = self.timings[key] = prediction
         self._arrived(key, "run", self.prediction_panel)
+
+    def _what_if(self, skip: tuple[str, ...], backend: str) -> None:
+        """A what-if run of the frame shown, with the backend of its inspected Run; refused while a job runs."""
+        if not self.run_toolbar.what_if(self.current_scan, self.viewer.frame, self.model, skip, backend):
+            self.statusBar().showMessage("Wait for the job going on to finish, then tick again", 5000)
+            self._show_results_for_view()  # the boxes show what was run again
+
+    def _inspected(self, inspection, skip: tuple[str, ...]) -> None:
+        key = self.inspector.add(inspection, skip)
+        if key == self.current_key:
+            self._show_results_for_view()
 
     def _compared(self, comparison: Comparison) -> None:
         key = (comparison.path, comparison.frame)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from radbench.app.argument_types import capped_threads
+from radbench.app.what_if import NOT_INTENDED, comparison, what_if, what_if_record
 from radbench.inference.atomic_file import check_output
 from radbench.inference.benchmarking.numba_compile import describe
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError, quoted
@@ -51,9 +52,12 @@ def _predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     failed = skipped = 0
     for path, frame, in_series in jobs:
         try:
-            prediction = pipeline.run(path, frame=frame)
-            text = (json.dumps({**as_record(prediction), **_series_record(in_series)}, allow_nan=False) if args.json
-                    else _series_line(in_series) + as_table(prediction))
+            if getattr(args, "skip", None):
+                text, prediction = _what_if_text(pipeline, path, frame, in_series, args)
+            else:
+                prediction = pipeline.run(path, frame=frame)
+                text = (json.dumps({**as_record(prediction), **_series_record(in_series)}, allow_nan=False)
+                        if args.json else _series_line(in_series) + as_table(prediction))
             if heatmap_paths:
                 save_overlay(prediction, heatmap_paths[path], args.opacity)
                 print(f"heatmap: {heatmap_paths[path]}", file=err)
@@ -81,6 +85,19 @@ def _predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"{len(jobs) - failed - skipped} classified, {failed} failed, {skipped} skipped (not scans)",
               file=err)
     return 1 if failed else 0
+
+
+def _what_if_text(pipeline: Pipeline, path: str, frame: int | None, in_series: tuple[Series, int] | None,
+                  args: argparse.Namespace) -> tuple[str, Prediction]:
+    """The run without ``args.skip`` as a table (or JSON line) with its comparison to the full pipeline."""
+    full, changed = what_if(pipeline, path, frame, args.skip)
+    if args.json:
+        record = {**as_record(changed), **_series_record(in_series), **what_if_record(full, changed)}
+        return json.dumps(record, allow_nan=False), changed
+    header, *rest = as_table(changed).split("\n")
+    marked = f"  WHAT-IF: without {', '.join(changed.skipped)}, {NOT_INTENDED}" if changed.skipped else None
+    lines = [header, *([marked] if marked else []), *rest, f"  what-if: {comparison(full, changed, args.skip)}"]
+    return _series_line(in_series) + "\n".join(lines), changed
 
 
 def _series_jobs(paths: list[str], frame: int | None, err: TextIO) -> list[Job]:

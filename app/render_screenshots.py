@@ -4,10 +4,11 @@ Opens the pediatric chest film in the model's domain, runs the vectorized backen
 adult chest radiograph (1841 x 1955: the backends' differences show), compares all backends (3 repeats, for the
 whiskers), shows the metadata, races the backends (grabbed mid-race, at the finish, and in presentation mode on a
 screen of the screenshots' size); then runs the head MR, whose verdict is withheld, grabbing the window after each
-step; then runs the Batch window over a copy of the samples with a truncated DICOM file and a README among them (an
-error row and a skipped one) and grabs it with its chart open; last opens a generated chest CT series (one file per
-slice, shuffled names, and a slice of another size) and grabs it at a slice with its metadata (default folder:
-``app/screenshots``, default size 1600x1000; check 1024x700 too).
+step; then opens the "How?" code view of the adult film's comparison and the Inspector after a Run and a what-if
+run without equalize; then runs the Batch window over a copy of the samples with a truncated DICOM file and a README
+among them (an error row and a skipped one) and grabs it with its chart open; last opens a generated chest CT series
+(one file per slice, shuffled names, and a slice of another size) and grabs it at a slice with its metadata (default
+folder: ``app/screenshots``, default size 1600x1000; check 1024x700 too).
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ def main(out: Path = DEFAULT_OUT, size: tuple[int, int] = DEFAULT_SIZE) -> int:
         _wait(lambda: not window.busy)
         window.tabs.setCurrentWidget(window.prediction_panel)
         grab("withheld.png")
+        window.scan_list.setCurrentRow(1)  # the adult radiograph, compared above
+        _code_view(window, size, out / "code.png")
+        _inspector(window, grab)
         _batch(window, Path(tmp), size, out / "batch.png")
         series = Path(tmp) / "series"
         _phantom_series(series)
@@ -99,6 +103,29 @@ def main(out: Path = DEFAULT_OUT, size: tuple[int, int] = DEFAULT_SIZE) -> int:
         QThreadPool.globalInstance().waitForDone()
     print(f"wrote {', '.join(p.name for p in sorted(out.glob('*.png')))} to {out}")
     return 0
+
+
+def _code_view(window: MainWindow, size: tuple[int, int], path: Path) -> None:
+    """The "How?" window of the comparison on screen: equalize in every backend, numba's column marked."""
+    window.tabs.setCurrentWidget(window.timing_chart)
+    window.timing_chart.how.linkActivated.emit("numba")
+    view = window.timing_chart.code_view
+    view.resize(*size)
+    QCoreApplication.processEvents()
+    view.grab().save(str(path))
+    view.close()
+
+
+def _inspector(window: MainWindow, grab) -> None:
+    """The Inspector after a Run and a what-if run without equalize, the window stage chosen."""
+    window.run_current()
+    _wait(lambda: not window.busy)
+    window.tabs.setCurrentWidget(window.inspector)
+    window.inspector.toggles["equalize"].setChecked(True)
+    _wait(lambda: not window.busy and bool(window.inspector.what_if_result.text()))
+    window.inspector.strip.setCurrentRow(window.inspector.stage_names.index("window"))
+    grab("inspector.png")
+    window.inspector.toggles["equalize"].setChecked(False)
 
 
 def race(window: MainWindow, grab) -> None:

@@ -45,6 +45,7 @@ from radbench.inference.benchmarking.numba_compile import (
 from radbench.inference.benchmarking.profiling import profile_run
 from radbench.inference.benchmarking.race import DEMO, RacePlan, run_race
 from radbench.inference.errors import Cancelled, RadBenchError
+from radbench.inference.inspection import inspect_run
 from radbench.inference.machine import usable_cpus
 from radbench.inference.model import Model
 from radbench.inference.pipeline import Pipeline
@@ -64,6 +65,7 @@ class RunToolbar(QToolBar):
     puts :attr:`progress` in its status bar and calls :meth:`set_input_ready` when the scan or model changes."""
 
     ran = Signal(object)  # Prediction
+    inspected = Signal(object, tuple)  # Inspection of a Run (after ``ran``) or of a what-if run, the steps skipped
     compared = Signal(object)  # Comparison
     profiled = Signal(str, str)  # the .prof path, the top functions as text
     raced = Signal(object)  # RaceResult
@@ -160,9 +162,26 @@ class RunToolbar(QToolBar):
             if backend == "numba":
                 self._prepare_numba(scan, frame)
             self._say.emit(f"Running {backend} on {scan.path.name}, frame {frame + 1}…")
-            return pipeline.run(scan.path, frame=frame, cancel=self._cancel.is_set)
+            return inspect_run(pipeline, scan.path, frame=frame, cancel=self._cancel.is_set)
 
-        self._start(f"Running {backend}", work, self.ran.emit, threads)
+        self._start(f"Running {backend}", work, self._ran, threads)
+
+    def what_if(self, scan: Scan | None, frame: int, model: Model | None, skip: tuple[str, ...], backend: str) -> bool:
+        """Run ``backend`` on ``frame`` of ``scan`` without the ``skip`` steps; ``inspected`` follows (never ``ran``:
+        it is not the model's intended input). False (nothing started) while another job runs."""
+        if scan is None or model is None or self.busy or not skip:
+            return False
+        pipeline = Pipeline(model, get_backend(backend))
+
+        def work():
+            if backend == "numba":
+                self._prepare_numba(scan, frame)
+            self._say.emit(f"Running {backend} on {scan.path.name}, frame {frame + 1}, without {', '.join(skip)}…")
+            return inspect_run(pipeline, scan.path, frame=frame, skip=skip, cancel=self._cancel.is_set)
+
+        self._start(f"What-if run of {backend}", work, lambda inspection: self.inspected.emit(inspection, skip),
+                    self.thread_count)
+        return True
 
     def compare(self, scan: Scan | None, frame: int, model: Model | None) -> None:
         """Time every backend on ``frame`` of ``scan`` (``repeats`` runs each) and check they agree; ``compared``
@@ -276,6 +295,10 @@ class RunToolbar(QToolBar):
         self.problems.emit("Numba cannot compile its kernels", [str(exc)])
 
     # ----- results ----------------------------------------------------------------------------------------------
+    def _ran(self, inspection) -> None:
+        self.ran.emit(inspection.prediction)
+        self.inspected.emit(inspection, ())
+
     def _compared(self, comparison) -> None:
         self.compared.emit(comparison)
         notes = [r.note for r in comparison.results.values() if r.note]

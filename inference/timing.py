@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Timings:
-    """Per-stage wall times of one run, in pipeline order, in nanoseconds."""
+    """Per-stage wall times of one run, in pipeline order, in nanoseconds, and when each began."""
 
     stages: tuple[tuple[str, int], ...]
+    starts: tuple[int, ...] = ()  # ``time.perf_counter_ns()`` at each stage's start (a trace's spans)
 
     def ms(self, stage: str) -> float:
         return dict(self.stages)[stage] / 1e6
@@ -35,6 +36,7 @@ class StageClock:
     def __init__(self, on_start: Callable[[str], None] | None = None,
                  on_end: Callable[[str, int], None] | None = None) -> None:
         self._stages: list[tuple[str, int]] = []
+        self._starts: list[int] = []
         self._on_start, self._on_end = on_start, on_end
 
     @contextmanager
@@ -45,8 +47,9 @@ class StageClock:
         yield
         elapsed = time.perf_counter_ns() - start
         self._stages.append((name, elapsed))
+        self._starts.append(start)
         if self._on_end is not None:
             self._on_end(name, elapsed)
 
     def timings(self) -> Timings:
-        return Timings(tuple(self._stages))
+        return Timings(tuple(self._stages), tuple(self._starts))

@@ -46,7 +46,7 @@ def placeholder_path(placeholder_module, tmp_path_factory) -> Path:
 #: Files whose tests are all slow: the console script in a subprocess per test, the whole pydicom corpus, a wheel
 #: build, a cold Numba compile.
 SLOW_FILES = frozenset({"test_cli.py", "test_corpus.py", "test_packaging.py", "test_numba_first_use.py",
-                        "test_gui_numba_first_use.py"})
+                        "test_gui_numba_first_use.py", "test_gui_inspector.py"})
 #: Slow tests in other files: a name without ``[...]`` marks all its parametrizations.
 SLOW_TESTS = {
     "test_batch.py": {
@@ -102,7 +102,9 @@ SLOW_TESTS = {
         "test_export_is_full_resolution_with_overlay_and_optional_notice",
         "test_heatmap_stays_aligned_when_zoomed_and_panned",
     },
+    "test_gui_code_view.py": {"test_how_opens_the_stage_code_side_by_side_under_the_measured_times"},
     "test_hostile_inputs.py": {"test_batch_writes_an_error_row_for_the_nan_file"},
+    "test_inspect.py": {"test_inspect_writes_one_picture_and_one_entry_per_stage_with_their_shapes_and_ranges"},
     "test_messages.py": {
         "test_a_batch_over_the_whole_corpus_prints_no_line_that_names_no_file",
         "test_batch_puts_what_decoders_say_in_the_files_row_not_on_stderr",
