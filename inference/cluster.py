@@ -14,15 +14,18 @@ differs, or a scheduler lost mid-run raises ``RadBenchError`` with one line (the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
 import os
 import shutil
+import socket
 import stat
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import replace
 from pathlib import Path
 
@@ -122,6 +125,7 @@ def cluster_rows(files: Sequence[Path], config: BatchConfig, scheduler: str, cei
         raise RadBenchError("--scheduler needs Dask: pip install 'radbench[distributed]'") from None
     if config.model_path:
         config = replace(config, model_path=os.path.abspath(config.model_path))
+    _check_reachable(scheduler)
     with _quiet_dask():
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
@@ -136,17 +140,50 @@ def cluster_rows(files: Sequence[Path], config: BatchConfig, scheduler: str, cei
                 client.close(timeout=CONNECT_TIMEOUT_S)
 
 
+def _check_reachable(scheduler: str) -> None:
+    """``RadBenchError`` at once for an address that is not one, a TCP port where nothing listens (Dask's own
+    connect would retry until its time limit) or a server that is not a Dask scheduler."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    unreachable = f"cannot reach the Dask scheduler at {scheduler}"
+    try:
+        protocol, location = parse_address(scheduler)
+        if protocol in ("tcp", "tls"):
+            socket.create_connection(parse_host_port(location), timeout=CONNECT_TIMEOUT_S).close()
+    except ValueError as exc:
+        raise RadBenchError(f"{unreachable}: not an address like tcp://HOST:PORT ({exc})") from None
+    except OSError as exc:
+        raise RadBenchError(f"{unreachable} ({exc.strerror or exc}); is `dask scheduler` running there?") from None
+    try:
+        answer = asyncio.run(asyncio.wait_for(_identify(scheduler), CONNECT_TIMEOUT_S))
+    except Exception as exc:  # noqa: BLE001 - whatever a server that is not a scheduler makes Dask's protocol raise
+        answer = {"type": f"no answer in Dask's protocol ({type(exc).__name__})"}
+    if answer.get("type") != "Scheduler":
+        raise RadBenchError(f"{unreachable}: the server there is not a Dask scheduler ({answer.get('type')})")
+
+
+async def _identify(address: str) -> dict:
+    from distributed.core import rpc
+
+    async with rpc(address, timeout=CONNECT_TIMEOUT_S) as scheduler:
+        return await scheduler.identity()
+
+
 @contextlib.contextmanager
 def _quiet_dask():
     """Dask's own log lines (lost connections, retries, tracebacks) kept off the run's stderr: the run says in
-    one line what went wrong, and each row what happened to its file."""
-    logger = logging.getLogger("distributed")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
+    one line what went wrong, and each row what happened to its file. Dask's configuration gives some of its
+    loggers levels of their own, so each is silenced."""
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name == "distributed" or name.startswith("distributed.")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _check_workers(client, config: BatchConfig, scheduler: str) -> dict[str, str]:
@@ -246,11 +283,14 @@ def _row(future, path: str, config: BatchConfig, scheduler: str, left: int) -> d
     differs or cannot import RadBench)."""
     from distributed import KilledWorker
 
-    if future.status == "cancelled":
-        raise RadBenchError(f"lost the Dask scheduler at {scheduler} mid-run with {left + 1} files not done: the "
-                            "finished rows are kept; run again with --resume to do the rest")
+    lost = RadBenchError(f"lost the Dask scheduler at {scheduler} mid-run with {left + 1} files not done: the "
+                         "finished rows are kept; run again with --resume to do the rest")
+    if future.status == "cancelled":  # the client cancels its tasks when it loses the scheduler
+        raise lost
     try:
         row, worker = future.result()
+    except (CancelledError, OSError):  # a task never raises these (process_file does not): the connection does
+        raise lost from None
     except WorkerMismatch as exc:
         raise RadBenchError(f"a Dask worker that joined during the run differs from this client: {exc}. Install the "
                             "same RadBench and model on every worker, or stop that one") from None
