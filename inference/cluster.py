@@ -23,6 +23,7 @@ import shutil
 import socket
 import stat
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import CancelledError
@@ -187,8 +188,8 @@ def _quiet_dask():
 
 
 def _check_workers(client, config: BatchConfig, scheduler: str) -> dict[str, str]:
-    """The client's identity, once every worker present has shown the same; else ``RadBenchError`` naming the
-    worker and what differs."""
+    """The client's identity, once every worker present has shown the same (a worker that leaves meanwhile is not
+    waited for); else ``RadBenchError`` naming the worker and what differs."""
     try:
         client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
     except TimeoutError:
@@ -198,17 +199,34 @@ def _check_workers(client, config: BatchConfig, scheduler: str) -> dict[str, str
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
     checks = {address: client.submit(check_worker, config, workers=[address], allow_other_workers=False, pure=False)
               for address in workers}
-    for address, future in checks.items():
-        try:
-            found = future.result(timeout=CHECK_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001 - whatever stops a worker from answering stops the run
-            raise RadBenchError(f"Dask worker {address} cannot run RadBench ({type(exc).__name__}: {exc}); install "
-                                "the same RadBench there") from None
-        if found != expected:
-            raise RadBenchError(f"Dask worker {address} differs from this client: "
-                                f"{'; '.join(differences(expected, found))}. Install the same RadBench and model on "
-                                "every worker, or stop that one") from None
+    deadline = time.monotonic() + CHECK_TIMEOUT_S
+    while checks:
+        if not any(future.done() for future in checks.values()):
+            time.sleep(0.1)
+        present = set(client.scheduler_info(n_workers=-1)["workers"])
+        for address, future in list(checks.items()):
+            if future.done():
+                _compare(address, future, expected)
+            elif address not in present:  # it left: its tasks will go to the others
+                future.cancel()
+            elif time.monotonic() < deadline:
+                continue
+            else:
+                raise RadBenchError(f"Dask worker {address} did not answer RadBench's check within "
+                                    f"{CHECK_TIMEOUT_S:.0f} s")
+            del checks[address]
     return expected
+
+
+def _compare(address: str, check, expected: dict[str, str]) -> None:
+    try:
+        found = check.result()
+    except Exception as exc:  # noqa: BLE001 - whatever stops a worker from answering stops the run
+        raise RadBenchError(f"Dask worker {address} cannot run RadBench ({type(exc).__name__}: {exc}); install "
+                            "the same RadBench there") from None
+    if found != expected:
+        raise RadBenchError(f"Dask worker {address} differs from this client: {'; '.join(differences(expected, found))}"
+                            ". Install the same RadBench and model on every worker, or stop that one")
 
 
 def _stream(client, files: Sequence[Path], config: BatchConfig, ceiling_bytes: int | None, expected: dict[str, str],
