@@ -87,6 +87,12 @@ def test_ship_files_serves_workers_that_cannot_see_the_folder(dask_cluster, inpu
     code, err = _batch(unseen, "--out", "shipped.csv", "--scheduler", dask_cluster.address, "--ship-files", "--resume")
     assert code == 0 and "resuming: 4 files already done" in err and "0 processed" in err
 
+    monkeypatch.setattr("radbench.inference.cluster.MAX_SHIPPED_BYTES", os.stat(inputs / "tibia.png").st_size)
+    code, err = _batch(unseen, "--out", "bounded.csv", "--scheduler", dask_cluster.address, "--ship-files")
+    rows = {Path(r["path"]).name: r for r in _rows(tmp_path / "bounded.csv")}
+    assert code == 0 and rows["tibia.png"]["status"] == "ok" and rows["ct.dcm"]["status"] == "error"
+    assert rows["ct.dcm"]["error"].startswith("too large to ship to a worker (")
+
     code, err = _batch(unseen, "--out", "local.csv", "--ship-files")
     assert code == 2 and err == "radbench batch: --ship-files needs --scheduler (local workers read the files " \
                                 "themselves)\n"
@@ -187,3 +193,39 @@ def test_a_worker_with_another_model_and_version_is_refused_before_any_file(inpu
                           f"RadBench {__version__} here, 0.0.1 there; model sha256 ")
     assert "Install the same RadBench and model on every worker, or stop that one" in err
     assert _rows(tmp_path / "r.csv") == []  # refused before the first file
+
+
+def test_a_scheduler_lost_mid_run_is_one_line_and_resume_finishes_on_another(dask_cluster, tmp_path):
+    folder = tmp_path / "films"
+    folder.mkdir()
+    for i in range(6):
+        shutil.copy(SAMPLES / "chest_cr_rg1_j2k_lossless.dcm", folder / f"film{i}.dcm")
+    out = tmp_path / "r.csv"
+    doomed = Cluster(tmp_path / "doomed")
+
+    def kill_after_first_row():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(_rows(out) if out.exists() else []) < 1:
+            time.sleep(0.02)
+        os.kill(doomed.processes[0].pid, 9)  # the scheduler
+
+    try:
+        doomed.start_scheduler()
+        doomed.start_worker("lonely")
+        doomed.wait_for_workers(1)
+        killer = threading.Thread(target=kill_after_first_row)
+        killer.start()
+        code, err = _batch(folder, "--out", out, "--scheduler", doomed.address)
+        killer.join()
+    finally:
+        doomed.end()
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"radbench batch: lost the Dask scheduler at {doomed.address} mid-run with ")
+    assert err.endswith("files not done: the finished rows are kept; run again with --resume to do the rest\n")
+    done = _rows(out)
+    assert 1 <= len(done) < 6 and {r["status"] for r in done} == {"ok"}  # no row for a file that was cut off
+
+    code, err = _batch(folder, "--out", out, "--scheduler", dask_cluster.address, "--resume")
+    assert code == 0 and f"resuming: {len(done)} file" in err
+    assert sorted(r["path"] for r in _rows(out)) == sorted(str(p) for p in folder.iterdir())
+    assert {r["status"] for r in _rows(out)} == {"ok"}
