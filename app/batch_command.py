@@ -27,6 +27,7 @@ from radbench.inference.batch import (
     share_of_cpus,
     write_json,
 )
+from radbench.inference.cluster import SchedulerLost
 from radbench.inference.errors import RadBenchError
 from radbench.inference.loading.decoders import DECODER_NAMES
 from radbench.inference.machine import usable_cpus
@@ -157,7 +158,9 @@ def _run(args: argparse.Namespace, labels: tuple[str, ...], outputs: list, err: 
         except KeyboardInterrupt:
             stopped = 130
         except RadBenchError as exc:
-            print(f"radbench batch: {exc}", file=err)
+            kept = "; the finished rows are kept: run again with --resume to do the rest" if isinstance(
+                exc, SchedulerLost) else ""
+            print(f"radbench batch: {exc}{kept}", file=err)
             return 2
         finally:
             rows.close()
@@ -165,8 +168,8 @@ def _run(args: argparse.Namespace, labels: tuple[str, ...], outputs: list, err: 
     summary = _summary(sink.rows, len(files), time.perf_counter() - started, len(sink.rows) - len(sink.done),
                        {str(p) for p in todo})
     if args.scheduler:
-        per_worker = _per_worker(sink.rows)
-        summary.update(scheduler=args.scheduler, per_worker=per_worker, workers=len(per_worker))
+        workers_seen = per_dask_worker(sink.rows)
+        summary.update(scheduler=args.scheduler, per_worker=workers_seen, workers=len(workers_seen))
     else:
         summary.update(workers=workers)
     summary.update(threads=worker_threads(config, None if args.scheduler else workers).as_dict(),
@@ -257,7 +260,7 @@ def _summary(rows: list[dict], files: int, seconds: float, processed: int, this_
             "notice": NOT_FOR_CLINICAL_USE}
 
 
-def _per_worker(rows: list[dict]) -> dict[str, dict]:
+def per_dask_worker(rows: list[dict]) -> dict[str, dict]:
     """Per Dask worker (the ``worker`` of this run's rows): its files and the seconds it spent compiling Numba's
     kernels (once per worker and input dtype)."""
     workers: dict[str, dict] = {}

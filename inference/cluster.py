@@ -7,9 +7,10 @@ bounded number at a time, and yields each file's row once. Paths are absolute; w
 bytes travel with its task (at most :data:`MAX_SHIPPED_BYTES` per file and in flight together, read as tasks are
 handed out, so the client holds no more than that), for workers that do not share the client's filesystem.
 A worker lost mid-run has its tasks run again elsewhere by the scheduler (a file that keeps killing workers is
-an error row); a worker that joins later is checked by its first task. An unreachable scheduler, a worker that
-differs, or a scheduler lost mid-run raises ``RadBenchError`` with one line (the rows yielded so far stand, and
-``--resume`` does the rest). Rows carry the ``worker`` that made them (not a CSV column: the summary counts it).
+an error row); a worker that joins later is checked by its first task. An unreachable scheduler or a worker that
+differs raises ``RadBenchError`` with one line, a scheduler lost mid-run :class:`SchedulerLost` (the rows yielded
+so far stand, and ``--resume`` does the rest). Rows carry the ``worker`` that made them (not a CSV column: the
+summary counts it).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from radbench.inference.backends import get_backend
 from radbench.inference.batch import BatchConfig, failed_row, process_file
 from radbench.inference.errors import RadBenchError
 from radbench.inference.model import DEFAULT_MODEL_PATH
+from radbench.inference.wording import counted
 
 #: Seconds to reach the scheduler, and then for a first worker to be there.
 CONNECT_TIMEOUT_S = 5.0
@@ -44,6 +46,10 @@ CHECK_TIMEOUT_S = 60.0
 MAX_SHIPPED_BYTES = 256 * 1024**2
 #: Tasks in flight per worker thread: enough to keep every thread busy between two answers.
 TASKS_PER_THREAD = 2
+
+
+class SchedulerLost(RadBenchError):
+    """The scheduler went away mid-run: the rows yielded so far stand; the files not done have no row."""
 
 
 class WorkerMismatch(Exception):
@@ -124,8 +130,9 @@ def cluster_rows(files: Sequence[Path], config: BatchConfig, scheduler: str, cei
         from distributed import Client
     except ImportError:
         raise RadBenchError("--scheduler needs Dask: pip install 'radbench[distributed]'") from None
-    if config.model_path:
-        config = replace(config, model_path=os.path.abspath(config.model_path))
+    if config.model_path:  # absolute; the bundled model as each worker's own bundled model (the check compares them)
+        model = os.path.abspath(config.model_path)
+        config = replace(config, model_path=None if Path(model).resolve() == DEFAULT_MODEL_PATH.resolve() else model)
     _check_reachable(scheduler)
     with _quiet_dask():
         try:
@@ -301,8 +308,7 @@ def _row(future, path: str, config: BatchConfig, scheduler: str, left: int) -> d
     differs or cannot import RadBench)."""
     from distributed import KilledWorker
 
-    lost = RadBenchError(f"lost the Dask scheduler at {scheduler} mid-run with {left + 1} files not done: the "
-                         "finished rows are kept; run again with --resume to do the rest")
+    lost = SchedulerLost(f"lost the Dask scheduler at {scheduler} mid-run with {counted(left + 1, 'file')} not done")
     if future.status == "cancelled":  # the client cancels its tasks when it loses the scheduler
         raise lost
     try:

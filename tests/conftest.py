@@ -63,7 +63,7 @@ def dask_cluster(tmp_path_factory):
 #: Files whose tests are all slow: the console script in a subprocess per test, the whole pydicom corpus, a wheel
 #: build, a cold Numba compile, Dask scheduler and worker processes.
 SLOW_FILES = frozenset({"test_cli.py", "test_corpus.py", "test_packaging.py", "test_numba_first_use.py",
-                        "test_gui_numba_first_use.py", "test_batch_cluster.py"})
+                        "test_gui_numba_first_use.py", "test_batch_cluster.py", "test_gui_batch_cluster.py"})
 #: Slow tests in other files: a name without ``[...]`` marks all its parametrizations.
 SLOW_TESTS = {
     "test_batch.py": {

@@ -221,7 +221,7 @@ def test_a_scheduler_lost_mid_run_is_one_line_and_resume_finishes_on_another(das
         doomed.end()
     assert code == 2 and err.count("\n") == 1, err
     assert err.startswith(f"radbench batch: lost the Dask scheduler at {doomed.address} mid-run with ")
-    assert err.endswith("files not done: the finished rows are kept; run again with --resume to do the rest\n")
+    assert err.endswith(" not done; the finished rows are kept: run again with --resume to do the rest\n")
     done = _rows(out)
     assert 1 <= len(done) < 6 and {r["status"] for r in done} == {"ok"}  # no row for a file that was cut off
 
