@@ -106,10 +106,12 @@ class BatchDialog(QDialog):
         self.folder = QLineEdit(folder, placeholderText="Folder to process",
                                 toolTip="The folder whose scans are classified (subfolders included)")
         browse = QPushButton("Browse…", toolTip="Choose the folder")
-        self.scheduler = QLineEdit(placeholderText="none: local worker processes", clearButtonEnabled=True,
+        self.scheduler = QLineEdit(placeholderText="none: local processes", clearButtonEnabled=True,
                                    toolTip="tcp://HOST:PORT of a Dask scheduler (radbench batch --scheduler): its "
                                            "workers classify the files, after a check that each runs the same "
                                            "RadBench and model. Empty: local worker processes")
+        address_width = self.scheduler.fontMetrics().horizontalAdvance("tcp://192.168.100.200:8786")
+        self.scheduler.setMinimumWidth(address_width + 40)  # and the clear button
         self.ship_files = QCheckBox("Ship files", enabled=False,
                                     toolTip="Send each file's bytes to the Dask workers with its task, for workers "
                                             "that cannot read this folder (radbench batch --ship-files)")
