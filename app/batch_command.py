@@ -27,7 +27,7 @@ from radbench.inference.batch import (
     share_of_cpus,
     write_json,
 )
-from radbench.inference.cluster import SchedulerLost
+from radbench.inference.cluster import MAX_SHIPPED_BYTES, SchedulerLost
 from radbench.inference.errors import RadBenchError
 from radbench.inference.loading.decoders import DECODER_NAMES
 from radbench.inference.machine import usable_cpus
@@ -73,7 +73,7 @@ def add_parser(commands) -> None:
                             "workers are checked first (RadBench version, model file, backend)")
     batch.add_argument("--ship-files", action="store_true",
                        help="with --scheduler: send each file's bytes with its task, for workers that cannot read "
-                            "the folder (at most 256 MiB per file)")
+                            f"the folder (at most {MAX_SHIPPED_BYTES // 1024**2} MiB per file)")
     batch.add_argument("--memory-limit", type=_size, default=None, metavar="SIZE",
                        help="memory a worker may add for one file, e.g. 512M or 4G; a file that needs more is an "
                             "error row (default: physical memory / (workers + 1), at most 16G; Linux only)")
