@@ -143,6 +143,8 @@ def cluster_rows(files: Sequence[Path], config: BatchConfig, scheduler: str, cei
         try:
             expected = _check_workers(client, config, scheduler)
             yield from _stream(client, files, config, ceiling_bytes, expected, ship_files, scheduler)
+        except (OSError, CancelledError) as exc:  # a call to the scheduler failed: it is gone
+            raise SchedulerLost(f"lost the Dask scheduler at {scheduler} ({type(exc).__name__}: {exc})") from None
         finally:
             with contextlib.suppress(Exception):  # a client whose scheduler is gone may fail to close politely
                 client.close(timeout=CONNECT_TIMEOUT_S)
@@ -242,8 +244,7 @@ def _stream(client, files: Sequence[Path], config: BatchConfig, ceiling_bytes: i
     yielded as they finish; outstanding tasks are cancelled when the generator is closed."""
     from distributed import as_completed
 
-    threads = sum(client.nthreads().values())
-    window = max(2, TASKS_PER_THREAD * threads)
+    window = _window(client)
     queue = [str(p) for p in reversed(files)]
     running = as_completed(loop=client.loop)
     path_of, bytes_of = {}, {}
@@ -271,9 +272,16 @@ def _stream(client, files: Sequence[Path], config: BatchConfig, ceiling_bytes: i
             path = path_of.pop(future.key)
             bytes_of.pop(future.key)
             yield _row(future, path, config, scheduler, len(queue) + running.count())
+            if queue:
+                window = _window(client)  # workers may have joined or left
     finally:
         with contextlib.suppress(Exception):
             client.cancel(list(running.futures), force=True)
+
+
+def _window(client) -> int:
+    """How many tasks to keep in flight: :data:`TASKS_PER_THREAD` per worker thread now connected."""
+    return max(2, TASKS_PER_THREAD * sum(client.nthreads().values()))
 
 
 def _size(path: str) -> int:

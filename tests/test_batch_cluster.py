@@ -178,16 +178,39 @@ def _other_install(root: Path, model: Path, version: str) -> Path:
     return root
 
 
-def test_a_worker_with_another_model_and_version_is_refused_before_any_file(inputs, tmp_path, placeholder_path):
+def test_a_worker_with_another_model_and_version_is_refused_before_any_file_or_when_it_joins(
+        tmp_path, placeholder_path):
     other = _other_install(tmp_path / "elsewhere", placeholder_path, "0.0.1")
+    films = tmp_path / "films"
+    films.mkdir()
+    for i in range(12):
+        shutil.copy(SAMPLES / "chest_cr_rg1_j2k_lossless.dcm", films / f"film{i}.dcm")
+    out = tmp_path / "joined.csv"
     cluster = Cluster(tmp_path / "cluster")
+
+    def join_after_first_row():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(_rows(out) if out.exists() else []) < 1:
+            time.sleep(0.02)
+        cluster.start_worker("other", pythonpath=other)
+
     try:
         cluster.start_scheduler()
-        cluster.start_worker("other", pythonpath=other)
-        address = cluster.wait_for_workers(1)["other"]
-        code, err = _batch(inputs, "--out", tmp_path / "r.csv", "--scheduler", cluster.address)
+        cluster.start_worker("same")
+        cluster.wait_for_workers(1)
+        joiner = threading.Thread(target=join_after_first_row)
+        joiner.start()
+        joined_code, joined_err = _batch(films, "--out", out, "--scheduler", cluster.address)
+        joiner.join()
+        address = cluster.wait_for_workers(2)["other"]
+        code, err = _batch(films, "--out", tmp_path / "r.csv", "--scheduler", cluster.address)
     finally:
         cluster.end()
+    assert joined_code == 2 and joined_err.count("\n") == 1, joined_err
+    assert joined_err.startswith("radbench batch: a Dask worker that joined during the run differs from this "
+                                 f"client: RadBench {__version__} here, 0.0.1 there; model sha256 ")
+    assert 1 <= len(_rows(out)) < 12 and {r["status"] for r in _rows(out)} == {"ok"}  # none from the other worker
+
     assert code == 2 and err.count("\n") == 1, err
     assert err.startswith(f"radbench batch: Dask worker {address} differs from this client: "
                           f"RadBench {__version__} here, 0.0.1 there; model sha256 ")
