@@ -113,10 +113,12 @@ def run_task(path: str, config: BatchConfig, ceiling_bytes: int | None, expected
         return process_file(path, config, ceiling_bytes), get_worker().address
     data, size, mtime_ns = shipped
     folder = tempfile.mkdtemp(prefix="radbench-shipped-", dir=get_worker().local_directory)
+    copy = Path(folder, Path(path).name)  # the same name: loaders may go by its extension
     try:
-        copy = Path(folder, Path(path).name)  # the same name: loaders may go by its extension
         copy.write_bytes(data)
         row = process_file(copy, config, ceiling_bytes)
+    except OSError as exc:  # the worker's disk, not the file
+        row = failed_row(path, config, f"the worker could not store the shipped file ({exc.strerror or exc})")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     row = {key: value.replace(str(copy), path) if isinstance(value, str) else value for key, value in row.items()}
@@ -257,14 +259,14 @@ def _stream(client, files: Sequence[Path], config: BatchConfig, ceiling_bytes: i
         while queue or running.count():
             while queue and room():
                 path = queue.pop()
-                task = _ship(path, config) if ship_files else ()
-                if isinstance(task, dict):  # the client already knows the file's row (unreadable, too large)
-                    yield task
+                shipped = _ship(path, config) if ship_files else None
+                if isinstance(shipped, dict):  # the client already knows the file's row (unreadable, too large)
+                    yield shipped
                     continue
                 with warnings.catch_warnings():  # the bytes travel in the task on purpose: see MAX_SHIPPED_BYTES
                     warnings.simplefilter("ignore", UserWarning)
-                    future = client.submit(run_task, path, config, ceiling_bytes, expected, *task, pure=False)
-                path_of[future.key], bytes_of[future.key] = path, len(task[0][0]) if task else 0
+                    future = client.submit(run_task, path, config, ceiling_bytes, expected, shipped, pure=False)
+                path_of[future.key], bytes_of[future.key] = path, len(shipped[0]) if shipped else 0
                 running.add(future)
             if not running.count():  # every file left was answered here
                 continue
@@ -291,7 +293,7 @@ def _size(path: str) -> int:
         return 0
 
 
-def _ship(path: str, config: BatchConfig) -> tuple[tuple[bytes, int, int]] | dict:
+def _ship(path: str, config: BatchConfig) -> tuple[bytes, int, int] | dict:
     """The task's ``shipped`` argument for ``path`` read here, or the file's row if it cannot be shipped (not a
     regular file, unreadable: the row a worker would give; too large)."""
     try:
@@ -308,7 +310,7 @@ def _ship(path: str, config: BatchConfig) -> tuple[tuple[bytes, int, int]] | dic
         data = Path(path).read_bytes()
     except OSError as exc:
         return failed_row(path, config, f"cannot read the file ({exc.strerror or exc})")
-    return ((data, info.st_size, info.st_mtime_ns),)
+    return data, info.st_size, info.st_mtime_ns
 
 
 def _row(future, path: str, config: BatchConfig, scheduler: str, left: int) -> dict:
