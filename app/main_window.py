@@ -28,7 +28,7 @@ from radbench.app.timing_chart import TimingChart
 from radbench.app.window_geometry import place_window
 from radbench.app.window_menus import build_menus, show_profile
 from radbench.inference.benchmarking.compare import Comparison
-from radbench.inference.benchmarking.numba_compile import CompileTime
+from radbench.inference.benchmarking.numba_compile import CompileTime, end_compile_processes
 from radbench.inference.display import view_caption
 from radbench.inference.errors import RadBenchError
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
@@ -160,14 +160,15 @@ class MainWindow(QMainWindow):
 
     def shutdown(self, wait_s: float = 0.5) -> bool:
         """Stop background work for quitting (connected to ``aboutToQuit``): stop the batch, end every child process
-        (the Batch window's workers, the loader processes of scans still opening), cancel the run or comparison and
-        wait up to ``wait_s`` for it to stop. Numba's start-up warm-up cannot be interrupted and is not waited for.
-        True if nothing is left running but that warm-up."""
+        (the Batch window's workers, the loader processes of scans still opening, Numba's compile process), cancel
+        the run or comparison and wait up to ``wait_s`` for it to stop. Numba's start-up warm-up in this process (a
+        load from the on-disk cache, under a second) is not waited for. True if nothing is left running but that."""
         dialog = getattr(self, "batch_dialog", None)
         if dialog is not None:
             dialog.stop_now()
         for child in multiprocessing.active_children():
             child.kill()
+        end_compile_processes()
         return self.run_toolbar.stop(wait_s)
 
     def _load_model(self, path: str | Path | None) -> None:

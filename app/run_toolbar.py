@@ -10,7 +10,9 @@ One job (a run, a comparison or a profile) at a time on a superqt worker thread,
 Cancel sets a flag that the pipeline checks between stages and between rows. Results come back as signals on the
 GUI thread; the window decides how to show them.
 
-Numba's kernels are warmed up in the background at start-up. A job that needs Numba first waits for that warm-up (or
+Numba's kernels are warmed up in the background at start-up, compiled in a separate process (on one CPU, without
+holding this process's GIL: runs on other backends meanwhile keep their speed) that writes Numba's on-disk cache,
+which this process then loads. A job that needs Numba first waits for that warm-up (or
 compiles for its scan's input type), saying "Compiling Numba kernels (first use, about N s)…" with the busy bar when
 a compile is expected. Every warm-up of the session adds to one figure, :attr:`RunToolbar.numba_compile`, which the
 backend list and the timing chart show alike ("cold compile, 16.8 s" or "on-disk cache load, 0.61 s").
@@ -37,6 +39,7 @@ from radbench.inference.benchmarking.numba_compile import (
     describe,
     first_use_message,
     warm,
+    warm_in_subprocess,
 )
 from radbench.inference.benchmarking.profiling import profile_run
 from radbench.inference.errors import Cancelled, RadBenchError
@@ -196,7 +199,7 @@ class RunToolbar(QToolBar):
 
         def work() -> None:
             try:
-                self._warmed.emit(warm(get_backend("numba"), WARM_DTYPES))
+                self._warmed.emit(warm_in_subprocess(get_backend("numba"), WARM_DTYPES))
             finally:
                 self._numba_ready.set()  # before the result reaches the GUI thread: a waiting job may go on
 

@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -115,9 +116,20 @@ def warm_in_subprocess(backend: Backend, dtypes: Iterable[str | np.dtype],
     try:
         child = _run_compile_process([run_token(d, spec) for d in dtypes], os.environ)
     except BackendError:
+        if _ending.is_set():
+            raise
         return warm(backend, dtypes, spec)  # the child failed: compile here, as warm() would
     here = warm(backend, dtypes, spec)
     return CompileTime(", ".join(map(str, dtypes)), sum(c.ms for c in child) + here.ms, COMPILED)
+
+
+def end_compile_processes() -> None:
+    """End every compile process this module started and still waits for (a front end quitting): the warm-ups
+    waiting for them raise ``BackendError`` instead of compiling here."""
+    _ending.set()
+    with _children_lock:
+        for child in _children:
+            child.kill()
 
 
 def combined(first: CompileTime | None, then: CompileTime) -> CompileTime:
@@ -258,14 +270,29 @@ def _fresh_compile(dtypes: Sequence[str], cache: str) -> tuple[CompileTime, ...]
     return _run_compile_process(dtypes, {**os.environ, "NUMBA_CACHE_DIR": cache})
 
 
+_children: set[subprocess.Popen] = set()  # compile processes running, for end_compile_processes()
+_children_lock = threading.Lock()
+_ending = threading.Event()
+
+
 def _run_compile_process(dtypes: Sequence[str], env: Mapping[str, str]) -> tuple[CompileTime, ...]:
     """:func:`compile_in_process` of each dtype (or :func:`run_token`) in a fresh process with ``env``."""
-    result = subprocess.run([sys.executable, "-m", "radbench.inference.benchmarking.numba_compile", *dtypes],
-                            env=dict(env), capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+    with _children_lock:
+        if _ending.is_set():
+            raise BackendError("Numba warm-up not started: the program is quitting")
+        child = subprocess.Popen([sys.executable, "-m", "radbench.inference.benchmarking.numba_compile", *dtypes],
+                                 env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _children.add(child)
+    try:
+        stdout, stderr = child.communicate()
+    finally:
+        with _children_lock:
+            _children.discard(child)
+    if child.returncode != 0:
+        last = (stderr.strip().splitlines() or [f"ended by signal {-child.returncode}" if child.returncode < 0
+                                                 else "no output"])[-1]
         raise BackendError(f"Numba warm-up in a fresh process failed: {last}")
-    return tuple(CompileTime(**c) for c in json.loads(result.stdout.strip().splitlines()[-1]))
+    return tuple(CompileTime(**c) for c in json.loads(stdout.strip().splitlines()[-1]))
 
 
 if __name__ == "__main__":

@@ -219,8 +219,6 @@ def _check_rle(frame: bytes, header: Geometry) -> None:
 
 
 _FAMILIES = _families()
-
-
 class FragmentReader(io.RawIOBase):
     """The fragments of an encapsulated frame read as one stream, without joining them into a new copy."""
 
@@ -277,3 +275,44 @@ class FragmentReader(io.RawIOBase):
 
     def tell(self) -> int:
         return self._at
+
+
+_GREY = ("MONOCHROME1", "MONOCHROME2")
+_HEAD = 64 * 1024  # enough for the main header of any real codestream (SIZ, COD, COC, QCD, comments)
+
+
+@dataclass(frozen=True)
+class GreyCodestream:
+    """A grey one-frame JPEG 2000 codestream a direct decoder may read as it is (see :func:`grey_codestream`)."""
+
+    reader: FragmentReader  # over the codestream, at its start
+    head: bytes  # its first bytes: the main header of any real codestream
+    precision: int  # bits per sample, from SIZ
+    signed: bool
+
+
+def grey_codestream(ds: Dataset, allocations: tuple[int, ...]) -> GreyCodestream | None:
+    """The codestream of a one-frame encapsulated dataset when a direct decoder gives pydicom's pixels from it
+    without pydicom's corrections: one grey sample, Bits Allocated in ``allocations``, Bits Stored within it, no
+    Extended Offset Table, a raw codestream (not JP2) of one component whose signedness is the Pixel Representation
+    and whose precision fits Bits Allocated; ``None`` otherwise (pydicom's plugins then decode and report)."""
+    signed, allocated = int(ds.get("PixelRepresentation", 0)), int(ds.BitsAllocated)
+    stored = int(ds.get("BitsStored") or allocated)
+    if (int(ds.get("SamplesPerPixel") or 1) != 1 or str(ds.get("PhotometricInterpretation", "")) not in _GREY
+            or signed not in (0, 1) or allocated not in allocations or not 1 <= stored <= allocated
+            or "ExtendedOffsetTable" in ds):
+        return None
+    data, expected = ds.PixelData, int(ds.Rows) * int(ds.Columns) * allocated // 8
+    if not isinstance(data, bytes) or len(data) in (expected, expected + expected % 2):
+        return None  # pydicom warns when compressed data is as long as uncompressed: left to it
+    reader = FragmentReader.of_single_frame(data)
+    if reader is None:
+        return None
+    head = reader.read(_HEAD)
+    reader.seek(0)
+    if head[:4] != b"\xff\x4f\xff\x51" or len(head) < 44 or struct.unpack_from(">H", head, 40)[0] != 1:
+        return None  # a JP2 file or more than one component
+    precision, codestream_signed = (head[42] & 0x7F) + 1, head[42] >> 7
+    if codestream_signed != signed or precision > allocated:
+        return None  # pydicom shifts the values (sign correction) or refuses them
+    return GreyCodestream(reader, head, precision, bool(signed))

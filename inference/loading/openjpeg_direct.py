@@ -14,20 +14,17 @@ and the file goes through pydicom's plugins as before, so their messages and war
 
 from __future__ import annotations
 
-import struct
 from math import ceil
 
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import HTJ2K, JPEG2000, UID, HTJ2KLossless, HTJ2KLosslessRPCL, JPEG2000Lossless
 
-from radbench.inference.loading.codestream import FragmentReader
+from radbench.inference.loading.codestream import grey_codestream
 
 #: The name in the ``decoder`` column: pydicom's plugin of the same library, which gives the same pixels.
 PLUGIN = "pylibjpeg"
 SYNTAXES = frozenset({JPEG2000, JPEG2000Lossless, HTJ2K, HTJ2KLossless, HTJ2KLosslessRPCL})
-_GREY = ("MONOCHROME1", "MONOCHROME2")
-_SOC_SIZ = b"\xff\x4f\xff\x51"
 
 
 def decode_grey_frame(ds: Dataset, syntax: UID, frames: int,
@@ -43,33 +40,17 @@ def decode_grey_frame(ds: Dataset, syntax: UID, frames: int,
 
 
 def _decode(ds: Dataset) -> tuple[np.ndarray, dict] | None:
-    photometric = str(ds.get("PhotometricInterpretation", ""))
-    rows, columns = int(ds.Rows), int(ds.Columns)
-    signed, allocated = int(ds.get("PixelRepresentation", 0)), int(ds.BitsAllocated)
-    stored = int(ds.get("BitsStored") or allocated)
-    if (int(ds.get("SamplesPerPixel") or 1) != 1 or photometric not in _GREY or signed not in (0, 1)
-            or allocated not in (8, 16, 32) or not 1 <= stored <= allocated or "ExtendedOffsetTable" in ds):
+    found = grey_codestream(ds, allocations=(8, 16, 32))
+    if found is None:
         return None
-    data, expected = ds.PixelData, rows * columns * allocated // 8
-    if not isinstance(data, bytes) or len(data) in (expected, expected + expected % 2):
-        return None  # pydicom warns when compressed data is as long as uncompressed: left to it
-    reader = FragmentReader.of_single_frame(data)
-    if reader is None:
-        return None
-    head = reader.read(44)
-    if head[:4] != _SOC_SIZ or len(head) < 44 or struct.unpack_from(">H", head, 40)[0] != 1:
-        return None  # a JP2 file or more than one component
-    ssiz = head[42]
-    precision, codestream_signed = (ssiz & 0x7F) + 1, ssiz >> 7
-    if codestream_signed != signed or precision > allocated:
-        return None  # pydicom shifts the values (sign correction) or refuses them
-    reader.seek(0)
     import openjpeg  # pylibjpeg-openjpeg, present when pydicom's pylibjpeg plugin is
 
-    decoded = openjpeg.decode(reader, j2k_format=0, reshape=False)
-    itemsize = ceil(precision / 8)
-    dtype = np.dtype(f"<{'iu'[not signed]}{4 if itemsize == 3 else itemsize}")
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    decoded = openjpeg.decode(found.reader, j2k_format=0, reshape=False)
+    itemsize = ceil(found.precision / 8)
+    dtype = np.dtype(f"<{'iu'[not found.signed]}{4 if itemsize == 3 else itemsize}")
     if decoded.dtype != np.uint8 or decoded.size != rows * columns * dtype.itemsize:
         return None
-    return decoded.view(dtype).reshape(rows, columns), {"photometric_interpretation": photometric,
-                                                         "samples_per_pixel": 1, "number_of_frames": 1}
+    return decoded.view(dtype).reshape(rows, columns), {
+        "photometric_interpretation": str(ds.PhotometricInterpretation), "samples_per_pixel": 1,
+        "number_of_frames": 1}

@@ -23,15 +23,13 @@ from PIL import Image, ImageFile
 from pydicom.dataset import Dataset
 from pydicom.uid import JPEG2000, UID, JPEG2000Lossless
 
+from radbench.inference.loading import codestream
 from radbench.inference.loading.codestream import FragmentReader, j2k_levels
 from radbench.inference.loading.decoders import openjpeg_threads
 
 #: The name in the ``decoder`` column: pydicom's plugin of the same library, which gives the same pixels.
 PLUGIN = "pillow"
 SYNTAXES = frozenset({JPEG2000, JPEG2000Lossless})
-_GREY = ("MONOCHROME1", "MONOCHROME2")
-_SOC_SIZ = b"\xff\x4f\xff\x51"
-_HEAD = 64 * 1024  # enough for the main header of any real codestream (SIZ, COD, COC, QCD, comments)
 
 
 def grey_codestream(ds: Dataset, syntax: UID, frames: int) -> tuple[FragmentReader, int, int, bool] | None:
@@ -39,27 +37,11 @@ def grey_codestream(ds: Dataset, syntax: UID, frames: int) -> tuple[FragmentRead
     ``None`` (see the module's docstring)."""
     if syntax not in SYNTAXES or frames != 1:
         return None
-    photometric = str(ds.get("PhotometricInterpretation", ""))
-    rows, columns = int(ds.Rows), int(ds.Columns)
-    signed, allocated = int(ds.get("PixelRepresentation", 0)), int(ds.BitsAllocated)
-    if (int(ds.get("SamplesPerPixel") or 1) != 1 or photometric not in _GREY or signed not in (0, 1)
-            or allocated not in (8, 16) or "ExtendedOffsetTable" in ds):
+    found = codestream.grey_codestream(ds, allocations=(8, 16))
+    if found is None:
         return None
-    data, expected = ds.PixelData, rows * columns * allocated // 8
-    if not isinstance(data, bytes) or len(data) in (expected, expected + expected % 2):
-        return None  # pydicom warns when compressed data is as long as uncompressed: left to it
-    reader = FragmentReader.of_single_frame(data)
-    if reader is None:
-        return None
-    head = reader.read(_HEAD)
-    reader.seek(0)
-    if head[:4] != _SOC_SIZ or len(head) < 44 or int.from_bytes(head[40:42], "big") != 1:
-        return None  # a JP2 file or more than one component
-    precision, codestream_signed = (head[42] & 0x7F) + 1, head[42] >> 7
-    if codestream_signed != signed or precision > allocated:
-        return None  # pydicom shifts the values (sign correction) or refuses them
-    levels = j2k_levels(head)
-    return reader, precision, levels if levels is not None else 0, bool(signed)
+    levels = j2k_levels(found.head)
+    return found.reader, found.precision, levels if levels is not None else 0, found.signed
 
 
 def reduction_for(rows: int, columns: int, levels: int, cover: tuple[int, int]) -> int:
