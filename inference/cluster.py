@@ -146,7 +146,7 @@ def cluster_rows(files: Sequence[Path], config: BatchConfig, scheduler: str, cei
             expected = _check_workers(client, config, scheduler)
             yield from _stream(client, files, config, ceiling_bytes, expected, ship_files, scheduler)
         except (OSError, CancelledError) as exc:  # a call to the scheduler failed: it is gone
-            raise SchedulerLost(f"lost the Dask scheduler at {scheduler} ({type(exc).__name__}: {exc})") from None
+            raise SchedulerLost(f"lost the Dask scheduler at {scheduler} ({type(exc).__name__})") from None
         finally:
             with contextlib.suppress(Exception):  # a client whose scheduler is gone may fail to close politely
                 client.close(timeout=CONNECT_TIMEOUT_S)
@@ -275,15 +275,19 @@ def _stream(client, files: Sequence[Path], config: BatchConfig, ceiling_bytes: i
             bytes_of.pop(future.key)
             yield _row(future, path, config, scheduler, len(queue) + running.count())
             if queue:
-                window = _window(client)  # workers may have joined or left
+                window = _window(client, window)  # workers may have joined or left
     finally:
         with contextlib.suppress(Exception):
             client.cancel(list(running.futures), force=True)
 
 
-def _window(client) -> int:
-    """How many tasks to keep in flight: :data:`TASKS_PER_THREAD` per worker thread now connected."""
-    return max(2, TASKS_PER_THREAD * sum(client.nthreads().values()))
+def _window(client, current: int = 2) -> int:
+    """How many tasks to keep in flight: :data:`TASKS_PER_THREAD` per worker thread now connected (``current`` if
+    the scheduler does not answer: the next task's result says why)."""
+    try:
+        return max(2, TASKS_PER_THREAD * sum(client.nthreads().values()))
+    except (OSError, CancelledError):
+        return current
 
 
 def _size(path: str) -> int:
