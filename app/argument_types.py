@@ -74,3 +74,14 @@ def capped_threads(requested: int, err: TextIO) -> int:
     why = "the CPUs this process may use" if usable <= numba else "Numba's NUMBA_NUM_THREADS"
     print(f"note: --threads {requested} capped at {min(usable, numba)}, {why}", file=err)
     return min(usable, numba)
+
+
+def skip_steps(text: str) -> tuple[str, ...]:
+    """An argparse type: steps of :data:`~inference.preprocessing.SKIPPABLE` separated by commas (``window,invert``),
+    in pipeline order without repeats."""
+    from radbench.inference.preprocessing import SKIPPABLE
+
+    steps = {part.strip() for part in text.split(",")}
+    if not steps or not steps <= set(SKIPPABLE):
+        raise argparse.ArgumentTypeError(f"needs steps among {', '.join(SKIPPABLE)} separated by commas (got {text!r})")
+    return tuple(step for step in SKIPPABLE if step in steps)

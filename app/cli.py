@@ -8,14 +8,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from radbench.app.argument_types import DECODER_HELP, THREADS_HELP, count, fraction
+from radbench.app.argument_types import DECODER_HELP, THREADS_HELP, count, fraction, skip_steps
 from radbench.app.samples import sample_files
 from radbench.inference.backends import BACKEND_NAMES
 from radbench.inference.loading.decoders import DECODER_NAMES
 from radbench.inference.model import NOT_FOR_CLINICAL_USE
 
 #: The subcommands; anything else as the first argument is a file for the desktop app.
-COMMANDS = ("predict", "batch", "bench", "profile", "gui")
+COMMANDS = ("predict", "batch", "bench", "profile", "inspect", "gui")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,11 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     predict = commands.add_parser("predict", help="classify scans and show per-stage timings")
-    predict.add_argument("files", nargs="+", metavar="FILE", help="DICOM, PNG, JPEG or TIFF files")
+    predict.add_argument("files", nargs="+", metavar="FILE",
+                         help="DICOM, PNG, JPEG or TIFF files (with --series, folders too)")
     predict.add_argument("--backend", choices=BACKEND_NAMES, default="vectorized",
                          help="preprocessing backend (default: vectorized)")
     predict.add_argument("--frame", type=int, default=None,
-                         help="frame index of a multi-frame scan (default: the middle frame)")
+                         help="frame index of a multi-frame scan, or with --series slice index of a series, in "
+                              "anatomical order; negative counts from the end (default: the middle one)")
+    predict.add_argument("--series", action="store_true",
+                         help="group the DICOM files (folders expanded) into series and classify one slice of each "
+                              "(--frame); other files as usual")
     predict.add_argument("--json", action="store_true", help="print one JSON object per file instead of tables")
     predict.add_argument("--model", default=None, help="ONNX classifier with a RadBench card (default: bundled)")
     predict.add_argument("--threads", type=count(1), default=None, metavar="N", help=THREADS_HELP)
@@ -38,13 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--heatmap", metavar="OUT.png", default=None,
                          help="write the scan with the model's heatmap blended in (with several files: a folder)")
     predict.add_argument("--opacity", type=fraction, default=0.5, help="heatmap opacity, 0 to 1 (default: 0.5)")
+    predict.add_argument("--skip", type=skip_steps, default=None, metavar="STAGE[,STAGE]",
+                         help="what-if: run without these steps and show the probability beside the full pipeline's "
+                              "(not the model's intended input): window (the image's own range instead of the "
+                              "file's window), equalize, invert (ignore MONOCHROME1)")
     from radbench.app.batch_command import add_parser as add_batch
     from radbench.app.bench_command import add_parser as add_bench
+    from radbench.app.inspect_command import add_parser as add_inspect
     from radbench.app.profile_command import add_parser as add_profile
 
     add_batch(commands)
     add_bench(commands)
     add_profile(commands)
+    add_inspect(commands)
     gui = commands.add_parser("gui", help="open the desktop app (the default with no command)")
     gui.add_argument("files", nargs="*", metavar="FILE", help="scans or folders to open")
     return parser
@@ -77,6 +88,10 @@ def _run(argv: Sequence[str] | None) -> int:
         from radbench.app.profile_command import run_profile
 
         return run_profile(args)
+    if args.command == "inspect":
+        from radbench.app.inspect_command import run_inspect
+
+        return run_inspect(args)
     if args.command == "batch":
         from radbench.app.batch_command import run_batch_command
 

@@ -18,9 +18,12 @@ from PySide6.QtWidgets import QLabel, QListWidget, QMainWindow, QSplitter, QTabW
 
 from radbench.app import scan_files
 from radbench.app.batch_dialog import BatchDialog
+from radbench.app.inspector_panel import InspectorPanel
 from radbench.app.metadata_panel import MetadataPanel
 from radbench.app.prediction_panel import PredictionPanel, subject
+from radbench.app.presentation import Presentation
 from radbench.app.problem_box import ProblemBox
+from radbench.app.race_view import RaceView
 from radbench.app.run_toolbar import RunToolbar
 from radbench.app.scan_opener import ScanOpener
 from radbench.app.scan_pane import ScanPane
@@ -29,13 +32,16 @@ from radbench.app.window_geometry import place_window
 from radbench.app.window_menus import build_menus, show_profile
 from radbench.inference.benchmarking.compare import Comparison
 from radbench.inference.benchmarking.numba_compile import CompileTime, end_compile_processes
+from radbench.inference.benchmarking.race import RaceResult
 from radbench.inference.display import view_caption
 from radbench.inference.errors import RadBenchError
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 from radbench.inference.pipeline import Prediction
 from radbench.inference.scan import Scan
+from radbench.inference.series import SeriesStack
 
-Key = tuple[Path, int]  # a scan's path and a frame index: what every result belongs to
+#: What every result belongs to: a scan's path and a frame index (for a slice of a series: the slice's file, frame 0).
+Key = tuple[Path, int]
 #: The size the window asks for on a screen with room for it (it never opens larger than the screen's free area).
 PREFERRED_SIZE = (1400, 900)
 #: The splitter's share of the window for the scan list and the results (the image takes the rest), the widths
@@ -58,9 +64,10 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("RadBench", "RadBench")
         self.setWindowTitle(f"RadBench — {NOT_FOR_CLINICAL_USE}")
         self.setAcceptDrops(True)
-        self.scans: list[Scan] = []
+        self.scans: list[Scan | SeriesStack] = []  # the scan list's entries: a series is one, browsed by slice
         self.predictions: dict[Key, Prediction] = {}
         self.timings: dict[Key, Prediction | Comparison] = {}  # the last run or comparison timed on each frame
+        self.races: dict[Key, RaceResult] = {}  # the last race of each frame
         self._revealed: set[str] = set()  # the kinds of result that have moved the user to their tab once
         self.model: Model | None = None
         self.problem_box = ProblemBox(self)
@@ -85,13 +92,19 @@ class MainWindow(QMainWindow):
         self.prediction_panel = PredictionPanel()
         self.timing_chart = TimingChart()
         self.metadata_panel = MetadataPanel()
+        self.inspector = InspectorPanel()
+        self.race_view = RaceView(lambda: self.numba_compile)
         self.tabs = QTabWidget()
         for panel, name, tip in ((self.prediction_panel, "Prediction", "The verdict on the frame shown, or why "
                                   "there is none, with the probabilities and the decision rule"),
                                  (self.timing_chart, "Timing", "Milliseconds per stage of the last Run or Compare "
                                   "all on the frame shown"),
                                  (self.metadata_panel, "Metadata", "The scan's key fields and every DICOM element "
-                                  "(patient-identifying values hidden)")):
+                                  "(patient-identifying values hidden)"),
+                                 (self.race_view, "Race", "A race of the backends on the frame shown, stage by stage "
+                                  "as measured, for a class to watch (Run › Race, Ctrl+D)"),
+                                 (self.inspector, "Inspector", "Every stage's output of the last Run on the frame "
+                                  "shown, its numbers, and what-if runs without a step")):
             self.tabs.addTab(panel, name)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="main_splitter", childrenCollapsible=False)
@@ -107,6 +120,7 @@ class MainWindow(QMainWindow):
         self.opener = ScanOpener(self.settings, status, self)
         self.run_toolbar = bar = RunToolbar(self.settings, status, self)
         self.addToolBar(bar)
+        self.presentation = Presentation(self)
         self.backend, self.repeats, self.threads = bar.backend, bar.repeats, bar.threads
         self.badge = self.timing_chart.badge
         self.run_button, self.compare_button, self.cancel_button = bar.run_button, bar.compare_button, bar.cancel_button
@@ -125,13 +139,21 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.scan_list.currentRowChanged.connect(self._show_scan)
-        self.scan_pane.frameChanged.connect(lambda _frame: self._show_results_for_view())
+        self.scan_pane.frameChanged.connect(self._frame_changed)
+        self.scan_pane.sliceFailed.connect(self._slice_failed)
         self.viewer.cursorValue.connect(self.cursor_label.setText)
         self.viewer.windowChanged.connect(lambda c, w: self.window_label.setText(f"C {c:.0f}  W {w:.0f}"))
         self.run_button.clicked.connect(self.run_current)
         self.compare_button.clicked.connect(self.compare_current)
+        self.run_toolbar.race_button.clicked.connect(self.race_current)
+        self.run_toolbar.race_events.connect(self.race_view.apply)
+        self.run_toolbar.raced.connect(self._raced)
+        self.run_toolbar.idle.connect(self.race_view.stopped)
+        self.race_view.problems.connect(self.report_problems)
         self.run_toolbar.ran.connect(self._ran)
         self.run_toolbar.compared.connect(self._compared)
+        self.run_toolbar.inspected.connect(self._inspected)
+        self.inspector.whatIfRequested.connect(self._what_if)
         self.run_toolbar.profiled.connect(lambda out, text: show_profile(self, out, text))
         self.run_toolbar.problems.connect(self.report_problems)
         self.opener.opened.connect(self._opened)
@@ -190,10 +212,15 @@ class MainWindow(QMainWindow):
 
     def _opened(self, scans: list[Scan]) -> None:
         first_new = len(self.scans)
-        for scan in scans:
-            self.scans.append(scan)
-            self.scan_list.addItem(scan.path.name)
-            self.scan_list.item(self.scan_list.count() - 1).setToolTip(str(scan.path))
+        for entry in scans:
+            self.scans.append(entry)
+            if isinstance(entry, SeriesStack):
+                self.scan_list.addItem(entry.series.title)
+                tip = f"{entry.series.title}\n{entry.series.files[0].parent}"
+            else:
+                self.scan_list.addItem(entry.path.name)
+                tip = str(entry.path)
+            self.scan_list.item(self.scan_list.count() - 1).setToolTip(tip)
         self.scan_list.setCurrentRow(first_new)
         self.viewer.setFocus()  # the viewer's keys (frames, zoom) work at once
 
@@ -212,8 +239,10 @@ class MainWindow(QMainWindow):
     # ----- showing --------------------------------------------------------------------------------------------
     @property
     def current_scan(self) -> Scan | None:
+        """The scan on screen: the selected entry, or the slice shown of a series (None while it cannot be read)."""
         row = self.scan_list.currentRow()
-        return self.scans[row] if 0 <= row < len(self.scans) else None
+        entry = self.scans[row] if 0 <= row < len(self.scans) else None
+        return self.viewer.scan if isinstance(entry, SeriesStack) else entry
 
     @property
     def current_key(self) -> Key | None:
@@ -221,25 +250,56 @@ class MainWindow(QMainWindow):
         return (scan.path, self.viewer.frame) if scan is not None else None
 
     def _show_scan(self, row: int) -> None:
-        scan = self.current_scan
-        if scan is None:
+        entry = self.scans[row] if 0 <= row < len(self.scans) else None
+        if isinstance(entry, SeriesStack):
+            self.scan_pane.show_series(entry)  # its middle slice, read now
+            self._frame_changed(self.scan_pane.frame)
             return
-        self.scan_pane.show_scan(scan)
-        self.metadata_panel.show_scan(scan)
+        if entry is None:
+            return
+        self.scan_pane.show_scan(entry)
+        self.metadata_panel.show_scan(entry)
         self._show_results_for_view()
         self._update_buttons()
+
+    def _frame_changed(self, frame: int) -> None:
+        """Another frame, or slice of a series: its results, and a slice's own metadata."""
+        stack, scan = self.scan_pane.stack, self.current_scan
+        if stack is not None and scan is not None:
+            self.metadata_panel.show_scan(scan, stack.series, frame)
+        self._show_results_for_view()
+        self._update_buttons()
+
+    def _slice_failed(self, problem: str) -> None:
+        """A slice that cannot be read: the views say so (naming the file and the reason) and Run waits."""
+        series, index = self.scan_pane.stack.series, self.scan_pane.frame
+        where = series.describe_slice(index)
+        self.prediction_panel.clear(f"This slice cannot be read: {problem}", heading=where)
+        self.timing_chart.clear(f"{where}: cannot be read")
+        self.metadata_panel.show_unreadable(series, index, problem)
+        self.scan_pane.show_heatmap(None)
+        self.statusBar().showMessage(problem, 15000)
+        self._update_buttons()
+
+    def _where(self, scan: Scan) -> str:
+        """What the results on screen belong to: "chest.dcm, frame 1 of 1", or for a slice of a series
+        "f61.dcm, slice 61 of 120, instance 61, at -12.5 mm"."""
+        stack = self.scan_pane.stack
+        if stack is None:
+            return subject(scan.path.name, self.viewer.frame, scan.frame_count)
+        return f"{scan.path.name}, {stack.series.describe_slice(self.scan_pane.frame)}"
 
     def _show_results_for_view(self) -> None:
         """The stored prediction and timings of the scan and frame on screen, or empty states naming them."""
         scan, key = self.current_scan, self.current_key
         if scan is None or self.model is None:
             return
-        where = subject(scan.path.name, self.viewer.frame, scan.frame_count)
+        where = self._where(scan)
         prediction = self.predictions.get(key)
         if prediction is None:
             self.prediction_panel.clear("No prediction for this frame yet: press Run.", heading=where)
         else:
-            self.prediction_panel.show_prediction(prediction, self.model)
+            self.prediction_panel.show_prediction(prediction, self.model, where)
         self.scan_pane.show_heatmap(prediction.heatmap if prediction is not None else None,
                                     prediction.label if prediction is not None and not prediction.withheld else "")
         timing = self.timings.get(key)
@@ -251,6 +311,8 @@ class MainWindow(QMainWindow):
         else:
             self.timing_chart.show_run(timing.timings.as_ms(), f"{where}: {timing.backend}", timing.backend,
                                        self.numba_compile if timing.backend == "numba" else None, timing.threads)
+        self.inspector.show_for(key, where)
+        self.race_view.show_for(key, where, self.races.get(key))
 
     def _update_buttons(self) -> None:
         self.run_toolbar.set_input_ready(self.current_scan is not None and self.model is not None)
@@ -276,6 +338,13 @@ class MainWindow(QMainWindow):
     def compare_current(self) -> None:
         self.run_toolbar.compare(self.current_scan, self.viewer.frame, self.model)
 
+    def race_current(self) -> None:
+        """Race the backends on the frame shown (the demo preset); the Race tab comes forward and fills as it goes."""
+        scan = self.current_scan
+        if self.run_toolbar.race(scan, self.viewer.frame, self.model):
+            self.race_view.start(self.current_key, subject(scan.path.name, self.viewer.frame, scan.frame_count))
+            self.tabs.setCurrentWidget(self.race_view)
+
     def profile_current(self, out: str | Path) -> None:
         """Profile a run of the current scan off the GUI thread; the top functions appear in a window."""
         self.run_toolbar.profile(self.current_scan, self.model, out)
@@ -288,12 +357,27 @@ class MainWindow(QMainWindow):
         self.predictions[key] = self.timings[key] = prediction
         self._arrived(key, "run", self.prediction_panel)
 
+    def _what_if(self, skip: tuple[str, ...], backend: str) -> None:
+        """A what-if run of the frame shown, with the backend of its inspected Run; refused while a job runs."""
+        if not self.run_toolbar.what_if(self.current_scan, self.viewer.frame, self.model, skip, backend):
+            self.statusBar().showMessage("Wait for the job going on to finish, then tick again", 5000)
+            self._show_results_for_view()  # the boxes show what was run again
+
+    def _inspected(self, inspection, skip: tuple[str, ...]) -> None:
+        key = self.inspector.add(inspection, skip)
+        if key == self.current_key:
+            self._show_results_for_view()
+
     def _compared(self, comparison: Comparison) -> None:
         key = (comparison.path, comparison.frame)
         self.timings[key] = comparison
         if self.backend_name in comparison.results:
             self.predictions[key] = comparison.results[self.backend_name].last
         self._arrived(key, "comparison", self.timing_chart)
+
+    def _raced(self, result: RaceResult) -> None:
+        self.races[(result.path, result.frame)] = result
+        self.race_view.finish(result, subject(result.path.name, result.frame, result.frame_count))
 
     def _arrived(self, key: Key, kind: str, tab: QWidget) -> None:
         """Show a new result if it belongs to the view; the first of its kind also brings its tab forward."""

@@ -1,6 +1,9 @@
-"""The metadata panel: key fields of the scan, and the full DICOM tag list, searchable, identifiers hidden."""
+"""The metadata panel: key fields of the scan (for a slice of a series, the series' shared fields, then the slice's
+own), and the full DICOM tag list, searchable, identifiers hidden."""
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
@@ -16,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from radbench.inference.scan import Scan
+from radbench.inference.series import Series
 from radbench.inference.tags import TagRow, read_tags
 from radbench.inference.wording import counted
 
@@ -56,16 +60,61 @@ class MetadataPanel(QWidget):
         self.search.textChanged.connect(self.proxy.setFilterFixedString)
         self.reveal.toggled.connect(self._fill_table)
         self._rows: list[TagRow] = []
+        self._series: Series | None = None
 
-    def show_scan(self, scan: Scan) -> None:
+    def show_scan(self, scan: Scan, series: Series | None = None, index: int = 0) -> None:
+        """The key fields and header of ``scan``; when it is slice ``index`` of ``series``, the series' shared fields
+        come first, then the slice's own, and the table lists the slice's header. Identifying values are hidden again
+        for every other scan or series (not when stepping through the slices of one)."""
+        same_series = self._start(series)
+        fields = key_fields(scan)
+        if series is not None:
+            self._add_fields("Series: shared by every slice", shared_fields(series))
+            self._add_fields(f"This slice: {scan.path.name}", [("Slice", series.describe_slice(index))])
+            fields = [(name, value) for name, value in fields if name != "File"]  # the heading names it
+        self._add_fields("", fields)
+        self._rows = read_tags(scan.path) if scan.source_format == "DICOM" else []
+        if not same_series:
+            self.reveal.setChecked(False)
+        self._fill_table()
+
+    def show_unreadable(self, series: Series, index: int, problem: str) -> None:
+        """Slice ``index`` of ``series`` cannot be read: the series' shared fields, the slice's place and why."""
+        self._start(series)
+        self._add_fields("Series: shared by every slice", shared_fields(series))
+        self._add_fields(f"This slice: {series.files[index].name}", [("Slice", series.describe_slice(index)),
+                                                                      ("Problem", problem)])
+        self._rows = []
+        self._fill_table()
+
+    def _start(self, series: Series | None) -> bool:
+        """Empty the fields for a new scan or slice of ``series``; True if it is a slice of the series shown."""
+        same_series = series is not None and series is self._series
+        self._series = series
         while self.form.rowCount():
             self.form.removeRow(0)
-        for name, value in key_fields(scan):
+        return same_series
+
+    def _add_fields(self, heading: str, fields: list[tuple[str, str]]) -> None:
+        if heading:
+            title = QLabel(heading, textFormat=Qt.TextFormat.PlainText)
+            title.setStyleSheet("font-weight: bold;")
+            self.form.addRow(title)
+        for name, value in fields:
             label = QLabel(value, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
             self.form.addRow(f"{name}:", label)
-        self._rows = read_tags(scan.path) if scan.source_format == "DICOM" else []
-        self.reveal.setChecked(False)
-        self._fill_table()
+
+    def fields(self) -> dict[str, str]:
+        """The key fields as shown, by label ("Modality:"); a section heading maps to ""."""
+        shown = {}
+        for row in range(self.form.rowCount()):
+            label = self.form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            field = self.form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+            if label is None:
+                shown[self.form.itemAt(row, QFormLayout.ItemRole.SpanningRole).widget().text()] = ""
+            else:
+                shown[label.widget().text()] = field.widget().text()
+        return shown
 
     def visible_values(self) -> list[str]:
         """The value column as currently shown (after the search filter)."""
@@ -84,11 +133,36 @@ class MetadataPanel(QWidget):
         self.table.setColumnWidth(1, min(self.table.columnWidth(1), NAME_WIDTH))
 
 
+def shared_fields(series: Series) -> list[tuple[str, str]]:
+    """What every slice of ``series`` shares, as the grouping read it from their headers (nothing identifying: the
+    series' UID stays in the table, hidden)."""
+    spacing = _slice_spacing(series)
+    return [
+        ("Series", f"{series.number if series.number is not None else '—'}: {series.description or 'no description'}"),
+        ("Slices", f"{len(series.files)}, ordered by {_ORDER_WORDS[series.ordered_by]}"),
+        ("Slice spacing", f"{spacing:g} mm" if spacing is not None else "—"),
+        ("Folder", str(series.files[0].parent)),
+    ]
+
+
+_ORDER_WORDS = {"position": "position along the slice normal", "instance number": "Instance Number",
+                "file name": "file name (no positions or instance numbers)"}
+
+
+def _slice_spacing(series: Series) -> float | None:
+    """The median distance between neighbouring slices, when they are ordered by position."""
+    locations = [value for value in series.locations if value is not None]
+    if len(locations) < 2 or len(locations) != len(series.files):
+        return None
+    gaps = sorted(b - a for a, b in pairwise(locations))
+    return round(gaps[len(gaps) // 2], 3)
+
+
 def key_fields(scan: Scan) -> list[tuple[str, str]]:
     """The fields a reader checks first, none of them patient-identifying."""
     frames = scan.pixels.shape[0]
     rows, cols = scan.pixels.shape[1:3]
-    window = ", ".join(f"{p.name + ' ' if p.name else ''}C {p.center:g} / W {p.width:g}" for p in scan.window_presets)
+    window = "\n".join(f"{p.name + ' ' if p.name else ''}C {p.center:g} / W {p.width:g}" for p in scan.window_presets)
     spacing = f"{scan.pixel_spacing[0]:g} × {scan.pixel_spacing[1]:g} mm" if scan.pixel_spacing and any(
         scan.pixel_spacing) else "—"
     return [

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from radbench.app.argument_types import capped_threads
+from radbench.app.what_if import NOT_INTENDED, comparison, what_if, what_if_record
 from radbench.inference.atomic_file import check_output
 from radbench.inference.benchmarking.numba_compile import describe
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError, quoted
@@ -16,7 +17,11 @@ from radbench.inference.loading import decode_threads
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 from radbench.inference.overlay_export import save_overlay
 from radbench.inference.pipeline import Pipeline, Prediction
+from radbench.inference.series import Series, expand, group_series, series_uid_stand_in
 from radbench.inference.threads import compute_threads
+
+#: One file to classify: its path, the frame (None: the default), and for a slice its series and index in it.
+Job = tuple[str, int | None, tuple[Series, int] | None]
 
 
 def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -24,7 +29,9 @@ def run_predict(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
     be written (checked before the first file).
 
     Files that are not scans at all (a README, a DICOMDIR) are reported as skipped, not as failures. Everything runs
-    on ``--threads`` threads (Numba's kernels and ONNX Runtime's infer), or on the defaults without it.
+    on ``--threads`` threads (Numba's kernels and ONNX Runtime's infer), or on the defaults without it. With
+    ``--series`` the files (folders expanded) are grouped into series first: one slice of each is classified
+    (``--frame``, default the middle one), its result naming the series and the slice.
     """
     out, err = out or sys.stdout, err or sys.stderr
     threads = capped_threads(args.threads, err) if args.threads is not None else None
@@ -36,21 +43,27 @@ def _predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         pipeline = Pipeline(Model(args.model), args.backend, decoder=getattr(args, "decoder", None),
                             announce=lambda message: print(message, file=err, flush=True))
-        heatmap_paths = _heatmap_paths(args.heatmap, args.files)
+        jobs = _series_jobs(args.files, args.frame, err) if getattr(args, "series", False) else [
+            (path, args.frame, None) for path in args.files]
+        heatmap_paths = _heatmap_paths(args.heatmap, [path for path, _, _ in jobs])
     except (RadBenchError, OSError) as exc:
         print(f"radbench: {exc}", file=err)
         return 1
     failed = skipped = 0
-    for path in args.files:
+    for path, frame, in_series in jobs:
         try:
-            prediction = pipeline.run(path, frame=args.frame)
-            text = json.dumps(as_record(prediction), allow_nan=False) if args.json else as_table(prediction)
+            if getattr(args, "skip", None):
+                text, prediction = _what_if_text(pipeline, path, frame, in_series, args)
+            else:
+                prediction = pipeline.run(path, frame=frame)
+                text = (json.dumps({**as_record(prediction), **_series_record(in_series)}, allow_nan=False)
+                        if args.json else _series_line(in_series) + as_table(prediction))
             if heatmap_paths:
                 save_overlay(prediction, heatmap_paths[path], args.opacity)
                 print(f"heatmap: {heatmap_paths[path]}", file=err)
         except NotAScanError as exc:
             skipped += 1
-            if len(args.files) == 1:  # named alone: say why; among several (a glob, a folder's files): counted
+            if len(jobs) == 1:  # named alone: say why; among several (a glob, a folder's files): counted
                 print(f"skipped: {exc}", file=err)
             continue
         except ScanError as exc:  # its message already names the file
@@ -69,9 +82,57 @@ def _predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.json:
         print(NOT_FOR_CLINICAL_USE, file=out)
     if failed or skipped:
-        print(f"{len(args.files) - failed - skipped} classified, {failed} failed, {skipped} skipped (not scans)",
+        print(f"{len(jobs) - failed - skipped} classified, {failed} failed, {skipped} skipped (not scans)",
               file=err)
     return 1 if failed else 0
+
+
+def _what_if_text(pipeline: Pipeline, path: str, frame: int | None, in_series: tuple[Series, int] | None,
+                  args: argparse.Namespace) -> tuple[str, Prediction]:
+    """The run without ``args.skip`` as a table (or JSON line) with its comparison to the full pipeline."""
+    full, changed = what_if(pipeline, path, frame, args.skip)
+    if args.json:
+        record = {**as_record(changed), **_series_record(in_series), **what_if_record(full, changed)}
+        return json.dumps(record, allow_nan=False), changed
+    header, *rest = as_table(changed).split("\n")
+    marked = f"  WHAT-IF: without {', '.join(changed.skipped)}, {NOT_INTENDED}" if changed.skipped else None
+    lines = [header, *([marked] if marked else []), *rest, f"  what-if: {comparison(full, changed, args.skip)}"]
+    return _series_line(in_series) + "\n".join(lines), changed
+
+
+def _series_jobs(paths: list[str], frame: int | None, err: TextIO) -> list[Job]:
+    """``--series``: what to classify, (file, frame, (series, slice index) or None): one slice of each series, then
+    every other file. A file left out of a series is noted on ``err`` with the reason; a slice index out of a
+    series' range raises ``RadBenchError`` before any file runs."""
+    grouping = group_series(expand(paths))
+    for item in grouping.left_out:
+        print(f"note: {item.path} left out of a series ({item.reason}): classified on its own", file=err)
+    jobs: list[Job] = []
+    for series in grouping.series:
+        try:
+            index = series.slice_index(frame)
+        except IndexError as exc:
+            raise RadBenchError(f"--frame: {exc} ({series.title}, {series.files[0].parent})") from None
+        jobs.append((str(series.files[index]), None, (series, index)))
+    return jobs + [(str(path), frame, None) for path in grouping.singles]
+
+
+def _series_line(in_series: tuple[Series, int] | None) -> str:
+    """The line above a slice's table: "series: CT, 120 slices, series 3: Chest; slice 61 of 120, instance 61"."""
+    if in_series is None:
+        return ""
+    series, index = in_series
+    return f"series: {series.title}; {series.describe_slice(index)} (ordered by {series.ordered_by})\n"
+
+
+def _series_record(in_series: tuple[Series, int] | None) -> dict:
+    """The ``series`` field of a slice's JSON record (the UID as its stand-in: no identifying value)."""
+    if in_series is None:
+        return {}
+    series, index = in_series
+    return {"series": {"title": series.title, "series_uid": series_uid_stand_in(series.series_uid),
+                       "slice": index, "slices": len(series.files), "ordered_by": series.ordered_by,
+                       "instance": series.instances[index] if series.instances else None}}
 
 
 def _heatmap_paths(target: str | None, files: list[str]) -> dict[str, Path]:

@@ -62,11 +62,12 @@ class PredictionPanel(QWidget):
         self._model_note = f"Model: {model.title}\n{_calibration_note(model)}"
         self.details.setText(self._model_note)
 
-    def show_prediction(self, prediction: Prediction, model: Model) -> None:
-        """The verdict of ``prediction`` (or why it is withheld), its warnings right below, then the bars."""
+    def show_prediction(self, prediction: Prediction, model: Model, where: str | None = None) -> None:
+        """The verdict of ``prediction`` (or why it is withheld), its warnings right below, then the bars. ``where``
+        names what it belongs to (default: its file and frame, :func:`subject`)."""
         self._set_bars(tuple(prediction.probabilities))
-        self.heading.setText(f"{subject(prediction.path.name, prediction.frame, prediction.frame_count)} · backend "
-                             f"{prediction.backend}")
+        where = where or subject(prediction.path.name, prediction.frame, prediction.frame_count)
+        self.heading.setText(f"{where} · backend {prediction.backend}")
         self.heading.setToolTip(str(prediction.path))
         withheld = prediction.withheld is not None
         if withheld:

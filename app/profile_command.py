@@ -1,4 +1,5 @@
-"""``radbench profile``: one run under cProfile; saves the .prof and prints the top functions."""
+"""``radbench profile``: one run under cProfile (saves the .prof and prints the top functions), or with ``--trace`` a
+Chrome trace of the stages and ONNX Runtime's operators."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TextIO
 
 from radbench.inference.atomic_file import check_output
 from radbench.inference.backends import BACKEND_NAMES
-from radbench.inference.benchmarking.profiling import profile_run
+from radbench.inference.benchmarking.profiling import profile_run, trace_run
 from radbench.inference.errors import RadBenchError
 from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 
@@ -21,16 +22,22 @@ def add_parser(commands) -> None:
     profile.add_argument("--out", default="run.prof", help="profile to write (open it with snakeviz; default run.prof)")
     profile.add_argument("--top", type=int, default=25, help="functions to list (default 25)")
     profile.add_argument("--model", default=None, help="ONNX classifier with a RadBench card (default: bundled)")
+    profile.add_argument("--trace", default=None, metavar="OUT.json",
+                         help="instead of cProfile (whose overhead would stretch the timeline), write a Chrome trace: "
+                              "the stages as spans and ONNX Runtime's operators on the same clock (open it in "
+                              "ui.perfetto.dev or chrome://tracing); --out and --top are then unused")
 
 
 def run_profile(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """0 when profiled; 1 when the file or the model failed; 2 when ``--out`` cannot be written (checked first)."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        check_output(args.out)
+        check_output(args.trace or args.out)
     except OSError as exc:
         print(f"radbench profile: {exc}", file=err)
         return 2
+    if args.trace:
+        return _trace(args, out, err)
     try:
         prediction, text = profile_run(args.file, Model(args.model), args.backend, args.out, args.top)
     except RadBenchError as exc:
@@ -43,4 +50,23 @@ def run_profile(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
           f"{prediction.timings.total_ms:.1f} ms in stages (Numba compile done before profiling)", file=out)
     print(text, file=out)
     print(f"profile written to {args.out} (view it with: snakeviz {args.out}). {NOT_FOR_CLINICAL_USE}", file=out)
+    return 0
+
+
+def _trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        prediction, trace = trace_run(args.file, args.model, args.backend, args.trace)
+    except RadBenchError as exc:
+        print(f"radbench profile: {exc}", file=err)
+        return 1
+    except OSError as exc:
+        print(f"radbench profile: {args.trace}: cannot write the trace ({exc.strerror or exc})", file=err)
+        return 1
+    operators = sum(1 for event in trace["traceEvents"] if event.get("cat") == "Node")
+    verdict = f"no verdict ({prediction.withheld})" if prediction.withheld else prediction.label
+    print(f"{prediction.path}: {verdict}, backend {prediction.backend}, {prediction.timings.total_ms:.1f} ms "
+          f"in {len(prediction.timings.stages)} stages, {operators} ONNX Runtime operator spans (Numba compile done "
+          f"before tracing)", file=out)
+    print(f"trace written to {args.trace} (open it in ui.perfetto.dev or chrome://tracing). {NOT_FOR_CLINICAL_USE}",
+          file=out)
     return 0

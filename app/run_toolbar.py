@@ -1,4 +1,4 @@
-"""The main window's Run toolbar and its background jobs: backend choice, threads, repeats, Run / Compare all /
+"""The main window's Run toolbar and its background jobs: backend choice, threads, repeats, Run / Compare all / Race /
 Cancel, the job's progress bar, and Numba's warm-up.
 
 The Threads box sets how many threads the next runs, comparisons and profiles use (Numba's parallel kernels and ONNX
@@ -6,7 +6,7 @@ Runtime's infer, through :func:`inference.threads.compute_threads` entered on th
 value, "default", keeps the defaults (Numba on every usable CPU, ONNX Runtime on one). A result names the threads it
 ran on.
 
-One job (a run, a comparison or a profile) at a time on a superqt worker thread, so the window stays responsive;
+One job (a run, a comparison, a race or a profile) at a time on a superqt worker thread, so the window stays responsive;
 Cancel sets a flag that the pipeline checks between stages and between rows. Results come back as signals on the
 GUI thread; the window decides how to show them.
 
@@ -20,12 +20,13 @@ backend list and the timing chart show alike ("cold compile, 16.8 s" or "on-disk
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QPushButton, QSpinBox, QStatusBar, QToolBar, QWidget
 from superqt.utils import create_worker
 
@@ -42,7 +43,9 @@ from radbench.inference.benchmarking.numba_compile import (
     warm_in_subprocess,
 )
 from radbench.inference.benchmarking.profiling import profile_run
+from radbench.inference.benchmarking.race import DEMO, RacePlan, run_race
 from radbench.inference.errors import Cancelled, RadBenchError
+from radbench.inference.inspection import inspect_run
 from radbench.inference.machine import usable_cpus
 from radbench.inference.model import Model
 from radbench.inference.pipeline import Pipeline
@@ -52,6 +55,9 @@ from radbench.inference.threads import DEFAULT_ONNX_THREADS, compute_threads, th
 #: Input dtypes whose Numba kernels are compiled in the background at start-up.
 WARM_DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
 CACHE_LOAD_MESSAGE = "Loading Numba kernels from the on-disk cache…"
+#: How often a race's events are passed on to the GUI thread (they queue up on the worker thread meanwhile): often
+#: enough to watch, seldom enough to cost the GUI thread next to nothing.
+RACE_POLL_MS = 50
 
 
 class RunToolbar(QToolBar):
@@ -59,8 +65,12 @@ class RunToolbar(QToolBar):
     puts :attr:`progress` in its status bar and calls :meth:`set_input_ready` when the scan or model changes."""
 
     ran = Signal(object)  # Prediction
+    inspected = Signal(object, tuple)  # Inspection of a Run (after ``ran``) or of a what-if run, the steps skipped
     compared = Signal(object)  # Comparison
     profiled = Signal(str, str)  # the .prof path, the top functions as text
+    raced = Signal(object)  # RaceResult
+    race_events = Signal(list)  # the race's RaceEvents since the last poll, on the GUI thread, in order
+    idle = Signal()  # a job ended (with a result, failed or cancelled)
     problems = Signal(str, list)  # title, problem lines
     # emitted on worker threads, received (queued) on the GUI thread:
     _progress = Signal(int, int, str)
@@ -85,13 +95,15 @@ class RunToolbar(QToolBar):
                                                      "stage (Ctrl+R)")
         self.compare_button = QPushButton("Compare all", toolTip="Time every backend on the frame shown and check "
                                                                  "that their model inputs agree (Ctrl+Shift+R)")
+        self.race_button = QPushButton("Race", toolTip="Demo: race the backends on the frame shown, one after "
+                                                       "another, stage by stage, with few repeats (Ctrl+D)")
         self.cancel_button = QPushButton("Cancel", enabled=False, toolTip="Stop the run or comparison going on "
                                                                           "(Esc)")
         self.progress = QProgressBar(maximumWidth=220, visible=False, toolTip="How far the job has got")
         backend_label = QLabel(" Backend ")
         backend_label.setBuddy(self.backend)
         for widget in (backend_label, self.backend, self.threads, self.run_button, self.repeats,
-                       self.compare_button, self.cancel_button):
+                       self.compare_button, self.race_button, self.cancel_button):
             self.addWidget(widget)
         self.numba_compile: CompileTime | None = None  # every Numba warm-up of this session, as one figure
         self._numba_ready = threading.Event()  # cleared while the start-up warm-up runs
@@ -102,6 +114,11 @@ class RunToolbar(QToolBar):
         self._job_idle = threading.Event()  # set on the worker thread as soon as a job's work has returned
         self._job_idle.set()
         self._input_ready = False
+        # A race's events queue up on the worker thread and reach the GUI thread in batches, one per poll: one
+        # update of the view per poll, however many rows or stages were reported in between.
+        self._race_events: queue.SimpleQueue = queue.SimpleQueue()
+        self._race_poll = QTimer(self, interval=RACE_POLL_MS)
+        self._race_poll.timeout.connect(self._pass_race_events)
 
         self.backend.setCurrentIndex(max(0, self.backend.findData(settings.value("backend", "vectorized"))))
         self.repeats.setValue(int(settings.value("repeats", 3)))
@@ -145,9 +162,26 @@ class RunToolbar(QToolBar):
             if backend == "numba":
                 self._prepare_numba(scan, frame)
             self._say.emit(f"Running {backend} on {scan.path.name}, frame {frame + 1}…")
-            return pipeline.run(scan.path, frame=frame, cancel=self._cancel.is_set)
+            return inspect_run(pipeline, scan.path, frame=frame, cancel=self._cancel.is_set)
 
-        self._start(f"Running {backend}", work, self.ran.emit, threads)
+        self._start(f"Running {backend}", work, self._ran, threads)
+
+    def what_if(self, scan: Scan | None, frame: int, model: Model | None, skip: tuple[str, ...], backend: str) -> bool:
+        """Run ``backend`` on ``frame`` of ``scan`` without the ``skip`` steps; ``inspected`` follows (never ``ran``:
+        it is not the model's intended input). False (nothing started) while another job runs."""
+        if scan is None or model is None or self.busy or not skip:
+            return False
+        pipeline = Pipeline(model, get_backend(backend))
+
+        def work():
+            if backend == "numba":
+                self._prepare_numba(scan, frame)
+            self._say.emit(f"Running {backend} on {scan.path.name}, frame {frame + 1}, without {', '.join(skip)}…")
+            return inspect_run(pipeline, scan.path, frame=frame, skip=skip, cancel=self._cancel.is_set)
+
+        self._start(f"What-if run of {backend}", work, lambda inspection: self.inspected.emit(inspection, skip),
+                    self.thread_count)
+        return True
 
     def compare(self, scan: Scan | None, frame: int, model: Model | None) -> None:
         """Time every backend on ``frame`` of ``scan`` (``repeats`` runs each) and check they agree; ``compared``
@@ -162,6 +196,37 @@ class RunToolbar(QToolBar):
                                     progress=self._progress.emit)
 
         self._start("Comparing backends", work, self._compared, self.thread_count)
+
+    def race(self, scan: Scan | None, frame: int, model: Model | None, plan: RacePlan = DEMO) -> bool:
+        """Race ``plan``'s backends on ``frame`` of ``scan``: ``race_events`` as its stages are measured, then
+        ``raced``. False if it could not start (no scan or model, or busy)."""
+        if scan is None or model is None or self.busy:
+            return False
+
+        def work():
+            if "numba" in plan.backends:
+                self._prepare_numba(scan, frame)
+            self._say.emit(f"Racing the backends on {scan.path.name}…")
+            return run_race(model, scan, frame=frame, plan=plan, cancel=self._cancel.is_set,
+                            report=self._race_events.put)
+
+        def done(result) -> None:
+            self._pass_race_events()
+            self.raced.emit(result)
+
+        self._start("Racing backends", work, done, self.thread_count)
+        self._race_poll.start()
+        return True
+
+    def _pass_race_events(self) -> None:
+        events = []
+        while True:
+            try:
+                events.append(self._race_events.get_nowait())
+            except queue.Empty:
+                break
+        if events:
+            self.race_events.emit(events)
 
     def profile(self, scan: Scan | None, model: Model | None, out: str | Path) -> None:
         """cProfile a run of ``scan`` with the chosen backend into ``out``; ``profiled`` follows."""
@@ -230,6 +295,10 @@ class RunToolbar(QToolBar):
         self.problems.emit("Numba cannot compile its kernels", [str(exc)])
 
     # ----- results ----------------------------------------------------------------------------------------------
+    def _ran(self, inspection) -> None:
+        self.ran.emit(inspection.prediction)
+        self.inspected.emit(inspection, ())
+
     def _compared(self, comparison) -> None:
         self.compared.emit(comparison)
         notes = [r.note for r in comparison.results.values() if r.note]
@@ -277,6 +346,10 @@ class RunToolbar(QToolBar):
     def _finished(self) -> None:
         self._job = None
         self.progress.hide()
+        if self._race_poll.isActive():
+            self._race_poll.stop()
+            self._pass_race_events()
+        self.idle.emit()
         if self._status.currentMessage().endswith("…"):
             self._status.clearMessage()
         self._update_buttons()
@@ -284,6 +357,7 @@ class RunToolbar(QToolBar):
     def _update_buttons(self) -> None:
         self.run_button.setEnabled(self._input_ready and not self.busy)
         self.compare_button.setEnabled(self._input_ready and not self.busy)
+        self.race_button.setEnabled(self._input_ready and not self.busy)
         self.cancel_button.setEnabled(self.busy)
 
 

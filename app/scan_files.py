@@ -1,5 +1,5 @@
-"""Which files to open and how: folders expanded recursively, scans loaded with every failure kept for one report,
-the last folder and recent files kept in QSettings, the bundled samples."""
+"""Which files to open and how: DICOM slices grouped into series (:mod:`inference.series`), the other scans loaded
+with every failure kept for one report, the last folder and recent files kept in QSettings, the bundled samples."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from radbench.app.samples import SAMPLE_DIR
 from radbench.inference.errors import NotAScanError, RadBenchError
 from radbench.inference.loading import load_scan_isolated
 from radbench.inference.scan import Scan
+from radbench.inference.series import Grouping, SeriesStack, group_series
 
 ADULT_FILM = SAMPLE_DIR / "chest_cr_rg1_j2k_lossless.dcm"
 #: What the app opens on its first start: an in-domain pediatric film first (it gets a verdict without a warning),
@@ -22,32 +23,31 @@ RECENT_LIMIT = 10
 OPEN_FILTER = "Scans (*.dcm *.dicom *.dic *.ima *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 
 
-def expand(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; folders replaced by every file under them (hidden ones skipped), sorted."""
-    out: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            out += sorted(p for p in path.rglob("*") if p.is_file()
-                          and not any(part.startswith(".") for part in p.relative_to(path).parts))
-        else:
-            out.append(path)
-    return out
-
-
 @dataclass
 class Loaded:
-    """What one opening gave: the scans, and one line per file that failed or was skipped, naming it and why."""
+    """What one opening gave: the series (one stack each) and the other scans, how the files were grouped, and one
+    line per file that failed or was skipped, naming it and why."""
 
     scans: list[Scan] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # readable files that are not scans (a README, a DICOMDIR)
+    series: list[SeriesStack] = field(default_factory=list)
+    grouping: Grouping | None = None
+
+    @property
+    def entries(self) -> list[Scan | SeriesStack]:
+        """What the scan list gains, in order: the series, then the other scans in the order given."""
+        return [*self.series, *self.scans]
 
 
 def load_scans(files: Iterable[Path]) -> Loaded:
-    """Load every file (each in a loader process). Never raises for one file: an odd file must not take the app
-    down."""
-    loaded = Loaded()
-    for path in files:
+    """Group the files into series from their headers (a slice's pixels are read when it is shown) and load every
+    other file (each in a loader process). Never raises for one file: an odd file must not take the app down."""
+    files = list(files)
+    loaded = Loaded(grouping=group_series(files))
+    loaded.series = [SeriesStack(series) for series in loaded.grouping.series]
+    in_series = {path for series in loaded.grouping.series for path in series.files}
+    for path in (p for p in files if p not in in_series):
         try:
             loaded.scans.append(load_scan_isolated(path))
         except NotAScanError as exc:

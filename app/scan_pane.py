@@ -1,5 +1,6 @@
 """The centre of the main window: the scan viewer with its controls, window presets, invert and reset above it, and
-beneath it a frame slider (multi-frame scans) and the heatmap toggle, its colour legend and its opacity.
+beneath it a frame slider (multi-frame scans; the slices of a series, each read when shown) and the heatmap toggle,
+its colour legend and its opacity.
 
 The pane's keys act while the image or one of its controls has the focus (click the image): frames with PageUp /
 PageDown, Up / Down, Home / End; zoom with + / -, 1:1 with 1. :data:`PANE_KEYS` lists them for Help › Keyboard
@@ -25,8 +26,10 @@ from PySide6.QtWidgets import (
 
 from radbench.app.viewer import ZOOM_STEP, ScanViewer
 from radbench.inference.display import CUSTOM
+from radbench.inference.errors import ScanError
 from radbench.inference.heatmap import colorize
 from radbench.inference.scan import Scan
+from radbench.inference.series import SeriesStack
 
 #: The pane's keys: (keys, what they do, the ScanPane method they call and its arguments).
 PANE_KEYS = (
@@ -85,9 +88,12 @@ class HeatLegend(QWidget):
 
 
 class ScanPane(QWidget):
-    """The viewer and its controls. ``frameChanged`` says the user moved to another frame of the scan."""
+    """The viewer and its controls. ``frameChanged`` says the user moved to another frame of the scan (or slice of
+    the series: :attr:`stack` is the series shown, ``None`` for a scan); ``sliceFailed`` gives the file and the reason
+    of a slice that cannot be read (the viewer is then empty)."""
 
     frameChanged = Signal(int)
+    sliceFailed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -114,17 +120,17 @@ class ScanPane(QWidget):
         controls.addStretch(1)
 
         self.frame_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=0, pageStep=1)
-        self.frame_slider.setToolTip("The frame shown and classified. Keys: PageUp / PageDown or Up / Down step, Home "
-                                     "/ End go to the first / last frame.")
-        self.frame_label = QLabel(toolTip="Frame shown / frames in the scan")
+        self.frame_label = QLabel()
+        self.frame_name = QLabel("Frame")
         frames = QHBoxLayout()
         frames.setContentsMargins(0, 0, 0, 0)
-        frames.addWidget(QLabel("Frame"))
+        frames.addWidget(self.frame_name)
         frames.addWidget(self.frame_slider, 1)
         frames.addWidget(self.frame_label)
         self.frame_row = QWidget()
         self.frame_row.setLayout(frames)
-        self.frame_row.hide()
+        self.stack: SeriesStack | None = None
+        self._set_frames("Frame", 1, 0)  # hidden until a scan has several frames
 
         self.overlay = QCheckBox("Heatmap", enabled=False)
         self.overlay.setToolTip("Lay the model's class activation map over the image: where the evidence for its "
@@ -168,15 +174,53 @@ class ScanPane(QWidget):
 
     def show_scan(self, scan: Scan) -> None:
         """Show ``scan`` at its default frame, with the window presets that suit it (never an empty list)."""
+        self.stack = None
         self.viewer.set_scan(scan)
-        self.frame_slider.blockSignals(True)
-        self.frame_slider.setMaximum(scan.frame_count - 1)
-        self.frame_slider.setValue(scan.default_frame)
-        self.frame_slider.blockSignals(False)
-        self.frame_row.setVisible(scan.frame_count > 1)
+        self._set_frames("Frame", scan.frame_count, scan.default_frame)
         self.viewer.set_frame(scan.default_frame)
-        self.frame_label.setText(f"{scan.default_frame + 1} / {scan.frame_count}")
         self._fill_presets()
+
+    def show_series(self, stack: SeriesStack) -> None:
+        """Show the series' middle slice, fitted, in its default window; the slider and the frame keys step through
+        the slices in anatomical order, each read when shown, in the same window, zoom and pan."""
+        self.stack = stack
+        self.viewer.clear()
+        self.presets.clear()  # filled from the first slice that can be read
+        index = stack.series.default_slice
+        self._set_frames("Slice", stack.frame_count, index)
+        self._show_slice(index)
+        if self.viewer.scan is not None:
+            self._fill_presets()
+
+    @property
+    def frame(self) -> int:
+        """The frame of the scan, or the slice of the series, on screen (0-based)."""
+        return self.frame_slider.value()
+
+    def _set_frames(self, name: str, count: int, index: int) -> None:
+        self.frame_name.setText(name)
+        kind, order = ("series", " (in anatomical order)") if self.stack else ("scan", "")
+        self.frame_label.setToolTip(f"{name} shown / {name.lower()}s in the {kind}")
+        self.frame_slider.setToolTip(f"The {name.lower()} shown and classified{order}. Keys: PageUp / PageDown or Up "
+                                     f"/ Down step, Home / End go to the first / last {name.lower()}.")
+        self.frame_slider.blockSignals(True)
+        self.frame_slider.setMaximum(count - 1)
+        self.frame_slider.setValue(index)
+        self.frame_slider.blockSignals(False)
+        self.frame_row.setVisible(count > 1)
+        self.frame_label.setText(f"{index + 1} / {count}")
+
+    def _show_slice(self, index: int) -> None:
+        """Read (or take from the stack's cache) slice ``index`` and show it; an unreadable one empties the viewer
+        and is reported by ``sliceFailed``."""
+        try:
+            scan = self.stack.slice(index)
+        except ScanError as exc:
+            self.viewer.clear()
+            self.frame_label.setText(f"{index + 1} / {self.stack.frame_count}: unreadable")
+            self.sliceFailed.emit(str(exc))
+            return
+        self.viewer.set_slice(scan, index, self.stack.frame_count)
 
     def _fill_presets(self) -> None:
         self.presets.blockSignals(True)
@@ -249,6 +293,13 @@ class ScanPane(QWidget):
         self.viewer.actual_size()
 
     def _show_frame(self, frame: int) -> None:
+        if self.stack is not None:
+            self.frame_label.setText(f"{frame + 1} / {self.stack.frame_count}")
+            self._show_slice(frame)
+            if self.presets.count() == 0 and self.viewer.scan is not None:  # the series' first readable slice
+                self._fill_presets()
+            self.frameChanged.emit(frame)
+            return
         scan = self.viewer.scan
         if scan is None:
             return

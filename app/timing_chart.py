@@ -149,11 +149,14 @@ class TimingChart(QWidget):
         self.title.setStyleSheet("font-size: 14px; font-weight: bold;")
         self.legend = QLabel(wordWrap=True, visible=False)
         self.badge = QLabel(wordWrap=True, visible=False)
+        self.how = QLabel(visible=False, toolTip="Each backend's code for a stage, side by side, with these times")
+        self.how.linkActivated.connect(self.show_code)
         self.caption = QLabel(wordWrap=True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         content = QWidget()
         column = QVBoxLayout(content)
-        for widget, stretch in ((self.title, 0), (self.badge, 0), (self.legend, 0), (self.view, 1), (self.caption, 0)):
+        for widget, stretch in ((self.title, 0), (self.badge, 0), (self.how, 0), (self.legend, 0), (self.view, 1),
+                                (self.caption, 0)):
             column.addWidget(widget, stretch)
         scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
         scroll.setWidget(content)
@@ -183,6 +186,8 @@ class TimingChart(QWidget):
             axis.setVisible(False)
         self.title.setText(message)
         self.badge.hide()
+        self.how.hide()
+        self._comparison: Comparison | None = None
         self.legend.hide()
         self.caption.clear()
         self._values, self._spreads, self._speedups, self._sets, self._rows = {}, {}, {}, [], []
@@ -249,10 +254,22 @@ class TimingChart(QWidget):
         self.badge.setStyleSheet(f"color: white; background: {'#2e7d32' if ok else '#c62828'}; border-radius: 4px; "
                                  "padding: 3px;")
         self.badge.show()
+        self._comparison = comparison
+        self.how.setText("How? " + " · ".join(f'<a href="{name}">{name}</a>' for name in comparison.results))
+        self.how.show()
         self.caption.setText("".join(f"<p>{part}</p>" for part in (
             self._method_note(comparison), self._threads_note(threads), self._slower_note(comparison),
             self._speedup_table(),
             self._shared_note(), self._compile_note(compile_figure) if uses_numba else "", self._floor_note()) if part))
+
+    def show_code(self, backend: str) -> None:
+        """The "How?" window: each backend's code for a stage side by side, ``backend``'s marked."""
+        from radbench.app.code_view import CodeView
+        from radbench.app.window_geometry import place_window
+
+        self.code_view = CodeView(self._comparison, backend, self)
+        place_window(self.code_view, None, (1400, 800))
+        self.code_view.show()
 
     # ----- captions -----------------------------------------------------------------------------------------------
     @staticmethod

@@ -1,5 +1,5 @@
-"""The scan viewer: fit, zoom, pan, window/level by mouse drag, presets, invert, frames, heatmap overlay, corner
-annotations, export.
+"""The scan viewer: fit, zoom, pan, window/level by mouse drag, presets, invert, frames (or the slices of a series),
+heatmap overlay, corner annotations, export.
 
 Display only: the numbers and texts come from :mod:`inference.display` and :mod:`inference.heatmap`. The heatmap is
 a second pixmap item with the image's scene geometry, so it stays aligned in every zoom and pan state; it is always
@@ -62,6 +62,7 @@ class ScanViewer(QGraphicsView):
         self.overlay_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)  # bilinear, always
         self.scan: Scan | None = None
         self._frame = 0
+        self._slice: tuple[int, int] | None = None  # (index, count) while showing a slice of a series
         self._rescaled: np.ndarray | None = None  # the frame through the modality LUT, cached for fast re-renders
         self._value_range = 1.0
         self._center = self._width = 1.0
@@ -85,7 +86,7 @@ class ScanViewer(QGraphicsView):
         """Show ``scan`` (its middle frame by default) in its default window, fitted; clears the heatmap.
         The user's invert setting is a view preference and carries over."""
         index = scan.frame_index(frame)
-        self.scan = scan
+        self.scan, self._slice = scan, None
         self._load_frame(index)
         self._value = ""
         self.set_heatmap(None)
@@ -101,6 +102,30 @@ class ScanViewer(QGraphicsView):
             self._load_frame(index)
             self._render()
         self.set_heatmap(None)
+
+    def set_slice(self, scan: Scan, index: int, count: int) -> None:
+        """Show ``scan``, slice ``index`` of the ``count`` of a series (the corner says "Slice 5 / 120"): in the
+        window, zoom and pan of the slice before it (the slices of a series share a size), fitted and in its default
+        window when it is the series' first one shown (after :meth:`set_scan` or :meth:`clear`); clears the
+        heatmap."""
+        fresh = self._slice is None or self._rescaled is None
+        self.scan, self._slice = scan, (index, count)
+        self._load_frame(0)
+        self.set_heatmap(None)
+        if fresh:
+            self._value = ""
+            self._apply(self.presets()[0])
+            self.fit()
+        else:
+            self._render()
+
+    def clear(self) -> None:
+        """Show no image (a slice that cannot be read): no scan, nothing to run."""
+        self.scan, self._rescaled, self._slice = None, None, None
+        self.set_heatmap(None)
+        self._buffers.pop("image", None)
+        self.image_item.setPixmap(QPixmap())
+        self.viewport().update()
 
     def _load_frame(self, index: int) -> None:
         self._frame = index
@@ -350,8 +375,11 @@ class ScanViewer(QGraphicsView):
         """What the four corners say (top left, top right, bottom left, bottom right); empty without a scan."""
         if self.scan is None:
             return "", "", "", ""
-        return display.corner_texts(self.scan, self._frame, self._center, self._width, self._preset,
-                                    self.transform().m11(), self._value)
+        texts = display.corner_texts(self.scan, self._frame, self._center, self._width, self._preset,
+                                     self.transform().m11(), self._value)
+        if self._slice is None:
+            return texts
+        return texts[0], f"Slice {self._slice[0] + 1} / {self._slice[1]}", *texts[2:]
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         super().drawForeground(painter, rect)

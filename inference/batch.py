@@ -55,6 +55,7 @@ try:
 except ImportError:  # Windows: no output lock
     fcntl = None
 from radbench.inference.pipeline import PIPELINE_STAGES, Pipeline
+from radbench.inference.series import series_fields
 
 OK, ERROR, SKIPPED = "ok", "error", "skipped"
 #: DICOM values added as columns only with ``include_phi``.
@@ -118,11 +119,13 @@ def columns(labels: Sequence[str], include_phi: bool = False) -> list[str]:
     """The CSV header: fixed fields ("withheld": why no label is given outside the model's domain; "decoder" and the
     threads it ran on; "fast_decode": with --fast-decode, "1/8" for a frame decoded at 1/8 of each side, "no: <why>"
     for one decoded in full), one probability per label, one time per stage, the threads those times ran on
-    (``numba_threads`` empty for a backend without Numba kernels), file identity."""
+    (``numba_threads`` empty for a backend without Numba kernels), the DICOM series (``series_uid``: a stand-in for the
+    Series Instance UID, the same for every file of a series, :func:`inference.series.series_uid_stand_in`;
+    ``instance``: the Instance Number), file identity."""
     return (["path", "status", "error", "warning", "label", "withheld", *[f"prob_{label}" for label in labels],
              "ood_warning", "backend", "decoder", "decoder_threads", "fast_decode",
              *[f"{stage}_ms" for stage in PIPELINE_STAGES], "compile_ms", "numba_threads", "onnxruntime_threads",
-             "size_bytes", "mtime_ns"]
+             "series_uid", "instance", "size_bytes", "mtime_ns"]
             + (list(PHI_COLUMNS) if include_phi else []))
 
 
@@ -160,6 +163,7 @@ def process_file(path: str | Path, config: BatchConfig, ceiling_bytes: int | Non
         with compute_threads(config.threads), decode_threads(config.threads or 1):
             pipeline = _pipeline(config)
             with captured_noise() as noise:
+                row.update(series_fields(path))  # from the header alone: kept in an error row too
                 prediction = pipeline.run(path, within=lambda: address_space_limit(ceiling_bytes))
     except Exception as exc:  # noqa: BLE001 - one file's surprise must cost one row, not the batch
         return {**row, **_failure(exc, ceiling_bytes), "warning": "; ".join(noise)}

@@ -144,15 +144,17 @@ class Model:
 
     It infers on as many ONNX Runtime intra-op threads as :func:`inference.threads.compute_threads` sets on the
     calling thread (one by default): a session is made the first time a thread count is used and reused after.
+    With ``profile_prefix`` its sessions profile every operator (:func:`inference.onnx_runtime.session_options`).
     """
 
-    def __init__(self, path: str | Path | None = None, *, optimization: str = "all"):
+    def __init__(self, path: str | Path | None = None, *, optimization: str = "all",
+                 profile_prefix: str | Path | None = None):
         self.path = Path(path) if path is not None else DEFAULT_MODEL_PATH
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
         if optimization not in OPTIMIZATION_LEVELS:
             raise ModelError(f"graph optimization must be one of {', '.join(OPTIMIZATION_LEVELS)}")
-        self._optimization = optimization
+        self._optimization, self._profile_prefix = optimization, profile_prefix
         self._sessions: dict[int, Any] = {}  # intra-op threads -> session
         self._sessions_lock = threading.Lock()
         try:
@@ -208,7 +210,8 @@ class Model:
         threads = onnx_threads() if threads is None else check_threads(threads)
         with self._sessions_lock:
             if threads not in self._sessions:
-                options = session_options(threads, optimization=self._optimization)
+                options = session_options(threads, optimization=self._optimization,
+                                          profile_prefix=self._profile_prefix)
                 self._sessions[threads] = cpu_session(self.path, options)
             return self._sessions[threads]
 

@@ -17,10 +17,12 @@ OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC"
 NO_SPINNING = {"session.intra_op.allow_spinning": "0", "session.inter_op.allow_spinning": "0"}
 
 
-def session_options(threads: int, *, optimization: str = "all", spinning: bool = True):
+def session_options(threads: int, *, optimization: str = "all", spinning: bool = True,
+                    profile_prefix: str | Path | None = None):
     """``onnxruntime.SessionOptions``: ``threads`` intra-op threads, one inter-op thread (sequential execution), the
     named graph optimization level (a key of :data:`OPTIMIZATION_LEVELS`), and :data:`NO_SPINNING` unless
-    ``spinning``."""
+    ``spinning``. With ``profile_prefix``, ONNX Runtime profiles every operator into ``<prefix>_<date>.json``
+    (``session.end_profiling()`` writes it and returns its path)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -30,6 +32,9 @@ def session_options(threads: int, *, optimization: str = "all", spinning: bool =
     if not spinning:
         for key, value in NO_SPINNING.items():
             options.add_session_config_entry(key, value)
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
     return options
 
 

@@ -27,10 +27,12 @@ def verdict(prediction: Prediction) -> str:
 
 
 def caption(prediction: Prediction) -> list[str]:
-    """The caption lines: verdict, model, what the colours mean, warnings, the notice."""
+    """The caption lines: verdict, model, what the colours mean, a what-if run's mark, warnings, the notice."""
     heatmap = ("where the model's evidence lies (red strongest); no verdict is given" if prediction.withheld
                else f"where the evidence for {prediction.label} lies (red strongest)")
     lines = [f"{verdict(prediction)}  -  {prediction.model}", f"heatmap: {heatmap}"]
+    if prediction.skipped:
+        lines.append(f"WARNING: what-if run without {', '.join(prediction.skipped)}: not the model's intended input")
     lines += [f"WARNING: {w}" for w in prediction.ood_warnings]
     return [*lines, NOT_FOR_CLINICAL_USE]
 

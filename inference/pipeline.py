@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from radbench.inference.loading import load_scan
 from radbench.inference.loading.decoders import check_forced
 from radbench.inference.model import Model
 from radbench.inference.ood import domain_warnings, withheld_reason
-from radbench.inference.preprocessing import PreprocessSpec, preprocess
+from radbench.inference.preprocessing import SKIPPABLE, Observer, PreprocessSpec, preprocess
 from radbench.inference.scan import Scan
 from radbench.inference.threads import Threads, current_threads
 from radbench.inference.timing import StageClock, Timings
@@ -57,6 +57,9 @@ class Prediction:
     fast_decode: str  # with fast_decode: "1/8" (decoded at 1/8 of each side) or "no: <why>"; else ""
     #: The threads it ran on: Numba's kernels (None for a backend without them) and ONNX Runtime's infer.
     threads: Threads
+    #: The steps of :data:`~inference.preprocessing.SKIPPABLE` this run left out (a what-if run: not the input the
+    #: model was made for); a step the file does not have (no window, not MONOCHROME1) is not listed.
+    skipped: tuple[str, ...] = ()
 
 
 class Pipeline:
@@ -76,7 +79,8 @@ class Pipeline:
         self.decoder, self.fast_decode, self.announce = check_forced(decoder), fast_decode, announce
 
     def run(self, source: str | Path | Scan, *, frame: int | None = None, cancel: Cancel = None,
-            within: Callable[[], AbstractContextManager] = nullcontext) -> Prediction:
+            within: Callable[[], AbstractContextManager] = nullcontext, skip: Collection[str] = (),
+            observe: Observer | None = None) -> Prediction:
         """Run every stage on one frame of a file (decode timed) or of an already loaded scan (not timed).
 
         Raises ``ScanError`` for an unreadable file or a bad frame index, ``BackendError`` if the backend
@@ -85,6 +89,10 @@ class Pipeline:
         makes the context the file's work runs in (``radbench batch``: a memory ceiling), entered for decoding and
         again for the later stages, but not around Numba's warm-up: compiling is not the file's work, and an out of
         memory inside LLVM would end the process.
+
+        ``skip`` leaves steps out (:meth:`~inference.preprocessing.PreprocessSpec.without`; ``ValueError`` for an
+        unknown one). ``observe`` is called with each stage's name and output, outside its time: "decode" (the
+        frame), the compute stages, "heatmap".
         """
         clock = StageClock()
         card, backend = self.model.card, self.backend
@@ -98,13 +106,17 @@ class Pipeline:
             with within(), clock.stage("decode"):
                 scan = load_scan(source, decoder=self.decoder, cover=cover)
                 image = _frame_of(scan, frame)
-        spec = PreprocessSpec.from_card(card, scan)
+        if observe is not None:
+            observe("decode", image)
+        full_spec = PreprocessSpec.from_card(card, scan)
+        spec = full_spec.without(skip)
+        skipped = tuple(step for step in SKIPPABLE if step in skip and full_spec.without([step]) != full_spec)
         if self.announce is not None and not backend.is_warm(image.dtype, spec=spec) and (
                 message := first_use_message([image.dtype], spec)):
             self.announce(message)
         compiled = warm(backend, [image.dtype], spec)  # what this run calls, for this dtype: apart from stage times
         with within():
-            tensor = preprocess(image, spec, backend, clock=clock, cancel=cancel)
+            tensor = preprocess(image, spec, backend, clock=clock, cancel=cancel, observe=observe)
             with clock.stage("infer"):
                 outputs = self.model.infer(tensor)
             with clock.stage("postprocess"):
@@ -118,6 +130,8 @@ class Pipeline:
                 with clock.stage("heatmap"):
                     heat = heatmap(maps, card.labels.index(label), image.shape, backend.resize)
                 heat.flags.writeable = False
+                if observe is not None:
+                    observe("heatmap", heat)
         tensor.flags.writeable = False
         return Prediction(
             path=scan.path,
@@ -142,6 +156,7 @@ class Pipeline:
             decoder_threads=scan.decoder_threads,
             fast_decode=scan.fast_decode,
             threads=threads,
+            skipped=skipped,
         )
 
 

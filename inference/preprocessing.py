@@ -4,9 +4,9 @@ stage runner every caller shares (:func:`preprocess`): serving, training, the be
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +17,13 @@ from radbench.inference.timing import StageClock
 if TYPE_CHECKING:
     from radbench.inference.model import ModelCard
     from radbench.inference.scan import Scan
+
+#: The steps a what-if run may leave out (``radbench predict --skip``), in pipeline order: the file's window (the
+#: image's own range instead), histogram equalization, and the MONOCHROME1 inversion.
+SKIPPABLE = ("window", "equalize", "invert")
+
+#: Called after a stage with its name and output; the output may be overwritten by the next stage (copy to keep it).
+Observer = Callable[[str, np.ndarray], None]
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,24 @@ class PreprocessSpec:
         return cls(scan.rescale_slope, scan.rescale_intercept, preset.center if preset else None,
                    preset.width if preset else None, scan.inverted, size, mean, std, channels, equalize)
 
+    def without(self, skip: Collection[str]) -> PreprocessSpec:
+        """This spec with the steps named in ``skip`` (of :data:`SKIPPABLE`) left out; ``ValueError`` for others.
+
+        The stages stay the same for every backend: a skipped window is the window stage by the image's own range, a
+        skipped inversion is the window stage without it, a skipped equalize is no equalize stage.
+        """
+        unknown = set(skip) - set(SKIPPABLE)
+        if unknown:
+            raise ValueError(f"cannot skip {', '.join(sorted(unknown))}; choose from {', '.join(SKIPPABLE)}")
+        spec = self
+        if "window" in skip:
+            spec = replace(spec, window_center=None, window_width=None)
+        if "equalize" in skip:
+            spec = replace(spec, equalize=False)
+        if "invert" in skip:
+            spec = replace(spec, invert=False)
+        return spec
+
     def stage_arguments(self) -> tuple[tuple[str, tuple], ...]:
         """``(stage, arguments after the image)`` in pipeline order; equalize only when the spec asks for it."""
         return (("rescale", (self.slope, self.intercept)),
@@ -59,7 +84,7 @@ class PreprocessSpec:
 
 
 def preprocess(image: np.ndarray, spec: PreprocessSpec, backend: Stages, *, clock: StageClock | None = None,
-               cancel: Cancel = None) -> np.ndarray:
+               cancel: Cancel = None, observe: Observer | None = None) -> np.ndarray:
     """The compute stages of ``backend`` on one 2-D frame: the model input ``(1, channels, *size)`` float32.
 
     The full-size stages write one after another into one float32 buffer (``out``, allocated outside the stage
@@ -67,7 +92,7 @@ def preprocess(image: np.ndarray, spec: PreprocessSpec, backend: Stages, *, cloc
     frame. ``cancel`` is checked before each stage
     (:class:`inference.errors.Cancelled`) and handed to it; a ``clock`` times each stage around its call only, so a
     JIT backend must be warmed up before. Training calls this same function, so training and serving cannot drift
-    apart.
+    apart. ``observe`` sees each stage's output after its time is taken (:mod:`inference.inspection`).
     """
     buffer = {"out": _full_size_buffer(np.shape(image))} if np.ndim(image) == 2 else {}
     for name, arguments in spec.stage_arguments():
@@ -76,6 +101,8 @@ def preprocess(image: np.ndarray, spec: PreprocessSpec, backend: Stages, *, cloc
         extra = buffer if name in FULL_SIZE_STAGES else {}
         with clock.stage(name) if clock is not None else nullcontext():
             result = function(image, *arguments, **extra, cancel=cancel)
+        if observe is not None:
+            observe(name, result)
         image = result  # the previous stage's output is freed here, outside the stage's time
     return image
 

@@ -63,7 +63,8 @@ def dask_cluster(tmp_path_factory):
 #: Files whose tests are all slow: the console script in a subprocess per test, the whole pydicom corpus, a wheel
 #: build, a cold Numba compile, Dask scheduler and worker processes.
 SLOW_FILES = frozenset({"test_cli.py", "test_corpus.py", "test_packaging.py", "test_numba_first_use.py",
-                        "test_gui_numba_first_use.py", "test_batch_cluster.py", "test_gui_batch_cluster.py"})
+                        "test_gui_numba_first_use.py", "test_gui_inspector.py", "test_batch_cluster.py",
+                        "test_gui_batch_cluster.py"})
 #: Slow tests in other files: a name without ``[...]`` marks all its parametrizations.
 SLOW_TESTS = {
     "test_batch.py": {
@@ -109,11 +110,14 @@ SLOW_TESTS = {
         "test_heatmap_toggle_changes_the_picture",
         "test_opening_a_sample_shows_it_with_its_key_fields",
     },
+    "test_gui_race.py": {"test_the_lanes_fill_stage_by_stage_as_the_real_race_measures_them"},
     "test_gui_viewer.py": {
         "test_export_is_full_resolution_with_overlay_and_optional_notice",
         "test_heatmap_stays_aligned_when_zoomed_and_panned",
     },
+    "test_gui_code_view.py": {"test_how_opens_the_stage_code_side_by_side_under_the_measured_times"},
     "test_hostile_inputs.py": {"test_batch_writes_an_error_row_for_the_nan_file"},
+    "test_inspect.py": {"test_inspect_writes_one_picture_and_one_entry_per_stage_with_their_shapes_and_ranges"},
     "test_messages.py": {
         "test_a_batch_over_the_whole_corpus_prints_no_line_that_names_no_file",
         "test_batch_puts_what_decoders_say_in_the_files_row_not_on_stderr",
@@ -137,6 +141,7 @@ SLOW_TESTS = {
 SLOW_FIXTURES = {
     "test_classifier.py": {"chest"},  # every backend, naive included, on the full-size chest radiograph: about 10 s
     "test_decoder_bombs.py": {"bombs"},  # writes every decoder bomb: about 1.5 s
+    "test_race.py": {"raced"},  # every backend raced, Numba's kernels loaded: about 2.5 s
 }
 
 

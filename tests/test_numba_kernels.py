@@ -1,9 +1,11 @@
-"""The Numba backend's own machinery: min/max through order keys, and how many threads a kernel runs on."""
+"""The Numba backend's own machinery: min/max through order keys, how many threads a kernel runs on, and how its
+bands of rows are shared out to them."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import numba
@@ -12,8 +14,10 @@ import pytest
 
 from radbench.inference.backends import get_backend
 from radbench.inference.backends.numba_jit import inputs
+from radbench.inference.backends.numba_jit.bands import in_bands
 from radbench.inference.backends.numba_jit.stages import extremes
 from radbench.inference.machine import runnable_elsewhere, usable_cpus
+from radbench.inference.threads import compute_threads
 
 RNG = np.random.default_rng(7)
 
@@ -44,16 +48,61 @@ def test_prepared_inputs_are_read_only_contiguous_native_and_never_float16():
 
 def threads_of_one_call(pixels: int) -> int:
     before = inputs.threads_used.copy()
-    with inputs.threads_for(pixels):
-        threads = numba.get_num_threads()
+    threads = inputs.threads_for(pixels)
     assert inputs.threads_used - before == {threads: 1}
     return threads
 
 
-def test_small_images_run_on_one_thread_and_the_setting_comes_back():
-    configured = numba.get_num_threads()
+def test_small_images_run_on_one_thread_and_large_ones_on_at_most_the_configured_threads():
     assert threads_of_one_call(inputs.SERIAL_BELOW - 1) == 1
-    assert numba.get_num_threads() == configured
+    assert 1 <= threads_of_one_call(inputs.SERIAL_BELOW) <= numba.get_num_threads()
+    with compute_threads(1):
+        assert threads_of_one_call(inputs.SERIAL_BELOW) == 1
+
+
+def band_calls(threads: int, bands: int = 40, **options) -> list[tuple[int, int, int, object]]:
+    """The calls ``in_bands`` makes: (thread id, first, last, the thread's own row or None). Each thread's first call
+    waits until every thread has made one, so that each gets some bands however busy the machine."""
+    calls, everyone = [], threading.Barrier(threads)
+
+    def kernel(*args):
+        *own, first, last, total = args
+        assert total == bands
+        first_call = threading.get_ident() not in {thread for thread, *_ in calls}
+        calls.append((threading.get_ident(), first, last, own[0] if own else None))
+        if first_call:
+            everyone.wait(timeout=30)
+
+    in_bands(kernel, bands, threads, **options)
+    return calls
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_every_band_is_handled_once_and_each_thread_counts_into_its_own_row(threads):
+    tables = np.zeros((threads, 8))
+    calls = band_calls(threads, per_thread=tables)
+    assert sorted(b for _, first, last, _ in calls for b in range(first, last)) == list(range(40))
+    assert len({thread for thread, *_ in calls}) == threads
+    rows_by_thread = {}
+    for thread, _, _, own in calls:
+        rows_by_thread.setdefault(thread, set()).add(own.__array_interface__["data"][0])
+    assert all(len(rows) == 1 for rows in rows_by_thread.values())
+    assert len(set.union(*rows_by_thread.values())) == threads
+
+
+def test_an_error_in_a_helper_thread_is_raised_in_the_caller_after_every_thread_stopped():
+    caller, running = threading.get_ident(), []
+
+    def kernel(first, last, bands):
+        running.append(first)
+        time.sleep(0.002)
+        running.remove(first)
+        if threading.get_ident() != caller:
+            raise ValueError("band refused")
+
+    with pytest.raises(ValueError, match="band refused"):
+        in_bands(kernel, 40, 2)
+    assert running == []
 
 
 @pytest.mark.skipif(usable_cpus() < 2, reason="one usable CPU: every kernel runs on one thread anyway")
@@ -74,3 +123,23 @@ def test_a_busy_process_takes_its_cpu_out_of_the_kernels_threads():
 def test_the_fused_path_is_the_numba_backends_registered_whole_pipeline_entry():
     assert get_backend("numba").fused is not None
     assert get_backend("vectorized").fused is None and get_backend("naive").fused is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(usable_cpus() < 2, reason="one usable CPU: every kernel runs on one thread anyway")
+def test_two_threads_give_one_threads_model_input_bit_for_bit_staged_and_fused(monkeypatch):
+    from radbench.inference.preprocessing import PreprocessSpec, preprocess
+
+    monkeypatch.setattr(inputs, "runnable_elsewhere", lambda: 0)  # as on an idle machine, however busy this one is
+    numba_backend = get_backend("numba")
+    frame = RNG.integers(0, 4096, size=(1100, 1000), dtype=np.uint16)  # over SERIAL_BELOW: parallel kernels
+    spec = PreprocessSpec(1.0, -1024.0, None, None, False, (224, 224), (0.5,), (0.25,), 3, True)
+    inputs_by_threads = {}
+    for threads in (1, 2):
+        before = inputs.threads_used.copy()
+        with compute_threads(threads):
+            inputs_by_threads[threads] = (preprocess(frame, spec, numba_backend),
+                                          numba_backend.fused(frame, spec))
+        assert max(inputs.threads_used - before) == threads  # the full-size passes; the 224 x 224 ones run on one
+    for one, two in zip(*inputs_by_threads.values()):
+        np.testing.assert_array_equal(one, two)

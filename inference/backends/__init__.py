@@ -124,3 +124,30 @@ def get_backend(name: str) -> Backend:
             raise BackendError(f"backend {name!r} cannot run here: {exc}") from exc
         _loaded[name] = Backend.from_module(name, description, module)
     return _loaded[name]
+
+
+def stage_source(name: str, stage: str) -> str:
+    """The source code of backend ``name``'s ``stage`` function as installed, followed by the helpers it calls that
+    belong to the backend (its private functions and its Numba kernels, and theirs in turn), each once: what a
+    reader needs to see how that backend computes the stage. ``BackendError`` for an unknown backend, ``KeyError``
+    for an unknown stage."""
+    import inspect
+
+    if stage not in STAGES:
+        raise KeyError(f"no stage named {stage!r}; the stages are {', '.join(STAGES)}")
+    package = _REGISTRY[get_backend(name).name][0]
+    pending, seen, parts = [getattr(get_backend(name), stage)], set(), []
+    while pending:
+        function = pending.pop(0)
+        plain = getattr(function, "py_func", function)  # a Numba dispatcher's Python function
+        if plain in seen:
+            continue
+        seen.add(plain)
+        parts.append(inspect.getsource(plain).rstrip())
+        for called in plain.__code__.co_names:
+            helper = plain.__globals__.get(called)
+            module = getattr(helper, "__module__", "") or ""
+            if callable(helper) and module.startswith(package) and (called.startswith("_") or hasattr(helper,
+                                                                                                       "py_func")):
+                pending.append(helper)
+    return "\n\n\n".join(parts) + "\n"

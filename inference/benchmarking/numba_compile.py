@@ -37,7 +37,7 @@ COMPILED, CACHED, IN_MEMORY = "compiled", "loaded from on-disk cache", "already 
 #: A cold compile of what a run on one input dtype needs took FIRST_DTYPE_COMPILE_S on the 2-core development machine,
 #: and each further dtype (one more rescale kernel) NEXT_DTYPE_COMPILE_S: the estimates :func:`first_use_message` gives
 #: (README, "Numba's first use").
-FIRST_DTYPE_COMPILE_S, NEXT_DTYPE_COMPILE_S = 8.0, 0.5
+FIRST_DTYPE_COMPILE_S, NEXT_DTYPE_COMPILE_S = 4.0, 0.4
 #: The dtype a warm-up without named dtypes is estimated for (the app's start-up warm-up counts dtypes only).
 _TYPICAL_DTYPE = "uint16"
 
@@ -230,7 +230,7 @@ def compile_estimate_s(dtypes: int | Iterable[str | np.dtype] = 1, spec: Preproc
 
 def first_use_message(dtypes: int | Iterable[str | np.dtype] = 1, spec: PreprocessSpec | None = None) -> str | None:
     """What to say before a warm-up for ``dtypes`` (a count, or the dtypes) that is expected to compile: "compiling
-    Numba kernels (first use, about 8 s)…"; None when a cache load is expected."""
+    Numba kernels (first use, about 4 s)…"; None when a cache load is expected."""
     seconds = compile_estimate_s(dtypes, spec)
     return None if seconds is None else f"compiling Numba kernels (first use, about {max(1, round(seconds))} s)…"
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import config, get_thread_id, njit, prange
+from numba import njit
 
 from radbench.inference.backends.checks import check_finite, per_channel, voi
+from radbench.inference.backends.numba_jit.bands import band_rows, in_bands
 from radbench.inference.backends.numba_jit.inputs import bands_of, prepared, threads_for
 from radbench.inference.backends.numba_jit.scalars import bin_index, equalized, rescaled, windowed
 from radbench.inference.backends.numba_jit.stages import cdf_slopes, extremes
@@ -48,11 +49,11 @@ def fused_preprocess(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """
     if not spec.equalize:
         raise BackendError("the fused path always equalizes, but this preprocessing turns equalization off")
-    with threads_for(np.size(pixels)):
-        return _fused(prepared(pixels, "rescale"), spec)
+    threads = threads_for(np.size(pixels))
+    return _fused(prepared(pixels, "rescale"), spec, threads)
 
 
-def _fused(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+def _fused(pixels: np.ndarray, spec: PreprocessSpec, threads: int) -> np.ndarray:
     slope, intercept, invert = float(spec.slope), float(spec.intercept), bool(spec.invert)
     out_height, out_width = spec.size
     tabulated = pixels.dtype.kind in "ui" and pixels.dtype.itemsize <= 2
@@ -62,8 +63,9 @@ def _fused(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
         # unsigned dtypes). Unsigned indices spare each lookup Numba's negative-index check (30% faster).
         indices = pixels.view(np.dtype(f"u{pixels.dtype.itemsize}"))
         flip = indices.dtype.type(-first)
-        counts = _value_counts(indices, flip, 1 << (8 * pixels.dtype.itemsize), bands_of(pixels),
-                               config.NUMBA_NUM_THREADS)
+        tables = np.zeros((threads, 1 << (8 * pixels.dtype.itemsize)), dtype=np.uint32)
+        in_bands(_value_counts, bands_of(pixels), threads, indices, flip, per_thread=tables)
+        counts = tables.sum(axis=0, dtype=np.int64)
         present = np.flatnonzero(counts)
         raw_range = float(first + present[0]), float(first + present[-1])  # floats, as from extremes()
     else:
@@ -79,19 +81,21 @@ def _fused(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     if tabulated:
         windowed_values, *windowed_range = _windowed_values(counts, first, slope, intercept, c0, w1, invert)
         table = _equalization_table(counts, windowed_values, *equalization_bins(*windowed_range))
-        rows = _tabulated_rows(indices, flip, table, row_starts, row_weights)
+        rows = np.zeros((row_starts.shape[0], pixels.shape[1]))
+        in_bands(_tabulated_rows, bands_of(rows), threads, indices, flip, table, row_starts, row_weights, rows)
     else:
         predicted = _range_of_ends(windowed, lo, hi, c0, w1, invert)
-        bands = bands_of(pixels)
-        histogram, *seen = _summed(*_windowed_histogram(pixels, slope, intercept, c0, w1, invert,
-                                                        *equalization_bins(*predicted), bands))
+        histogram, *seen = _windowed_histogram(pixels, slope, intercept, c0, w1, invert, predicted, threads)
         if tuple(seen) != predicted:  # rounding made the window non-monotonic: count again with the true range
-            histogram = _summed(*_windowed_histogram(pixels, slope, intercept, c0, w1, invert,
-                                                     *equalization_bins(*seen), bands))[0]
+            histogram = _windowed_histogram(pixels, slope, intercept, c0, w1, invert, tuple(seen), threads)[0]
         cdf = np.cumsum(histogram) / pixels.size
-        rows = _computed_rows(pixels, slope, intercept, c0, w1, invert, *equalization_bins(*seen), cdf,
-                              cdf_slopes(cdf), row_starts, row_weights)
-    return _columns_resampled_normalized(rows, column_starts, column_weights, means, stds)
+        rows = np.zeros((row_starts.shape[0], pixels.shape[1]))
+        in_bands(_computed_rows, bands_of(rows), threads, pixels, slope, intercept, c0, w1, invert,
+                 *equalization_bins(*seen), cdf, cdf_slopes(cdf), row_starts, row_weights, rows)
+    out = np.empty((1, means.shape[0], rows.shape[0], column_starts.shape[0]), dtype=np.float32)
+    in_bands(_columns_resampled_normalized, bands_of(rows), threads, rows, column_starts, column_weights, means, stds,
+             out)
+    return out
 
 
 def _range_of_ends(function, lo: float, hi: float, *args) -> tuple[float, float]:
@@ -100,26 +104,16 @@ def _range_of_ends(function, lo: float, hi: float, *args) -> tuple[float, float]
     return float(np.min(ends)), float(np.max(ends))
 
 
-@njit(cache=True, parallel=True)
-def _value_counts(indices, flip, size, bands, threads):
-    """How many pixels hold each raw value (index ``indices ^ flip``, the value minus the dtype's minimum).
-
-    Bands of rows are shared out to the threads as they come free; each thread counts into its own uint32 table
-    (faster than int64, exact below 2**32 pixels, far more than any frame the loader admits).
-    """
+@njit(cache=True, nogil=True)
+def _value_counts(indices, flip, table, first, last, bands):
+    """How many pixels of the bands hold each raw value (index ``indices ^ flip``, the value minus the dtype's
+    minimum), added to ``table``, the calling thread's own (uint32: faster than int64, exact below 2**32 pixels,
+    far more than any frame the loader admits)."""
     height, width = indices.shape
-    counts = np.zeros((threads, size), dtype=np.uint32)
-    for b in prange(bands):
-        table = counts[get_thread_id()]
-        for i in range(b * height // bands, (b + 1) * height // bands):
-            row = indices[i]
-            for j in range(width):
-                table[row[j] ^ flip] += 1
-    total = np.zeros(size, dtype=np.int64)
-    for t in range(threads):
-        for v in range(size):
-            total[v] += counts[t, v]
-    return total
+    for i in range(band_rows(first, bands, height), band_rows(last, bands, height)):
+        row = indices[i]
+        for j in range(width):
+            table[row[j] ^ flip] += 1
 
 
 @njit(cache=True)
@@ -154,16 +148,17 @@ def _equalization_table(counts, values, lo, scale):
     return table
 
 
-@njit(cache=True, parallel=True)
-def _tabulated_rows(indices, flip, table, starts, weights):
-    """``table[indices ^ flip]`` resampled to ``len(starts)`` rows, in float64 (the staged resize's first half).
+@njit(cache=True, nogil=True)
+def _tabulated_rows(indices, flip, table, starts, weights, out, first, last, bands):
+    """``table[indices ^ flip]`` resampled to ``len(starts)`` rows, added to ``out`` (zeros) in float64 (the staged
+    resize's first half).
 
     Each input row is looked up once per tap into a small buffer (scalar loads), then accumulated by a loop that
     vectorizes."""
-    out = np.zeros((starts.shape[0], indices.shape[1]))
-    for i in prange(starts.shape[0]):
+    values = np.empty(indices.shape[1], dtype=np.float32)
+    rows = starts.shape[0]
+    for i in range(band_rows(first, bands, rows), band_rows(last, bands, rows)):
         target = out[i]
-        values = np.empty(indices.shape[1], dtype=np.float32)
         for k in range(weights.shape[1]):
             weight, row = weights[i, k], indices[starts[i] + k]
             if weight == 0.0:  # a padding tap: adding 0 * x would change nothing
@@ -172,51 +167,57 @@ def _tabulated_rows(indices, flip, table, starts, weights):
                 values[j] = table[row[j] ^ flip]
             for j in range(row.shape[0]):
                 target[j] += weight * np.float64(values[j])
-    return out
 
 
-def _summed(histograms: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """The per-band results of :func:`_windowed_histogram` combined: exact in NumPy (integer sums, min and max), and
-    Numba's axis sum, min and max would each compile for seconds."""
+def _windowed_histogram(pixels: np.ndarray, slope: float, intercept: float, c0: float, w1: float, invert: bool,
+                        binned: tuple[float, float], threads: int) -> tuple[np.ndarray, float, float]:
+    """The 256-bin histogram of the windowed image binned for the range ``binned``, and the windowed min and max,
+    combined from the bands' in NumPy (exact integer sums; Numba's axis sum, min and max would each compile for
+    seconds)."""
+    bands = bands_of(pixels)
+    histograms = np.zeros((bands, 256), dtype=np.int64)
+    lows, highs = np.full(bands, np.inf), np.full(bands, -np.inf)
+    in_bands(_band_histograms, bands, threads, pixels, slope, intercept, c0, w1, invert,
+             *equalization_bins(*binned), histograms, lows, highs)
     return histograms.sum(axis=0), float(lows.min()), float(highs.max())
 
 
-@njit(cache=True, parallel=True)
-def _windowed_histogram(pixels, slope, intercept, c0, w1, invert, lo, scale, bands):
+@njit(cache=True, nogil=True)
+def _band_histograms(pixels, slope, intercept, c0, w1, invert, lo, scale, histograms, lows, highs, first, last,
+                     bands):
     """Per band of rows: the 256-bin histogram of the windowed image binned for ``lo``/``scale``, and the windowed
-    min and max (combined by :func:`_summed`)."""
+    min and max."""
     height, width = pixels.shape
-    histograms = np.zeros((bands, 256), dtype=np.int64)
-    lows, highs = np.full(bands, np.inf), np.full(bands, -np.inf)
-    for b in prange(bands):
+    for b in range(first, last):
         band_lo, band_hi = np.inf, -np.inf
-        for i in range(b * height // bands, (b + 1) * height // bands):
+        for i in range(band_rows(b, bands, height), band_rows(b + 1, bands, height)):
             for j in range(width):
                 v = windowed(rescaled(pixels[i, j], slope, intercept), c0, w1, invert)
                 histograms[b, bin_index(v, lo, scale)] += 1
                 band_lo, band_hi = min(band_lo, np.float64(v)), max(band_hi, np.float64(v))
         lows[b], highs[b] = band_lo, band_hi
-    return histograms, lows, highs
 
 
-@njit(cache=True, parallel=True)
-def _computed_rows(pixels, slope, intercept, c0, w1, invert, lo, scale, cdf, slopes, starts, weights):
-    """Every pixel rescaled, windowed and equalized, resampled to ``len(starts)`` rows in float64."""
-    out = np.zeros((starts.shape[0], pixels.shape[1]))
-    for i in prange(starts.shape[0]):
+@njit(cache=True, nogil=True)
+def _computed_rows(pixels, slope, intercept, c0, w1, invert, lo, scale, cdf, slopes, starts, weights, out, first,
+                   last, bands):
+    """Every pixel rescaled, windowed and equalized, resampled to ``len(starts)`` rows added to ``out`` (zeros) in
+    float64."""
+    rows = starts.shape[0]
+    for i in range(band_rows(first, bands, rows), band_rows(last, bands, rows)):
         for k in range(weights.shape[1]):
             weight, row = weights[i, k], starts[i] + k
             for j in range(pixels.shape[1]):
                 v = windowed(rescaled(pixels[row, j], slope, intercept), c0, w1, invert)
                 out[i, j] += weight * np.float64(equalized(v, lo, scale, cdf, slopes))
-    return out
 
 
-@njit(cache=True, parallel=True)
-def _columns_resampled_normalized(rows, starts, weights, means, stds):
-    """Each row resampled to ``len(starts)`` columns, stored as float32, then normalized into every channel."""
-    out = np.empty((1, means.shape[0], rows.shape[0], starts.shape[0]), dtype=np.float32)
-    for i in prange(rows.shape[0]):
+@njit(cache=True, nogil=True)
+def _columns_resampled_normalized(rows, starts, weights, means, stds, out, first, last, bands):
+    """Each row resampled to ``len(starts)`` columns, stored as float32, then normalized into every channel of
+    ``out``."""
+    height = rows.shape[0]
+    for i in range(band_rows(first, bands, height), band_rows(last, bands, height)):
         for j in range(starts.shape[0]):
             total = 0.0
             for k in range(weights.shape[1]):
@@ -224,4 +225,3 @@ def _columns_resampled_normalized(rows, starts, weights, means, stds):
             resized = np.float64(np.float32(total))
             for c in range(means.shape[0]):
                 out[0, c, i, j] = (resized - means[c]) / stds[c]
-    return out

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
-from numba import get_num_threads, njit, set_num_threads
+from numba import get_num_threads, njit
 
 from radbench.inference.backends.checks import check_image
 from radbench.inference.machine import runnable_elsewhere, usable_cpus
 
-# OpenMP workers sleep as soon as a parallel loop ends (OMP_WAIT_POLICY=PASSIVE, set in radbench.inference before
-# any library loads OpenMP): a spinning worker would take a CPU from other processes between stages and count as
-# "runnable" to the next stage's thread choice. Waking them costs 35-80 us per parallel loop (2-3 us when they
-# spin), so only the heavy passes run in parallel.
-
-#: Below this many pixels a kernel runs on one thread: waking the others costs more than they save (on a 400 x 400
+#: Below this many pixels a kernel runs on one thread: waking another costs more than it saves (on a 400 x 400
 #: frame, 2-thread histogram and equalize passes ran 1.5-3x slower than 1-thread ones; on 1955 x 1841, 1.8-2.4x
 #: faster).
 SERIAL_BELOW = 1 << 20
@@ -25,8 +18,8 @@ SERIAL_BELOW = 1 << 20
 #: How many kernel calls ran on how many threads, since the process started (the benchmark reports it).
 threads_used: Counter[int] = Counter()
 
-#: Bands of rows a parallel loop is cut into: enough that a thread slowed down by another process leaves its
-#: share to the others, few enough that each band's set-up is negligible.
+#: Bands of rows a parallel kernel is cut into (:mod:`.bands`): enough that a thread slowed down by another process
+#: leaves its share to the others, few enough that each band's set-up is negligible.
 _BANDS = 64
 
 
@@ -50,26 +43,19 @@ def bands_of(image: np.ndarray) -> int:
     return min(image.shape[0], max(_BANDS, -(-image.size // 2**31)))
 
 
-@contextmanager
-def threads_for(pixels: int) -> Iterator[None]:
-    """The threads a kernel over ``pixels`` pixels runs on: one below :data:`SERIAL_BELOW`; otherwise Numba's
-    configured threads, but no more than the CPUs other processes leave free right now.
+def threads_for(pixels: int) -> int:
+    """The threads a kernel over ``pixels`` pixels runs on: one below :data:`SERIAL_BELOW`; otherwise the calling
+    thread's Numba thread setting (:func:`inference.threads.compute_threads`), but no more than the CPUs other
+    processes leave free right now.
 
-    A parallel loop ends only when its slowest thread does: a thread that shares its CPU with another busy
-    process makes the whole loop wait for the scheduler (2-thread kernels ran 5-10x slower than 1-thread ones
+    A parallel kernel ends only when its slowest thread does: a thread that shares its CPU with another busy
+    process makes the whole kernel wait for the scheduler (2-thread kernels ran 5-10x slower than 1-thread ones
     next to one busy process on a 2-core machine). Counted in :data:`threads_used`.
     """
-    configured = get_num_threads()
-    threads = 1 if pixels < SERIAL_BELOW else max(1, min(configured, usable_cpus() - runnable_elsewhere()))
+    threads = 1 if pixels < SERIAL_BELOW else max(1, min(get_num_threads(), usable_cpus() - runnable_elsewhere()))
     threads_used[threads] += 1
-    if threads == configured:
-        yield
-        return
-    set_num_threads(threads)
-    try:
-        yield
-    finally:
-        set_num_threads(configured)
+    return threads
+
 
 def all_finite(image: np.ndarray) -> bool:
     """No NaN or infinity in a float image, in one pass: the largest exponent field is not all ones.
@@ -86,7 +72,7 @@ def all_finite(image: np.ndarray) -> bool:
     return bool(np.isfinite(image).all())  # float16: rare, and NumPy is fine
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _exponent_max(bits, mask):
     highest = bits.dtype.type(0)
     for i in range(bits.shape[0]):

@@ -1,6 +1,6 @@
-"""Every stage as Numba ``@njit`` kernels over rows in parallel (``prange``), written so that LLVM vectorizes the
-inner loops: clamps as ``min``/``max``, no data-dependent branches, contiguous rows, per-pixel arithmetic from
-:mod:`.scalars`.
+"""Every stage as Numba ``@njit`` kernels over bands of rows, run in parallel by :mod:`.bands`, written so that
+LLVM vectorizes the inner loops: clamps as ``min``/``max``, no data-dependent branches, contiguous rows, per-pixel
+arithmetic from :mod:`.scalars`.
 
 The public stage functions are thin wrappers: :func:`.inputs.prepared` gives every kernel a read-only,
 C-contiguous, native-endian input, ``out`` is a checked float32 buffer (possibly the input's own memory), and
@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from radbench.inference.backends.checks import check_finite, output, per_channel, voi
 from radbench.inference.backends.contract import Cancel
+from radbench.inference.backends.numba_jit.bands import band_rows, in_bands
 from radbench.inference.backends.numba_jit.inputs import bands_of, prepared, threads_for
 from radbench.inference.backends.numba_jit.scalars import bin_index, blend, position, rescaled, windowed
 from radbench.inference.backends.resample import axis_weights
@@ -29,48 +30,57 @@ _STEP = 512
 
 def rescale(pixels: np.ndarray, slope: float, intercept: float, *, out: np.ndarray | None = None,
             cancel: Cancel = None) -> np.ndarray:
-    with threads_for(np.size(pixels)):
-        pixels = prepared(pixels, "rescale")
-        out = output(out, pixels.shape, "rescale")
-        _rescale(pixels, float(slope), float(intercept), out)
+    pixels = prepared(pixels, "rescale")
+    out = output(out, pixels.shape, "rescale")
+    in_bands(_rescale, bands_of(pixels), threads_for(pixels.size), pixels, float(slope), float(intercept), out)
     return out
 
 
 def window(image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
            out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
-    with threads_for(np.size(image)):
-        own_range = center is None and width is None  # then the extremes pass checks for NaN and infinity
-        image = prepared(image, "window", finite=not own_range)
-        out = output(out, image.shape, "window")
-        c0, w1 = voi(center, width, lambda: extremes(image, "window"))
-        _window(image, c0, w1, bool(invert), out)
+    threads = threads_for(np.size(image))
+    own_range = center is None and width is None  # then the extremes pass checks for NaN and infinity
+    image = prepared(image, "window", finite=not own_range)
+    out = output(out, image.shape, "window")
+    c0, w1 = voi(center, width, lambda: extremes(image, "window"))
+    in_bands(_window, bands_of(image), threads, image, c0, w1, bool(invert), out)
     return out
 
 
 def equalize(image: np.ndarray, *, out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
-    with threads_for(np.size(image)):
-        image = prepared(image, "equalize", finite=False)
-        out = output(out, image.shape, "equalize")
-        lo, scale = equalization_bins(*extremes(image, "equalize"))
-        cdf = np.cumsum(_histogram(image, lo, scale, bands_of(image)).sum(axis=0)) / image.size
-        _equalize(image, lo, scale, cdf + 1j * cdf_slopes(cdf), out, bands_of(image))
+    threads = threads_for(np.size(image))
+    image = prepared(image, "equalize", finite=False)
+    out = output(out, image.shape, "equalize")
+    lo, scale = equalization_bins(*extremes(image, "equalize"))
+    bands = bands_of(image)
+    counts = np.zeros((bands, 256), dtype=np.int64)
+    in_bands(_histogram, bands, threads, image, lo, scale, counts)
+    cdf = np.cumsum(counts.sum(axis=0)) / image.size  # exact integer sums in NumPy
+    in_bands(_equalize, bands, threads, image, lo, scale, cdf + 1j * cdf_slopes(cdf), out)
     return out
 
 
 def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None) -> np.ndarray:
-    with threads_for(max(np.size(image), _pixels(height, width))):  # the larger side decides: a heatmap enlarges
-        image = prepared(image, "resize")
-        rows = _resample_columns(image, *axis_weights(image.shape[0], height))
-    with threads_for(max(rows.size, _pixels(height, width))):
-        return _resample_rows(rows, *axis_weights(image.shape[1], width))
+    threads = threads_for(max(np.size(image), _pixels(height, width)))  # the larger side decides: a heatmap enlarges
+    image = prepared(image, "resize")
+    starts, weights = axis_weights(image.shape[0], height)
+    rows = np.empty((starts.shape[0], image.shape[1]))
+    in_bands(_resample_columns, bands_of(rows), threads, image, starts, weights, rows)
+    threads = threads_for(max(rows.size, _pixels(height, width)))
+    starts, weights = axis_weights(image.shape[1], width)
+    out = np.empty((rows.shape[0], starts.shape[0]), dtype=np.float32)
+    in_bands(_resample_rows, bands_of(out), threads, rows, starts, weights, out)
+    return out
 
 
 def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], channels: int, *,
               cancel: Cancel = None) -> np.ndarray:
-    with threads_for(np.size(image)):
-        image = prepared(image, "normalize")
-        means, stds = per_channel(mean, std, channels)
-        return _normalize(image, np.array(means), np.array(stds))
+    threads = threads_for(np.size(image))
+    image = prepared(image, "normalize")
+    means, stds = per_channel(mean, std, channels)
+    out = np.empty((1, len(means), *image.shape), dtype=np.float32)
+    in_bands(_normalize, bands_of(image), threads, image, np.array(means), np.array(stds), out)
+    return out
 
 
 def _pixels(height: object, width: object) -> int:
@@ -111,15 +121,16 @@ def extremes(image: np.ndarray, stage: str | None = None) -> tuple[float, float]
     return value(lo), value(hi)
 
 
-@njit(cache=True, parallel=True)
-def _rescale(pixels, slope, intercept, out):
-    for i in prange(pixels.shape[0]):
+@njit(cache=True, nogil=True)
+def _rescale(pixels, slope, intercept, out, first, last, bands):
+    rows = pixels.shape[0]
+    for i in range(band_rows(first, bands, rows), band_rows(last, bands, rows)):
         row, target = pixels[i], out[i]
         for j in range(row.shape[0]):
             target[j] = rescaled(row[j], slope, intercept)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _integer_range(image):
     lo = hi = image[0, 0]
     for i in range(image.shape[0]):
@@ -129,7 +140,7 @@ def _integer_range(image):
     return lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _key_range(bits, magnitude, sign_shift):
     """Min and max of the order keys ``b ^ ((b >> sign_shift) & magnitude)`` of float bit patterns ``bits``.
 
@@ -143,35 +154,36 @@ def _key_range(bits, magnitude, sign_shift):
     return lo, hi
 
 
-@njit(cache=True, parallel=True)
-def _window(image, c0, w1, invert, out):
+@njit(cache=True, nogil=True)
+def _window(image, c0, w1, invert, out, first, last, bands):
     """Written through a small buffer per step: with ``out`` the input's own memory, LLVM's overlap check would
     send a direct loop down its scalar path (4x slower)."""
-    for i in prange(image.shape[0]):
+    values = np.empty(_STEP, dtype=np.float32)
+    rows = image.shape[0]
+    for i in range(band_rows(first, bands, rows), band_rows(last, bands, rows)):
         row, target = image[i], out[i]
-        values = np.empty(_STEP, dtype=np.float32)
         for start in range(0, row.shape[0], _STEP):
             step, step_out = row[start:start + _STEP], target[start:start + _STEP]
             for j in range(step.shape[0]):
                 values[j] = windowed(step[j], c0, w1, invert)
-            step_out[:] = values[:step.shape[0]]
+            for j in range(step.shape[0]):  # a loop: a slice assignment compiled for 2-3 s
+                step_out[j] = values[j]
 
 
-@njit(cache=True, parallel=True)
-def _histogram(image, lo, scale, bands):
-    """Equalize's 256-bin histogram, one band of rows per task.
+@njit(cache=True, nogil=True)
+def _histogram(image, lo, scale, counts, first, last, bands):
+    """Equalize's 256-bin histogram of each band into its row of ``counts`` (the caller adds them up in NumPy:
+    exact integer sums, and Numba's ``sum(axis=0)`` alone took half of this kernel's cold compile).
 
-    Each band first writes a step of bin indices (a loop that vectorizes), then counts them into four
-    interleaved uint32 tables, so that runs of equal bins do not wait on one counter; exact while a band
-    holds fewer than 2**32 pixels (:func:`.inputs.bands_of`). Returns the counts per band: the caller adds them up in
-    NumPy (exact integer sums), since Numba's ``sum(axis=0)`` alone took 2.5 of the kernel's 5 s of cold compile.
+    Each step of a row first gets its bin indices (a loop that vectorizes), then is counted into four interleaved
+    uint32 tables, so that runs of equal bins do not wait on one counter; exact while a band holds fewer than 2**32
+    pixels (:func:`.inputs.bands_of`).
     """
     height, width = image.shape
-    totals = np.zeros((bands, 256), dtype=np.int64)
-    for b in prange(bands):
-        counts = np.zeros((4, 256), dtype=np.uint32)
-        bins = np.empty(_STEP, dtype=np.uint32)
-        for i in range(b * height // bands, (b + 1) * height // bands):
+    bins = np.empty(_STEP, dtype=np.uint32)
+    for b in range(first, last):
+        tables = np.zeros((4, 256), dtype=np.uint32)
+        for i in range(band_rows(b, bands, height), band_rows(b + 1, bands, height)):
             row = image[i]
             for start in range(0, width, _STEP):
                 step = row[start:start + _STEP]  # slices, not row[start + j]: offset indices defeat vectorization
@@ -180,21 +192,20 @@ def _histogram(image, lo, scale, bands):
                     bins[j] = bin_index(step[j], lo, scale)
                 j = 0
                 while j + 4 <= n:
-                    counts[0, bins[j]] += 1
-                    counts[1, bins[j + 1]] += 1
-                    counts[2, bins[j + 2]] += 1
-                    counts[3, bins[j + 3]] += 1
+                    tables[0, bins[j]] += 1
+                    tables[1, bins[j + 1]] += 1
+                    tables[2, bins[j + 2]] += 1
+                    tables[3, bins[j + 3]] += 1
                     j += 4
                 for tail in range(j, n):
-                    counts[0, bins[tail]] += 1
+                    tables[0, bins[tail]] += 1
         for q in range(4):
             for k in range(256):
-                totals[b, k] += counts[q, k]
-    return totals
+                counts[b, k] += tables[q, k]
 
 
-@njit(cache=True, parallel=True)
-def _equalize(image, lo, scale, pairs, out, bands):
+@njit(cache=True, nogil=True)
+def _equalize(image, lo, scale, pairs, out, first, last, bands):
     """:func:`.scalars.equalized` of every pixel, split per step into a loop that vectorizes (positions), the
     table lookups (scalar: LLVM emits no gathers for this CPU family) and a loop that vectorizes (the blend).
 
@@ -202,31 +213,30 @@ def _equalize(image, lo, scale, pairs, out, bands):
     (25% faster than two tables); the arithmetic on them is the same float64 as :func:`.scalars.equalized`.
     """
     height, width = image.shape
-    for b in prange(bands):
-        fractions, fetched = np.empty(_STEP), np.empty(_STEP, dtype=np.complex128)
-        bins = np.empty(_STEP, dtype=np.uint32)
-        for i in range(b * height // bands, (b + 1) * height // bands):
-            row, target = image[i], out[i]
-            for start in range(0, width, _STEP):
-                step, step_out = row[start:start + _STEP], target[start:start + _STEP]
-                n = step.shape[0]
-                for j in range(n):
-                    t = position(step[j], lo, scale)
-                    k = np.floor(t)
-                    fractions[j] = t - k
-                    bins[j] = np.uint32(k)
-                for j in range(n):
-                    fetched[j] = pairs[bins[j]]
-                for j in range(n):
-                    step_out[j] = blend(fetched[j].real, fractions[j], fetched[j].imag)
+    fractions, fetched = np.empty(_STEP), np.empty(_STEP, dtype=np.complex128)
+    bins = np.empty(_STEP, dtype=np.uint32)
+    for i in range(band_rows(first, bands, height), band_rows(last, bands, height)):
+        row, target = image[i], out[i]
+        for start in range(0, width, _STEP):
+            step, step_out = row[start:start + _STEP], target[start:start + _STEP]
+            n = step.shape[0]
+            for j in range(n):
+                t = position(step[j], lo, scale)
+                k = np.floor(t)
+                fractions[j] = t - k
+                bins[j] = np.uint32(k)
+            for j in range(n):
+                fetched[j] = pairs[bins[j]]
+            for j in range(n):
+                step_out[j] = blend(fetched[j].real, fractions[j], fetched[j].imag)
 
 
-@njit(cache=True, parallel=True)
-def _resample_columns(image, starts, weights):
-    """Every column resampled to ``len(starts)`` rows, in float64 (the first tap assigned, not added to zeros: the
-    same sums, without zeroing the rows first)."""
-    out = np.empty((starts.shape[0], image.shape[1]))
-    for i in prange(starts.shape[0]):
+@njit(cache=True, nogil=True)
+def _resample_columns(image, starts, weights, out, first, last, bands):
+    """Every column resampled to ``len(starts)`` rows of ``out``, in float64 (the first tap assigned, not added to
+    zeros: the same sums, without zeroing the rows first)."""
+    rows = starts.shape[0]
+    for i in range(band_rows(first, bands, rows), band_rows(last, bands, rows)):
         target = out[i]
         weight, row = weights[i, 0], image[starts[i]]
         for j in range(row.shape[0]):
@@ -235,30 +245,27 @@ def _resample_columns(image, starts, weights):
             weight, row = weights[i, k], image[starts[i] + k]
             for j in range(row.shape[0]):
                 target[j] += weight * np.float64(row[j])
-    return out
 
 
-@njit(cache=True, parallel=True)
-def _resample_rows(image, starts, weights):
-    """Every row resampled to ``len(starts)`` columns, stored as float32."""
-    out = np.empty((image.shape[0], starts.shape[0]), dtype=np.float32)
-    for i in prange(image.shape[0]):
+@njit(cache=True, nogil=True)
+def _resample_rows(image, starts, weights, out, first, last, bands):
+    """Every row resampled to ``len(starts)`` columns of ``out``, stored as float32."""
+    rows = image.shape[0]
+    for i in range(band_rows(first, bands, rows), band_rows(last, bands, rows)):
         row = image[i]
         for j in range(starts.shape[0]):
             total = 0.0
             for k in range(weights.shape[1]):
                 total += weights[j, k] * row[starts[j] + k]
             out[i, j] = total
-    return out
 
 
-@njit(cache=True, parallel=True)
-def _normalize(image, means, stds):
-    out = np.empty((1, means.shape[0], image.shape[0], image.shape[1]), dtype=np.float32)
-    for i in prange(image.shape[0]):
+@njit(cache=True, nogil=True)
+def _normalize(image, means, stds, out, first, last, bands):
+    rows = image.shape[0]
+    for i in range(band_rows(first, bands, rows), band_rows(last, bands, rows)):
         row = image[i]
         for c in range(means.shape[0]):
             target = out[0, c, i]
             for j in range(row.shape[0]):
                 target[j] = (np.float64(row[j]) - means[c]) / stds[c]
-    return out
