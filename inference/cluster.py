@@ -154,7 +154,7 @@ def cluster_rows(files: Sequence[Path], config: BatchConfig, scheduler: str, cei
 
 def _check_reachable(scheduler: str) -> None:
     """``RadBenchError`` at once for an address that is not one, a TCP port where nothing listens (Dask's own
-    connect would retry until its time limit) or a server that is not a Dask scheduler."""
+    connect would retry until its time limit) or a plain TCP server that is not a Dask scheduler."""
     from distributed.comm.addressing import parse_address, parse_host_port
 
     unreachable = f"cannot reach the Dask scheduler at {scheduler}"
@@ -166,6 +166,8 @@ def _check_reachable(scheduler: str) -> None:
         raise RadBenchError(f"{unreachable}: not an address like tcp://HOST:PORT ({exc})") from None
     except OSError as exc:
         raise RadBenchError(f"{unreachable} ({exc.strerror or exc}); is `dask scheduler` running there?") from None
+    if protocol != "tcp":  # the Client brings the security settings a TLS handshake needs
+        return
     try:
         answer = asyncio.run(asyncio.wait_for(_identify(scheduler), CONNECT_TIMEOUT_S))
     except Exception as exc:  # noqa: BLE001 - whatever a server that is not a scheduler makes Dask's protocol raise
