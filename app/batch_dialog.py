@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
-from radbench.app.batch_command import worker_threads
+from radbench.app.batch_command import per_dask_worker, worker_threads
 from radbench.app.run_toolbar import threads_box
 from radbench.app.timing_chart import TimingChart
 from radbench.app.window_geometry import fitted_rect
@@ -100,10 +100,21 @@ class BatchDialog(QDialog):
         self.rows: list[dict] = []
         self.total = 0
         self._worker = None
+        self._scheduler: str | None = None  # of the run shown
+        self._failure = ""  # why the run shown failed
 
         self.folder = QLineEdit(folder, placeholderText="Folder to process",
                                 toolTip="The folder whose scans are classified (subfolders included)")
         browse = QPushButton("Browse…", toolTip="Choose the folder")
+        self.scheduler = QLineEdit(placeholderText="none: local processes", clearButtonEnabled=True,
+                                   toolTip="tcp://HOST:PORT of a Dask scheduler (radbench batch --scheduler): its "
+                                           "workers classify the files, after a check that each runs the same "
+                                           "RadBench and model. Empty: local worker processes")
+        address_width = self.scheduler.fontMetrics().horizontalAdvance("tcp://192.168.100.200:8786")
+        self.scheduler.setMinimumWidth(address_width + 40)  # and the clear button
+        self.ship_files = QCheckBox("Ship files", enabled=False,
+                                    toolTip="Send each file's bytes to the Dask workers with its task, for workers "
+                                            "that cannot read this folder (radbench batch --ship-files)")
         self.backend = QComboBox(toolTip="Preprocessing backend of every worker")
         self.backend.addItems(BACKEND_NAMES)
         self.backend.setCurrentText(backend)
@@ -129,6 +140,9 @@ class BatchDialog(QDialog):
         folder_row.addWidget(QLabel("Folder:"))
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
+        folder_row.addWidget(QLabel("Dask scheduler:"))
+        folder_row.addWidget(self.scheduler)
+        folder_row.addWidget(self.ship_files)
         run_row = QHBoxLayout()
         for widget in (self.backend, self.workers, self.threads, self.fast_decode, self.start_button,
                        self.cancel_button, self.export_button):
@@ -203,6 +217,7 @@ class BatchDialog(QDialog):
         notice.setStyleSheet("color: #b00020; font-weight: bold;")
         layout.addWidget(notice)
         browse.clicked.connect(self._browse)
+        self.scheduler.textChanged.connect(self._scheduler_changed)
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self._choose_export)
@@ -239,6 +254,11 @@ class BatchDialog(QDialog):
             total = sum(self.split.sizes())
             self.split.setSizes([total * 5 // 8, total - total * 5 // 8])
 
+    def _scheduler_changed(self, text: str) -> None:
+        """With a scheduler, its workers do the work: the local worker count does not apply, shipping does."""
+        self.workers.setEnabled(not text.strip())
+        self.ship_files.setEnabled(bool(text.strip()))
+
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder to process", self.folder.text())
         if folder:
@@ -256,15 +276,19 @@ class BatchDialog(QDialog):
                              fast_decode=self.fast_decode.isChecked())
         self._backend, self._threads = config.backend, worker_threads(config)
         workers, self._started = self.workers.value(), time.perf_counter()
+        self._scheduler = scheduler = self.scheduler.text().strip() or None
+        ship_files = bool(scheduler) and self.ship_files.isChecked()
 
         def work():
             files = discover(folder)
             yield len(files)
-            yield from run_batch(files, config, workers=max(1, min(workers, len(files))))
+            yield from run_batch(files, config, workers=max(1, min(workers, len(files))), scheduler=scheduler,
+                                 ship_files=ship_files)
 
         worker = create_worker(work, _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(self._received)
-        worker.errored.connect(lambda exc: self.status.setText(f"Batch failed: {exc}"))
+        self._failure = ""
+        worker.errored.connect(lambda exc: setattr(self, "_failure", f"Batch failed: {exc}"))
         worker.finished.connect(self._finished)
         self._worker = worker
         self.start_button.setEnabled(False)
@@ -357,15 +381,25 @@ class BatchDialog(QDialog):
         self.export_button.setEnabled(bool(self.rows))
         counts = {status: sum(r["status"] == status for r in self.rows) for status in (OK, ERROR)}
         withheld = sum(bool(r.get("withheld")) for r in self.rows)
-        self.status.setText(f"{counted(len(self.rows), 'file')}: {counts[OK]} ok"
-                            f"{f' ({withheld} withheld)' if withheld else ''}, "
-                            f"{counted(counts[ERROR], 'error')}, {len(self.rows) - counts[OK] - counts[ERROR]} skipped "
-                            f"in {time.perf_counter() - self._started:.1f} s; each worker on "
-                            f"{self._threads.describe()}")
+        done = (f"{counted(len(self.rows), 'file')}: {counts[OK]} ok{f' ({withheld} withheld)' if withheld else ''}, "
+                f"{counted(counts[ERROR], 'error')}, {len(self.rows) - counts[OK] - counts[ERROR]} skipped "
+                f"in {time.perf_counter() - self._started:.1f} s{self._by_whom()}; each worker on "
+                f"{self._threads.describe()}")
+        # a failed run says why first, and what it finished before failing
+        self.status.setText(f"{self._failure}. Before that: {done}" if self._failure and self.rows
+                            else self._failure or done)
         summed = {stage: sum(float(r.get(f"{stage}_ms") or 0) for r in self.rows) for stage in PIPELINE_STAGES}
         self.chart.show_batch(summed, len(self.rows), self._backend, self._threads,
                               len(self.rows) / (time.perf_counter() - self._started),
                               sum(float(r.get("compile_ms") or 0) for r in self.rows))
+
+    def _by_whom(self) -> str:
+        """With a scheduler: " by 2 Dask workers (tcp://10.0.0.5:40331: 5 files; ...)"."""
+        if not self._scheduler:
+            return ""
+        workers = per_dask_worker(self.rows)
+        each = "; ".join(f"{address}: {counted(w['files'], 'file')}" for address, w in workers.items())
+        return f" by {counted(len(workers), 'Dask worker')}" + (f" ({each})" if each else "")
 
     def _choose_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export CSV", str(Path(self.folder.text()) / "results.csv"),

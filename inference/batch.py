@@ -218,15 +218,19 @@ def _identifiers(path: Path) -> dict[str, str]:
 
 
 def run_batch(files: Sequence[Path], config: BatchConfig, workers: int = 1, scheduler: str | None = None,
-              ceiling_bytes: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[dict]:
+              ceiling_bytes: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+              ship_files: bool = False) -> Iterator[dict]:
     """One row per file, in completion order, from ``workers`` local worker processes or a Dask cluster at
-    ``scheduler`` (``tcp://host:port``; no time limit there). Each file may grow its process by
+    ``scheduler`` (``tcp://host:port``; no time limit there; ``ship_files`` sends each file's bytes with its task:
+    :mod:`inference.cluster`). Each file may grow its process by
     ``ceiling_bytes`` (default: :func:`default_ceiling_bytes` of ``workers``). Local workers without ``threads`` in
     ``config`` run on their :func:`share_of_cpus`. Closing the generator stops handing out work and ends the
     workers."""
     ceiling_bytes = ceiling_bytes or default_ceiling_bytes(workers)
     if scheduler:
-        yield from _run_dask(files, config, scheduler, ceiling_bytes)
+        from radbench.inference.cluster import cluster_rows
+
+        yield from cluster_rows(files, config, scheduler, ceiling_bytes, ship_files)
     else:
         workers = max(1, workers)
         if config.threads is None:
@@ -343,25 +347,6 @@ def _serve(conn: connection.Connection, config: BatchConfig, ceiling_bytes: int)
         while True:
             path = conn.recv()
             conn.send(("row", process_file(path, config, ceiling_bytes)))
-
-
-def _run_dask(files: Sequence[Path], config: BatchConfig, scheduler: str, ceiling_bytes: int) -> Iterator[dict]:
-    try:
-        from distributed import Client, KilledWorker, as_completed
-    except ImportError:
-        raise RadBenchError("--scheduler needs Dask: pip install 'radbench[distributed]'") from None
-    with Client(scheduler) as client:
-        paths = [str(p) for p in files]
-        futures = client.map(process_file, paths, config=config, ceiling_bytes=ceiling_bytes, pure=False)
-        path_of = {future.key: path for future, path in zip(futures, paths)}
-        for future in as_completed(futures):
-            try:
-                row = future.result()
-            except KilledWorker:
-                row = failed_row(path_of[future.key], config, "worker process died (Dask reported KilledWorker)")
-            except Exception as exc:  # noqa: BLE001 - a lost task costs one row, not the run
-                row = failed_row(path_of[future.key], config, f"Dask task failed ({type(exc).__name__}: {exc})")
-            yield row
 
 
 def encode_text(text: str) -> str:

@@ -39,14 +39,32 @@ def placeholder_path(placeholder_module, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory):
+    """A Dask scheduler and two workers (``one``, ``two``) as separate processes on localhost, each worker in a
+    working folder of its own that holds no input (``tests/dask_processes.py``); all ended by pid at the end."""
+    from dask_processes import Cluster
+
+    cluster = Cluster(tmp_path_factory.mktemp("dask"))
+    try:
+        cluster.start_scheduler()
+        cluster.start_worker("one")
+        cluster.start_worker("two")
+        cluster.wait_for_workers(2)
+        yield cluster
+    finally:
+        cluster.end()
+
+
 # ----- markers: ``gui`` on every tests/test_gui_*.py, ``slow`` on the tests below; ``pytest -m "not slow"`` is the
 # quick loop. Slow: 1 s or more (a module fixture's setup counting for each test using it), measured per file with
 # `pytest tests/<file> --durations=0 -p no:randomly` on the 2-core dev machine with Numba's on-disk cache warm.
 # Kept quick at about 1 s: test_architecture.py (the layering rule) and the no-display test (the only one of gui.py).
 #: Files whose tests are all slow: the console script in a subprocess per test, the whole pydicom corpus, a wheel
-#: build, a cold Numba compile.
+#: build, a cold Numba compile, Dask scheduler and worker processes.
 SLOW_FILES = frozenset({"test_cli.py", "test_corpus.py", "test_packaging.py", "test_numba_first_use.py",
-                        "test_gui_numba_first_use.py", "test_gui_inspector.py"})
+                        "test_gui_numba_first_use.py", "test_gui_inspector.py", "test_batch_cluster.py",
+                        "test_gui_batch_cluster.py"})
 #: Slow tests in other files: a name without ``[...]`` marks all its parametrizations.
 SLOW_TESTS = {
     "test_batch.py": {
