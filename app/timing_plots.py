@@ -56,8 +56,9 @@ def save_batch_plot(summary: Mapping, path: str | Path) -> QSize:
     chart.show_batch({s: seconds[s] * 1e3 for s in PIPELINE_STAGES if s in seconds}, summary["processed_this_run"],
                      summary["backend"], Threads(**summary["threads"]), summary["files_per_s"],
                      seconds.get("compile", 0.0) * 1e3)
-    workers = summary["workers"]
-    _add_subtitle(chart, f"radbench batch, {workers} worker{'s' * (workers != 1)}, {summary['wall_s']:.1f} s "
+    workers, scheduler = summary["workers"], summary.get("scheduler")
+    where = f" of the Dask cluster at {scheduler}" if scheduler else ""
+    _add_subtitle(chart, f"radbench batch, {workers} worker{'s' * (workers != 1)}{where}, {summary['wall_s']:.1f} s "
                          f"wall-clock · {_machine_stamp(environment())}, load average (1, 5, 15 min) {load_average()} "
                          f"at the end · {NOT_FOR_CLINICAL_USE}")
     return _save([chart], path)
