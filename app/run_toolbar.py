@@ -34,6 +34,7 @@ from radbench.inference.backends import BACKEND_NAMES, get_backend
 from radbench.inference.backends.contract import stop_if
 from radbench.inference.benchmarking.compare import compare_backends
 from radbench.inference.benchmarking.numba_compile import (
+    CompileEnded,
     CompileTime,
     combined,
     compile_estimate_s,
@@ -291,6 +292,8 @@ class RunToolbar(QToolBar):
                                  f"numba ({describe(self.numba_compile.ms, self.numba_compile.source)})")
 
     def _numba_failed(self, exc: Exception) -> None:
+        if isinstance(exc, CompileEnded):  # the app is quitting: not a failure to report
+            return
         self.backend.setItemText(self.backend.findData("numba"), "numba (unavailable)")
         self.problems.emit("Numba cannot compile its kernels", [str(exc)])
 

@@ -120,20 +120,24 @@ def warm_in_subprocess(backend: Backend, dtypes: Iterable[str | np.dtype],
         return warm(backend, dtypes, spec)
     try:
         child = _run_compile_process([run_token(d, spec) for d in dtypes], os.environ, niceness=BACKGROUND_NICENESS)
+    except CompileEnded:
+        raise
     except BackendError:
-        if _ending.is_set():
-            raise
         return warm(backend, dtypes, spec)  # the child failed: compile here, as warm() would
     here = warm(backend, dtypes, spec)
     return CompileTime(", ".join(map(str, dtypes)), sum(c.ms for c in child) + here.ms, COMPILED)
 
 
+class CompileEnded(BackendError):
+    """A compile process was ended by :func:`end_compile_processes`."""
+
+
 def end_compile_processes() -> None:
     """End every compile process this module started and still waits for (a front end quitting): the warm-ups
-    waiting for them raise ``BackendError`` instead of compiling here."""
-    _ending.set()
+    waiting for them raise :class:`CompileEnded` instead of compiling here."""
     with _children_lock:
         for child in _children:
+            _ended.add(child.pid)
             child.kill()
 
 
@@ -277,15 +281,13 @@ def _fresh_compile(dtypes: Sequence[str], cache: str) -> tuple[CompileTime, ...]
 
 _children: set[subprocess.Popen] = set()  # compile processes running, for end_compile_processes()
 _children_lock = threading.Lock()
-_ending = threading.Event()
+_ended: set[int] = set()  # the ids of the processes end_compile_processes() ended
 
 
 def _run_compile_process(dtypes: Sequence[str], env: Mapping[str, str], niceness: int = 0) -> tuple[CompileTime, ...]:
     """:func:`compile_in_process` of each dtype (or :func:`run_token`) in a fresh process with ``env``, ``niceness``
     lower in priority than this one (where the platform allows it)."""
     with _children_lock:
-        if _ending.is_set():
-            raise BackendError("Numba warm-up not started: the program is quitting")
         child = subprocess.Popen([sys.executable, "-m", "radbench.inference.benchmarking.numba_compile", *dtypes],
                                  env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if niceness and hasattr(os, "setpriority"):  # set from here: a preexec_fn is unsafe in a threaded program
@@ -297,6 +299,10 @@ def _run_compile_process(dtypes: Sequence[str], env: Mapping[str, str], niceness
     finally:
         with _children_lock:
             _children.discard(child)
+            ended = child.pid in _ended
+            _ended.discard(child.pid)
+    if ended:
+        raise CompileEnded("Numba warm-up stopped: its compile process was ended")
     if child.returncode != 0:
         last = (stderr.strip().splitlines() or [f"ended by signal {-child.returncode}" if child.returncode < 0
                                                  else "no output"])[-1]
