@@ -136,7 +136,7 @@ def compiling():  # a child process of ours compiling Numba's kernels, once the 
         try:
             parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
             command = (stat.parent / "cmdline").read_bytes()
-            if parent == os.getpid() and b"numba_compile" in command:
+            if parent == os.getpid() and b"\0radbench.inference.benchmarking.numba_compile\0" in command:
                 return os.getpriority(os.PRIO_PROCESS, int(stat.parent.name)) > os.getpriority(os.PRIO_PROCESS, 0)
         except (OSError, ValueError, IndexError):
             continue
@@ -155,6 +155,11 @@ def close_once_compiling():  # the warm-up is still going: it used to hold the e
 QTimer.singleShot(100, close_once_compiling)
 gui.launch([sys.argv[1]])
 """
+
+
+#: In the command line of a compile process (``python -m radbench.inference.benchmarking.numba_compile``), not in that
+#: of a process forked by the app and not yet running its own program.
+COMPILER = b"\0radbench.inference.benchmarking.numba_compile\0"
 
 
 def _cmdline(pid: int) -> bytes:
@@ -191,7 +196,7 @@ def test_quitting_while_numba_compiles_ends_the_app_and_its_compile_process_prom
         if line.startswith("CLOSE"):
             closed = float(line.split()[1])
             compiling = [pid for pid in _processes_using(cache) if pid != process.pid]
-            compilers = [pid for pid in compiling if b"numba_compile" in _cmdline(pid)]
+            compilers = [pid for pid in compiling if COMPILER in _cmdline(pid)]
             niceness = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in compilers}
             break
     process.wait(timeout=300)  # the app's process, not multiprocessing's helpers (they hold stdout a little longer)
