@@ -60,7 +60,7 @@ def add_parser(commands) -> None:
                        help="also measure each backend's peak memory of loading and preprocessing each file, "
                             "in fresh processes")
     bench.add_argument("--no-fresh-compile", action="store_true",
-                       help="skip timing Numba's cold compile and cache load in fresh processes (saves ~15 s)")
+                       help="skip timing Numba's cold compile and cache load in fresh processes (saves about 5-10 s)")
     bench.add_argument("--decoder", choices=DECODER_NAMES, default=None, metavar="NAME", help=DECODER_HELP)
     bench.add_argument("--decoders", action="store_true",
                        help="instead of the stages, time every installed decoder on each file (default: the bundled "
