@@ -131,13 +131,13 @@ app = QApplication(sys.argv[:1])
 from radbench.app import gui
 from radbench.app.main_window import MainWindow
 
-def compiling():  # a child process of ours compiling Numba's kernels, once the app has lowered its priority
+def compiling():  # a child process of ours compiling Numba's kernels
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
             command = (stat.parent / "cmdline").read_bytes()
             if parent == os.getpid() and b"\0radbench.inference.benchmarking.numba_compile\0" in command:
-                return os.getpriority(os.PRIO_PROCESS, int(stat.parent.name)) > os.getpriority(os.PRIO_PROCESS, 0)
+                return True
         except (OSError, ValueError, IndexError):
             continue
     return False
@@ -157,18 +157,6 @@ gui.launch([sys.argv[1]])
 """
 
 
-#: In the command line of a compile process (``python -m radbench.inference.benchmarking.numba_compile``), not in that
-#: of a process forked by the app and not yet running its own program.
-COMPILER = b"\0radbench.inference.benchmarking.numba_compile\0"
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:  # ended meanwhile
-        return b""
-
-
 def _processes_using(cache: Path) -> list[int]:
     """The ids of running processes whose environment names ``cache`` as Numba's cache folder."""
     found = []
@@ -183,8 +171,8 @@ def _processes_using(cache: Path) -> list[int]:
 
 @pytest.mark.slow
 def test_quitting_while_numba_compiles_ends_the_app_and_its_compile_process_promptly(tmp_path):
-    """With an empty Numba cache, the start-up warm-up compiles in a process of its own, at a lower priority than the
-    app's; quitting ends both cleanly while it still compiles. How long it takes is printed, not asserted (on the
+    """With an empty Numba cache, the start-up warm-up compiles in a process of its own; quitting ends both cleanly
+    while it still compiles. How long it takes is printed, not asserted (on the
     2-core dev machine about 0.1 s after the window closes; 3.3 to 3.7 s before ``shutdown`` and the prompt exit)."""
     cache = tmp_path / "numba-cache"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
@@ -196,8 +184,6 @@ def test_quitting_while_numba_compiles_ends_the_app_and_its_compile_process_prom
         if line.startswith("CLOSE"):
             closed = float(line.split()[1])
             compiling = [pid for pid in _processes_using(cache) if pid != process.pid]
-            compilers = [pid for pid in compiling if COMPILER in _cmdline(pid)]
-            niceness = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in compilers}
             break
     process.wait(timeout=300)  # the app's process, not multiprocessing's helpers (they hold stdout a little longer)
     elapsed = time.time() - closed
@@ -205,7 +191,6 @@ def test_quitting_while_numba_compiles_ends_the_app_and_its_compile_process_prom
     print(f"quit: the process ended {elapsed:.2f} s after the window closed")
     assert process.returncode == 0
     assert compiling, "no compile process was running when the window closed"
-    assert compilers and all(nice >= os.getpriority(os.PRIO_PROCESS, 0) + 10 for nice in niceness.values()), niceness
     deadline = time.monotonic() + 5
     while set(compiling) & set(_processes_using(cache)) and time.monotonic() < deadline:
         time.sleep(0.1)
