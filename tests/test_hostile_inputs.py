@@ -164,6 +164,17 @@ def test_every_stage_of_every_backend_refuses_non_finite_pixels_in_one_message(b
     assert str(error.value) == f"{stage} refused: the image has 2 non-finite pixel values (NaN or infinity)"
 
 
+@pytest.mark.parametrize("size", [(7, 5), (13, 11), (100, 90), (240, 200)], ids=["shrink", "shrink-odd", "same",
+                                                                            "enlarge"])
+@pytest.mark.parametrize("where", [(0, 0), (99, 89), (50, 0), (0, 89)], ids=["first", "last", "left", "right"])
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_resize_refuses_one_non_finite_pixel_wherever_it_lies(backend, size, where):
+    image = np.random.default_rng(3).random((100, 90), dtype=np.float32)
+    image[where] = np.nan
+    with pytest.raises(BackendError, match=r"^resize refused: the image has 1 non-finite pixel value "):
+        get_backend(backend).resize(image, *size)
+
+
 @pytest.mark.parametrize("pixels, slope, expected", [
     (np.array([[0.5, np.nan, 2.0]], np.float32), 1.0,
      "rescale refused: the image has 1 non-finite pixel value (NaN or infinity)"),

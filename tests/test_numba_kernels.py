@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from radbench.inference.backends import get_backend
+from radbench.inference.backends.checks import MAX_WINDOW_WIDTH
 from radbench.inference.backends.numba_jit import inputs
 from radbench.inference.backends.numba_jit.bands import in_bands
+from radbench.inference.backends.numba_jit.scalars import quotient
 from radbench.inference.backends.numba_jit.stages import extremes
 from radbench.inference.machine import runnable_elsewhere, usable_cpus
 from radbench.inference.threads import compute_threads
@@ -37,6 +39,32 @@ def test_integer_extremes_equal_numpys(dtype):
     image = RNG.integers(info.min, info.max, size=(9, 4), dtype=dtype, endpoint=True)
     image[3, 2], image[8, 0] = info.min, info.max
     assert extremes(inputs.prepared(image, "test")) == (float(info.min), float(info.max))
+
+
+@numba.njit
+def _quotients(a, b):
+    out = np.empty_like(a)
+    for i in range(a.shape[0]):
+        out[i] = quotient(a[i], b[i])
+    return out
+
+
+def test_the_division_without_a_divide_is_the_correctly_rounded_quotient():
+    """Every magnitude of numerator the window meets, widths from 1 to the largest voi() takes, and the hard cases of
+    a reciprocal: mantissas of all ones, powers of two, and integers plus halves (real widths)."""
+    n = 400_000
+    a = RNG.choice([-1, 1], n) * np.ldexp(RNG.uniform(1, 2, n), RNG.integers(-1074, 1000, n))
+    b = np.concatenate([np.ldexp(RNG.uniform(1, 2, n // 4), RNG.integers(0, 996, n // 4)),
+                        np.ldexp(np.nextafter(2.0, 0), RNG.integers(0, 996, n // 4)),
+                        np.ldexp(1.0, RNG.integers(0, 996, n // 4)),
+                        RNG.integers(1, 1 << 16, n // 4) + 0.5 * RNG.integers(0, 2, n // 4)])
+    assert b.max() <= MAX_WINDOW_WIDTH
+    got, want = _quotients(a, b), a / b
+    normal = np.abs(want) >= np.finfo(np.float64).tiny
+    assert normal.sum() > n // 2
+    assert np.array_equal(got[normal].view(np.int64), want[normal].view(np.int64))
+    assert np.array_equal(got + 0.5, want + 0.5)  # a subnormal quotient may be off, and then only ever added to 0.5
+    assert np.array_equal(_quotients(a, np.ones(n)), a)
 
 
 def test_prepared_inputs_are_read_only_contiguous_native_and_never_float16():

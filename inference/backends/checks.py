@@ -52,6 +52,11 @@ def check_finite(image: np.ndarray, stage: str, all_finite: Callable[[np.ndarray
                            "(NaN or infinity)")
 
 
+#: The widest window any stage takes: far beyond any real image's range (float32 ends at 3.4e38), and narrow enough
+#: that the Numba backend's division by the width stays exact (:func:`.numba_jit.scalars.quotient`).
+MAX_WINDOW_WIDTH = 1e300
+
+
 def voi(center: float | None, width: float | None, extremes: Callable[[], tuple[float, float]]) -> tuple[float, float]:
     """``(c - 0.5, w - 1)`` of a valid window; ``BackendError`` in words otherwise.
 
@@ -63,8 +68,9 @@ def voi(center: float | None, width: float | None, extremes: Callable[[], tuple[
     if center is None or width is None:
         raise BackendError("window needs both a center and a width, or neither (the image's own range)")
     center, width = float(center), float(width)
-    if not (math.isfinite(center) and math.isfinite(width) and width >= 1):
-        raise BackendError(f"window center must be finite and width at least 1, got {center} / {width}")
+    if not (math.isfinite(center) and math.isfinite(width) and 1 <= width <= MAX_WINDOW_WIDTH):
+        raise BackendError(f"window center must be finite and width from 1 to {MAX_WINDOW_WIDTH:g}, got "
+                           f"{center} / {width}")
     return center - 0.5, width - 1.0
 
 

@@ -66,8 +66,8 @@ def _fused(pixels: np.ndarray, spec: PreprocessSpec, threads: int) -> np.ndarray
         tables = np.zeros((threads, 1 << (8 * pixels.dtype.itemsize)), dtype=np.uint32)
         in_bands(_value_counts, bands_of(pixels), threads, indices, flip, per_thread=tables)
         counts = tables.sum(axis=0, dtype=np.int64)
-        present = np.flatnonzero(counts)
-        raw_range = float(first + present[0]), float(first + present[-1])  # floats, as from extremes()
+        present = _present_range(counts)  # the indices of the smallest and largest value present
+        raw_range = float(first + present[0]), float(first + present[1])  # floats, as from extremes()
     else:
         raw_range = extremes(pixels)
     lo, hi = _range_of_ends(rescaled, *raw_range, slope, intercept)
@@ -79,8 +79,9 @@ def _fused(pixels: np.ndarray, spec: PreprocessSpec, threads: int) -> np.ndarray
     means, stds = (np.array(values) for values in per_channel(spec.mean, spec.std, spec.channels))
 
     if tabulated:
-        windowed_values, *windowed_range = _windowed_values(counts, first, slope, intercept, c0, w1, invert)
-        table = _equalization_table(counts, windowed_values, *equalization_bins(*windowed_range))
+        windowed_values, *windowed_range = _windowed_values(counts, *present, first, slope, intercept, c0, w1,
+                                                            invert)
+        table = _equalization_table(counts, *present, windowed_values, *equalization_bins(*windowed_range))
         rows = np.zeros((row_starts.shape[0], pixels.shape[1]))
         in_bands(_tabulated_rows, bands_of(rows), threads, indices, flip, table, row_starts, row_weights, rows)
     else:
@@ -117,13 +118,23 @@ def _value_counts(indices, flip, table, first, last, bands):
 
 
 @njit(cache=True)
-def _windowed_values(counts, first, slope, intercept, c0, w1, invert):
-    """Raw value (index ``value - first``) -> windowed value for the values present in the image (``counts``;
-    0 for the others), and the windowed min and max."""
-    size = counts.shape[0]
-    values = np.zeros(size, dtype=np.float32)
+def _present_range(counts):
+    """The first and last index of ``counts`` above 0 (the image holds at least one pixel)."""
+    low, high = 0, counts.shape[0] - 1
+    while counts[low] == 0:
+        low += 1
+    while counts[high] == 0:
+        high -= 1
+    return low, high
+
+
+@njit(cache=True)
+def _windowed_values(counts, low, high, first, slope, intercept, c0, w1, invert):
+    """Raw value (index ``value - first``) -> windowed value for the values present in the image (``counts``, from
+    index ``low`` to ``high``; 0 for the others), and the windowed min and max."""
+    values = np.zeros(counts.shape[0], dtype=np.float32)
     lo, hi = np.inf, -np.inf
-    for i in range(size):
+    for i in range(low, high + 1):
         if counts[i]:
             values[i] = windowed(rescaled(first + i, slope, intercept), c0, w1, invert)
             lo, hi = min(lo, np.float64(values[i])), max(hi, np.float64(values[i]))
@@ -131,18 +142,17 @@ def _windowed_values(counts, first, slope, intercept, c0, w1, invert):
 
 
 @njit(cache=True)
-def _equalization_table(counts, values, lo, scale):
+def _equalization_table(counts, low, high, values, lo, scale):
     """Raw value (index as in ``values``) -> equalized value (float32), binned by ``lo`` and ``scale``; 0 for values
-    absent from the image."""
-    size = counts.shape[0]
+    absent from the image (all outside ``low`` to ``high``)."""
     histogram = np.zeros(256, dtype=np.int64)
-    for i in range(size):
+    for i in range(low, high + 1):
         if counts[i]:
             histogram[bin_index(values[i], lo, scale)] += counts[i]
-    cdf = np.cumsum(histogram) / counts.sum()
+    cdf = np.cumsum(histogram) / histogram.sum()
     slopes = np.append(np.diff(cdf), 0.0)
-    table = np.zeros(size, dtype=np.float32)
-    for i in range(size):
+    table = np.zeros(counts.shape[0], dtype=np.float32)
+    for i in range(low, high + 1):
         if counts[i]:
             table[i] = equalized(values[i], lo, scale, cdf, slopes)
     return table
@@ -153,19 +163,23 @@ def _tabulated_rows(indices, flip, table, starts, weights, out, first, last, ban
     """``table[indices ^ flip]`` resampled to ``len(starts)`` rows, added to ``out`` (zeros) in float64 (the staged
     resize's first half).
 
-    Each input row is looked up once per tap into a small buffer (scalar loads), then accumulated by a loop that
-    vectorizes."""
+    Each input row is looked up into a row buffer (scalar loads), then accumulated by a loop that vectorizes. An
+    input row on the border of two output rows is looked up once for both (the buffer still holds it)."""
     values = np.empty(indices.shape[1], dtype=np.float32)
+    held = -1  # the input row in ``values``
     rows = starts.shape[0]
     for i in range(band_rows(first, bands, rows), band_rows(last, bands, rows)):
         target = out[i]
         for k in range(weights.shape[1]):
-            weight, row = weights[i, k], indices[starts[i] + k]
+            weight, r = weights[i, k], starts[i] + k
             if weight == 0.0:  # a padding tap: adding 0 * x would change nothing
                 continue
-            for j in range(row.shape[0]):
-                values[j] = table[row[j] ^ flip]
-            for j in range(row.shape[0]):
+            if r != held:
+                row = indices[r]
+                for j in range(row.shape[0]):
+                    values[j] = table[row[j] ^ flip]
+                held = r
+            for j in range(values.shape[0]):
                 target[j] += weight * np.float64(values[j])
 
 

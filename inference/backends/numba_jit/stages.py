@@ -19,7 +19,7 @@ from numba import njit
 from radbench.inference.backends.checks import check_finite, output, per_channel, voi
 from radbench.inference.backends.contract import Cancel
 from radbench.inference.backends.numba_jit.bands import band_rows, in_bands
-from radbench.inference.backends.numba_jit.inputs import bands_of, prepared, threads_for
+from radbench.inference.backends.numba_jit.inputs import all_finite, bands_of, prepared, threads_for
 from radbench.inference.backends.numba_jit.scalars import bin_index, blend, position, rescaled, windowed
 from radbench.inference.backends.resample import axis_weights
 from radbench.inference.backends.value_ranges import equalization_bins
@@ -61,11 +61,13 @@ def equalize(image: np.ndarray, *, out: np.ndarray | None = None, cancel: Cancel
 
 
 def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None) -> np.ndarray:
+    """The NaN/infinity check rides on the first pass (:func:`_check_through`): no pass of its own."""
     threads = threads_for(max(np.size(image), _pixels(height, width)))  # the larger side decides: a heatmap enlarges
-    image = prepared(image, "resize")
+    image = prepared(image, "resize", finite=False)
     starts, weights = axis_weights(image.shape[0], height)
     rows = np.empty((starts.shape[0], image.shape[1]))
     in_bands(_resample_columns, bands_of(rows), threads, image, starts, weights, rows)
+    _check_through(rows, image, starts, weights.shape[1])
     threads = threads_for(max(rows.size, _pixels(height, width)))
     starts, weights = axis_weights(image.shape[1], width)
     out = np.empty((rows.shape[0], starts.shape[0]), dtype=np.float32)
@@ -81,6 +83,20 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], ch
     out = np.empty((1, len(means), *image.shape), dtype=np.float32)
     in_bands(_normalize, bands_of(image), threads, image, np.array(means), np.array(stds), out)
     return out
+
+
+def _check_through(rows: np.ndarray, image: np.ndarray, starts: np.ndarray, taps: int) -> None:
+    """Refuse a float ``image`` holding NaN or infinity, as :func:`.inputs.prepared` would, from ``rows``, its
+    resampling along the columns: every pixel of a row some tap reads reaches ``rows`` multiplied by a finite weight
+    (``0 * inf`` is NaN too), and NaN and infinity survive any sum, so ``rows`` is finite if those pixels are. The
+    rows no tap reads (none, for today's weights) are checked directly; a non-finite ``rows`` from finite pixels
+    (float64 overflow near 1.8e308) is let through, as the other backends let it through."""
+    if image.dtype.kind != "f":
+        return
+    read = np.zeros(image.shape[0], dtype=bool)
+    read[(starts[:, None] + np.arange(taps)).ravel()] = True
+    if not (all_finite(rows) and all_finite(image[~read])):
+        check_finite(image, "resize", all_finite)
 
 
 def _pixels(height: object, width: object) -> int:
