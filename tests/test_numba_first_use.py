@@ -58,7 +58,7 @@ def test_a_cold_run_compiles_only_what_its_dtype_and_preprocessing_call(tmp_path
         return found
 
     predict(CT)
-    assert compiled() == dict.fromkeys(["stages._rescale", "stages._window", "stages._key_range", "stages._histogram",
+    assert compiled() == dict.fromkeys(["stages._rescale", "stages._window", "stages._bit_ranges", "stages._histogram",
                                         "stages._equalize", "stages._resample_columns", "stages._resample_rows",
                                         "stages._normalize", "inputs._exponent_max"], 1)
     png = predict(PNG)

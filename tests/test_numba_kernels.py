@@ -18,6 +18,7 @@ from radbench.inference.backends.numba_jit import inputs
 from radbench.inference.backends.numba_jit.bands import in_bands
 from radbench.inference.backends.numba_jit.scalars import quotient
 from radbench.inference.backends.numba_jit.stages import extremes
+from radbench.inference.errors import BackendError
 from radbench.inference.machine import runnable_elsewhere, usable_cpus
 from radbench.inference.threads import compute_threads
 
@@ -27,7 +28,7 @@ RNG = np.random.default_rng(7)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("values", [[-3.5, -0.0, 0.0, 2.25], [-1e30, -1e-30, 5e-45], [7.0], [-2.0, -8.0]],
                          ids=["mixed signs", "tiny and huge", "one value", "all negative"])
-def test_float_extremes_through_order_keys_equal_numpys(dtype, values):
+def test_float_extremes_through_bit_patterns_equal_numpys(dtype, values):
     image = RNG.permutation(np.resize(np.array(values, dtype=dtype), 5 * 7)).reshape(5, 7)
     lo, hi = extremes(inputs.prepared(image, "test"))
     assert (lo, hi) == (float(image.min()), float(image.max()))
@@ -171,3 +172,26 @@ def test_two_threads_give_one_threads_model_input_bit_for_bit_staged_and_fused(m
         assert max(inputs.threads_used - before) == threads  # the full-size passes; the 224 x 224 ones run on one
     for one, two in zip(*inputs_by_threads.values()):
         np.testing.assert_array_equal(one, two)
+
+
+def test_equalize_after_the_window_is_right_when_its_output_changed_in_between():
+    """The window stage notes its output's range for equalize; the note is a guess that the histogram's pass checks,
+    so a changed output (another range, or NaN) still gives the vectorized backend's result, or its refusal."""
+    numba, vectorized = get_backend("numba"), get_backend("vectorized")
+    image = RNG.normal(100.0, 30.0, size=(64, 48)).astype(np.float32)
+    for change in ("none", "new range", "same range", "nan"):
+        buffer = np.empty_like(image)
+        windowed = numba.window(image, 100.0, 120.0, False, out=buffer)
+        if change == "new range":
+            windowed *= 0.5
+        elif change == "same range":
+            windowed[5:9] = windowed[0, 0]
+        elif change == "nan":
+            windowed[7, 7] = np.nan
+        expected = windowed.copy()
+        if change == "nan":
+            with pytest.raises(BackendError, match=r"^equalize refused: the image has 1 non-finite pixel value "):
+                numba.equalize(windowed, out=windowed)
+            continue
+        got = numba.equalize(windowed, out=windowed)
+        assert np.array_equal(got, vectorized.equalize(expected)), change

@@ -139,7 +139,8 @@ def stage_source(name: str, stage: str) -> str:
     pending, seen, parts = [getattr(get_backend(name), stage)], set(), []
     while pending:
         function = pending.pop(0)
-        plain = getattr(function, "py_func", function)  # a Numba dispatcher's Python function
+        # a Numba dispatcher's Python function, or a Numba intrinsic's (its code generator)
+        plain = getattr(function, "py_func", None) or getattr(function, "_defn", function)
         if plain in seen:
             continue
         seen.add(plain)

@@ -181,17 +181,15 @@ def _from_token(token: str) -> tuple[str, PreprocessSpec | None]:
 def needed_kernels(dtype: str | np.dtype, spec: PreprocessSpec | None = None) -> dict[str, str]:
     """The numba backend's kernels a warm-up for ``dtype`` (and ``spec``) compiles, each with the dtype of its first
     argument in that signature: ``rescale`` is the only stage typed by the raw dtype; every later stage reads float32
-    (the finite checks its bits as uint32, the extremes as int32 order keys)."""
+    (the finite checks its bits as uint32, the window's extremes as int32 and uint32)."""
     dtype = np.dtype(dtype)
     equalize = spec is None or spec.equalize
-    extremes = equalize or spec.window_center is None
     stage = "radbench.inference.backends.numba_jit.stages."
     raw = np.float32 if dtype.kind == "f" and dtype.itemsize == 2 else dtype.newbyteorder("=")
     needed = {f"{stage}_rescale": np.dtype(raw).name, "radbench.inference.backends.numba_jit.inputs._exponent_max":
-              "uint32", f"{stage}_window": "float32", f"{stage}_resample_columns": "float32",
-              f"{stage}_resample_rows": "float64", f"{stage}_normalize": "float32"}
-    if extremes:
-        needed[f"{stage}_key_range"] = "int32"
+              "uint32", f"{stage}_bit_ranges": "int32", f"{stage}_window": "float32",
+              f"{stage}_resample_columns": "float32", f"{stage}_resample_rows": "float64",
+              f"{stage}_normalize": "float32"}
     if equalize:
         needed.update({f"{stage}_histogram": "float32", f"{stage}_equalize": "float32"})
     return needed

@@ -62,8 +62,11 @@ def windowed(x, c0, w1, invert):
 @njit(cache=True, inline="always")
 def bin_index(v, lo, scale):
     """Equalize's histogram bin of ``v``, ``min(int((v - lo) * scale), 255)``, clamped to ``[0, 255]`` before the
-    conversion (so that it vectorizes, and a value below ``lo`` lands in bin 0, never outside the histogram)."""
-    return np.uint32(min(max((np.float64(v) - lo) * scale, 0.0), 255.0))
+    conversion (so that it vectorizes, and a value below ``lo``, or NaN, lands in bin 0, never outside the
+    histogram: the comparisons are false for NaN)."""
+    x = (np.float64(v) - lo) * scale
+    x = x if x > 0.0 else 0.0
+    return np.uint32(x if x < 255.0 else 255.0)
 
 
 @njit(cache=True, inline="always")

@@ -11,11 +11,13 @@ short. See :mod:`inference.backends.contract` for what each stage computes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 from numba import njit
 
+from radbench.inference.backends import vectorized
 from radbench.inference.backends.checks import check_finite, output, per_channel, voi
 from radbench.inference.backends.contract import Cancel
 from radbench.inference.backends.numba_jit.bands import band_rows, in_bands
@@ -38,40 +40,84 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, out: np.ndarr
 
 def window(image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
            out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
+    """One extremes pass serves three ends: the NaN/infinity check, the image's own range (when no window is
+    given), and the output's range, noted for the equalize stage that follows (:func:`_noted_range`)."""
     threads = threads_for(np.size(image))
-    own_range = center is None and width is None  # then the extremes pass checks for NaN and infinity
-    image = prepared(image, "window", finite=not own_range)
+    image = prepared(image, "window", finite=False)
     out = output(out, image.shape, "window")
-    c0, w1 = voi(center, width, lambda: extremes(image, "window"))
+    lo, hi = extremes(image, "window")
+    c0, w1 = voi(center, width, lambda: (lo, hi))
     in_bands(_window, bands_of(image), threads, image, c0, w1, bool(invert), out)
+    ends = vectorized.window(np.array([[lo, hi]]), center, width, invert)  # the same numbers, without a compile
+    _window_outputs.noted = (out.ctypes.data, out.shape, float(ends.min()), float(ends.max()))
     return out
 
 
 def equalize(image: np.ndarray, *, out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
+    """One pass fewer when ``image`` is the window stage's output: its noted range bins the histogram, and the
+    histogram's pass checks it against the range it sees (and the image for NaN and infinity); on a mismatch the
+    histogram is counted again with the range seen. The result never depends on the note."""
     threads = threads_for(np.size(image))
+    noted = _noted_range(image)
     image = prepared(image, "equalize", finite=False)
     out = output(out, image.shape, "equalize")
-    lo, scale = equalization_bins(*extremes(image, "equalize"))
-    bands = bands_of(image)
-    counts = np.zeros((bands, 256), dtype=np.int64)
-    in_bands(_histogram, bands, threads, image, lo, scale, counts)
-    cdf = np.cumsum(counts.sum(axis=0)) / image.size  # exact integer sums in NumPy
-    in_bands(_equalize, bands, threads, image, lo, scale, cdf + 1j * cdf_slopes(cdf), out)
+    value_range = noted or extremes(image, "equalize")
+    counts, seen = _histogram_of(image, value_range, threads)
+    if noted and seen != noted:
+        if not all(np.isfinite(seen)):
+            check_finite(image, "equalize", lambda _: False)  # raises, counting the NaN and infinite pixels
+        value_range = seen
+        counts = _histogram_of(image, value_range, threads)[0]
+    lo, scale = equalization_bins(*value_range)
+    cdf = np.cumsum(counts) / image.size
+    in_bands(_equalize, bands_of(image), threads, image, lo, scale, cdf + 1j * cdf_slopes(cdf), out)
     return out
 
 
+_window_outputs = threading.local()  # .noted: (address, shape, min, max) of the calling thread's last window output
+
+
+def _noted_range(image: object) -> tuple[float, float] | None:
+    """The window stage's noted output range if ``image`` is that output (same memory and shape), else ``None``.
+
+    A guess, checked by the histogram's pass, never trusted: the array may have changed since, and the noted range is
+    the window of the input's extremes, which rounding at the window's edges can make differ from the output's."""
+    noted = getattr(_window_outputs, "noted", None)
+    if (noted is None or not isinstance(image, np.ndarray) or image.dtype != np.float32
+            or not image.flags.c_contiguous or (image.ctypes.data, image.shape) != noted[:2]):
+        return None
+    return noted[2], noted[3]
+
+
+def _histogram_of(image: np.ndarray, value_range: tuple[float, float], threads: int
+                  ) -> tuple[np.ndarray, tuple[float, float]]:
+    """Equalize's 256-bin histogram of ``image`` binned for ``value_range`` (exact integer sums of the bands' in
+    NumPy), and the image's min and max as seen in the same pass (±inf or NaN if it holds any)."""
+    signed, unsigned = _bit_views(image)
+    bands = bands_of(image)
+    counts = np.zeros((bands, 256), dtype=np.int64)
+    signed_ranges, unsigned_ranges = np.zeros((bands, 2), signed.dtype), np.zeros((bands, 2), unsigned.dtype)
+    in_bands(_histogram, bands, threads, image, signed, unsigned, *equalization_bins(*value_range), counts,
+             signed_ranges, unsigned_ranges)
+    signed_min, signed_max = signed_ranges[:, 0].min(), signed_ranges[:, 1].max()
+    if image.dtype.kind != "f":
+        return counts.sum(axis=0), (float(signed_min), float(signed_max))
+    return counts.sum(axis=0), _float_range(image.dtype, signed_min, signed_max, unsigned_ranges[:, 0].min(),
+                                            unsigned_ranges[:, 1].max())
+
+
 def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None) -> np.ndarray:
-    """The NaN/infinity check rides on the first pass (:func:`_check_through`): no pass of its own."""
+    """The NaN/infinity check rides on the passes (:func:`_check_through`): no pass of its own."""
     threads = threads_for(max(np.size(image), _pixels(height, width)))  # the larger side decides: a heatmap enlarges
     image = prepared(image, "resize", finite=False)
-    starts, weights = axis_weights(image.shape[0], height)
-    rows = np.empty((starts.shape[0], image.shape[1]))
-    in_bands(_resample_columns, bands_of(rows), threads, image, starts, weights, rows)
-    _check_through(rows, image, starts, weights.shape[1])
+    row_starts, row_weights = axis_weights(image.shape[0], height)
+    rows = np.empty((row_starts.shape[0], image.shape[1]))
+    in_bands(_resample_columns, bands_of(rows), threads, image, row_starts, row_weights, rows)
     threads = threads_for(max(rows.size, _pixels(height, width)))
-    starts, weights = axis_weights(image.shape[1], width)
-    out = np.empty((rows.shape[0], starts.shape[0]), dtype=np.float32)
-    in_bands(_resample_rows, bands_of(out), threads, rows, starts, weights, out)
+    column_starts, column_weights = axis_weights(image.shape[1], width)
+    out = np.empty((rows.shape[0], column_starts.shape[0]), dtype=np.float32)
+    in_bands(_resample_rows, bands_of(out), threads, rows, column_starts, column_weights, out)
+    _check_through(out, image, (row_starts, row_weights.shape[1]), (column_starts, column_weights.shape[1]))
     return out
 
 
@@ -85,17 +131,27 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], ch
     return out
 
 
-def _check_through(rows: np.ndarray, image: np.ndarray, starts: np.ndarray, taps: int) -> None:
-    """Refuse a float ``image`` holding NaN or infinity, as :func:`.inputs.prepared` would, from ``rows``, its
-    resampling along the columns: every pixel of a row some tap reads reaches ``rows`` multiplied by a finite weight
-    (``0 * inf`` is NaN too), and NaN and infinity survive any sum, so ``rows`` is finite if those pixels are. The
-    rows no tap reads (none, for today's weights) are checked directly; a non-finite ``rows`` from finite pixels
-    (float64 overflow near 1.8e308) is let through, as the other backends let it through."""
+def range_of_ends(function, lo: float, hi: float, *args) -> tuple[float, float]:
+    """The range of a monotonic ``function(x, *args)`` over ``[lo, hi]``, from its values at the ends (NaN if any)."""
+    ends = [float(function(x, *args)) for x in (lo, hi)]
+    return float(np.min(ends)), float(np.max(ends))
+
+
+def _check_through(out: np.ndarray, image: np.ndarray, *axes: tuple[np.ndarray, int]) -> None:
+    """Refuse a float ``image`` holding NaN or infinity, as :func:`.inputs.prepared` would, from ``out``, its
+    resampling by ``axes`` (``(starts, taps)`` of the rows, then of the columns): every pixel whose row and column
+    some tap reads reaches ``out`` multiplied by finite weights (``0 * inf`` is NaN too), and NaN and infinity
+    survive any sum, so ``out`` is finite if those pixels are. Rows and columns no tap reads (none, for today's
+    weights) are checked directly. A non-finite ``out`` from finite pixels (float32 overflow) is let through, as the
+    other backends let it through."""
     if image.dtype.kind != "f":
         return
-    read = np.zeros(image.shape[0], dtype=bool)
-    read[(starts[:, None] + np.arange(taps)).ravel()] = True
-    if not (all_finite(rows) and all_finite(image[~read])):
+    unread = []
+    for axis, (starts, taps) in enumerate(axes):
+        read = np.zeros(image.shape[axis], dtype=bool)
+        read[(starts[:, None] + np.arange(taps)).ravel()] = True
+        unread.append(~read)
+    if not (all_finite(out) and all_finite(image[unread[0]]) and all_finite(image[:, unread[1]])):
         check_finite(image, "resize", all_finite)
 
 
@@ -113,28 +169,42 @@ def extremes(image: np.ndarray, stage: str | None = None) -> tuple[float, float]
     """The min and max of an image, in one pass that vectorizes without ``fastmath``; with ``stage``, a float image
     holding NaN or infinity is refused as :func:`inference.backends.checks.check_finite` refuses it.
 
-    Float min/max reductions do not vectorize (NaN rules); for float images the bit patterns are compared as
-    integers instead, after flipping the magnitude bits of negative values so that integer order is float
-    order (IEEE 754 "total order" keys): 10x faster than a float reduction on a 1955 x 1841 float32 frame. In that
-    order infinities and NaNs lie at the ends, so the same two keys tell whether any is present.
+    Float min/max reductions do not vectorize (NaN rules); for float images the bit patterns are reduced as integers
+    instead (:func:`_float_range`). In that order infinities and NaNs lie at the ends, so the same extremes tell
+    whether any is present.
     """
     if image.dtype.kind != "f":
         lo, hi = _integer_range(image)
         return float(lo), float(hi)
-    ints = np.int32 if image.dtype.itemsize == 4 else np.int64
-    sign_shift, magnitude = 8 * image.dtype.itemsize - 1, np.iinfo(ints).max
-
-    def key(value: float) -> int:
-        bits = int(np.array(value, dtype=image.dtype).view(ints)[()])
-        return bits ^ ((bits >> sign_shift) & magnitude)
-
-    def value(key: int) -> float:  # the key transform is its own inverse
-        return float(np.array(key ^ ((key >> sign_shift) & magnitude), dtype=ints).view(image.dtype)[()])
-
-    lo, hi = (int(k) for k in _key_range(image.view(ints), ints(magnitude), ints(sign_shift)))
-    if stage is not None and (lo <= key(-np.inf) or hi >= key(np.inf)):
+    lo, hi = _float_range(image.dtype, *_bit_ranges(*_bit_views(image)))
+    if stage is not None and not (np.isfinite(lo) and np.isfinite(hi)):
         check_finite(image, stage, lambda _: False)  # raises, counting the NaN and infinite pixels
-    return value(lo), value(hi)
+    return lo, hi
+
+
+def _bit_views(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A float image's bit patterns as signed and as unsigned integers of its width (an integer image: itself,
+    twice)."""
+    if image.dtype.kind != "f":
+        return image, image
+    return image.view(f"i{image.dtype.itemsize}"), image.view(f"u{image.dtype.itemsize}")
+
+
+def _float_range(dtype: np.dtype, signed_min, signed_max, unsigned_min, unsigned_max) -> tuple[float, float]:
+    """A float image's min and max from the extremes of its bit patterns read as signed and as unsigned integers.
+
+    A non-negative float's bits, read either way, order as its value; a negative float's bits have the sign bit set
+    (negative as signed, above every non-negative as unsigned) and grow with its magnitude. So the max is the
+    largest signed pattern if any value is non-negative, else the smallest (the negative of least magnitude); the
+    min is the largest unsigned pattern if any value is negative, else the smallest. Four integer reductions
+    that vectorize, with no widening (numba widens ``int32 ^ int32`` to int64, which made order keys 1.5x slower).
+    NaN and infinity come out as such: their patterns lie beyond every finite one.
+    """
+    sign = 1 << (8 * dtype.itemsize - 1)
+    hi = signed_max if signed_max >= 0 else signed_min
+    lo = unsigned_max if unsigned_max >= sign else unsigned_min
+    return (float(np.array(lo, dtype=f"u{dtype.itemsize}").view(dtype)[()]),
+            float(np.array(hi, dtype=f"i{dtype.itemsize}").view(dtype)[()]))
 
 
 @njit(cache=True, nogil=True)
@@ -157,17 +227,18 @@ def _integer_range(image):
 
 
 @njit(cache=True, nogil=True)
-def _key_range(bits, magnitude, sign_shift):
-    """Min and max of the order keys ``b ^ ((b >> sign_shift) & magnitude)`` of float bit patterns ``bits``.
+def _bit_ranges(signed, unsigned):
+    """The min and max of ``signed`` and of ``unsigned``, the same bits read two ways (:func:`_float_range`).
 
     One thread: the pass runs at memory speed, and a second thread would cost more to wake than it saves."""
-    lo = hi = np.int64(bits[0, 0] ^ ((bits[0, 0] >> sign_shift) & magnitude))
-    for i in range(bits.shape[0]):
-        row = bits[i]
+    signed_min = signed_max = signed[0, 0]
+    unsigned_min = unsigned_max = unsigned[0, 0]
+    for i in range(signed.shape[0]):
+        row, unsigned_row = signed[i], unsigned[i]
         for j in range(row.shape[0]):
-            key = np.int64(row[j] ^ ((row[j] >> sign_shift) & magnitude))
-            lo, hi = min(lo, key), max(hi, key)
-    return lo, hi
+            signed_min, signed_max = min(signed_min, row[j]), max(signed_max, row[j])
+            unsigned_min, unsigned_max = min(unsigned_min, unsigned_row[j]), max(unsigned_max, unsigned_row[j])
+    return signed_min, signed_max, unsigned_min, unsigned_max
 
 
 @njit(cache=True, nogil=True)
@@ -187,25 +258,35 @@ def _window(image, c0, w1, invert, out, first, last, bands):
 
 
 @njit(cache=True, nogil=True)
-def _histogram(image, lo, scale, counts, first, last, bands):
+def _histogram(image, signed, unsigned, lo, scale, counts, signed_ranges, unsigned_ranges, first, last, bands):
     """Equalize's 256-bin histogram of each band into its row of ``counts`` (the caller adds them up in NumPy:
-    exact integer sums, and Numba's ``sum(axis=0)`` alone took half of this kernel's cold compile).
+    exact integer sums, and Numba's ``sum(axis=0)`` alone took half of this kernel's cold compile), and the band's
+    extremes of ``signed`` and ``unsigned`` (the image's bits: :func:`_bit_views`) into its rows of the ranges.
 
-    Each step of a row first gets its bin indices (a loop that vectorizes), then is counted into four interleaved
-    uint32 tables, so that runs of equal bins do not wait on one counter; exact while a band holds fewer than 2**32
-    pixels (:func:`.inputs.bands_of`).
+    Each step of a row first gets its bin indices and extremes (a loop that vectorizes), then is counted into four
+    interleaved uint32 tables, so that runs of equal bins do not wait on one counter; exact while a band holds fewer
+    than 2**32 pixels (:func:`.inputs.bands_of`). A NaN lands in bin 0 (:func:`.scalars.bin_index`), and the
+    extremes tell the caller it is there.
     """
     height, width = image.shape
     bins = np.empty(_STEP, dtype=np.uint32)
     for b in range(first, last):
         tables = np.zeros((4, 256), dtype=np.uint32)
-        for i in range(band_rows(b, bands, height), band_rows(b + 1, bands, height)):
-            row = image[i]
+        first_row = band_rows(b, bands, height)
+        signed_min = signed_max = signed[first_row, 0]
+        unsigned_min = unsigned_max = unsigned[first_row, 0]
+        for i in range(first_row, band_rows(b + 1, bands, height)):
+            row, signed_row, unsigned_row = image[i], signed[i], unsigned[i]
             for start in range(0, width, _STEP):
                 step = row[start:start + _STEP]  # slices, not row[start + j]: offset indices defeat vectorization
+                signed_step, unsigned_step = signed_row[start:start + _STEP], unsigned_row[start:start + _STEP]
                 n = step.shape[0]
                 for j in range(n):
                     bins[j] = bin_index(step[j], lo, scale)
+                for j in range(n):
+                    signed_min, signed_max = min(signed_min, signed_step[j]), max(signed_max, signed_step[j])
+                    unsigned_min = min(unsigned_min, unsigned_step[j])
+                    unsigned_max = max(unsigned_max, unsigned_step[j])
                 j = 0
                 while j + 4 <= n:
                     tables[0, bins[j]] += 1
@@ -218,6 +299,8 @@ def _histogram(image, lo, scale, counts, first, last, bands):
         for q in range(4):
             for k in range(256):
                 counts[b, k] += tables[q, k]
+        signed_ranges[b, 0], signed_ranges[b, 1] = signed_min, signed_max
+        unsigned_ranges[b, 0], unsigned_ranges[b, 1] = unsigned_min, unsigned_max
 
 
 @njit(cache=True, nogil=True)
