@@ -65,8 +65,7 @@ def _fused(pixels: np.ndarray, spec: PreprocessSpec, threads: int) -> np.ndarray
         flip = indices.dtype.type(-first)
         tables = np.zeros((threads, 1 << (8 * pixels.dtype.itemsize)), dtype=np.uint32)
         in_bands(_value_counts, bands_of(pixels), threads, indices, flip, per_thread=tables)
-        counts = tables.sum(axis=0, dtype=np.int64)
-        present = _present_range(counts)  # the indices of the smallest and largest value present
+        counts, *present = _merged_counts(tables)  # present: the indices of the smallest and largest value present
         raw_range = float(first + present[0]), float(first + present[1])  # floats, as from extremes()
     else:
         raw_range = extremes(pixels)
@@ -112,43 +111,49 @@ def _value_counts(indices, flip, table, first, last, bands):
 
 
 @njit(cache=True)
-def _present_range(counts):
-    """The first and last index of ``counts`` above 0 (the image holds at least one pixel)."""
+def _merged_counts(tables):
+    """The threads' value counts added up (int64: exact), and the first and last index above 0 (the image holds at
+    least one pixel)."""
+    counts = np.zeros(tables.shape[1], dtype=np.int64)
+    for table in tables:
+        for i in range(counts.shape[0]):
+            counts[i] += table[i]
     low, high = 0, counts.shape[0] - 1
     while counts[low] == 0:
         low += 1
     while counts[high] == 0:
         high -= 1
-    return low, high
+    return counts, low, high
 
 
 @njit(cache=True)
 def _windowed_values(counts, low, high, first, slope, intercept, c0, w1, invert):
-    """Raw value (index ``value - first``) -> windowed value for the values present in the image (``counts``, from
-    index ``low`` to ``high``; 0 for the others), and the windowed min and max."""
+    """Raw value (index ``value - first``) -> windowed value for every value from index ``low`` to ``high`` (0
+    outside), and the windowed min and max of the values present in the image (``counts`` above 0). No branch on
+    ``counts`` in the loop, so that it vectorizes; the values computed for absent indices are never looked up."""
     values = np.zeros(counts.shape[0], dtype=np.float32)
     lo, hi = np.inf, -np.inf
     for i in range(low, high + 1):
-        if counts[i]:
-            values[i] = windowed(rescaled(first + i, slope, intercept), c0, w1, invert)
-            lo, hi = min(lo, np.float64(values[i])), max(hi, np.float64(values[i]))
+        values[i] = windowed(rescaled(first + i, slope, intercept), c0, w1, invert)
+    for i in range(low, high + 1):
+        present = counts[i] > 0
+        lo = min(lo, np.float64(values[i]) if present else np.inf)
+        hi = max(hi, np.float64(values[i]) if present else -np.inf)
     return values, lo, hi
 
 
 @njit(cache=True)
 def _equalization_table(counts, low, high, values, lo, scale):
-    """Raw value (index as in ``values``) -> equalized value (float32), binned by ``lo`` and ``scale``; 0 for values
-    absent from the image (all outside ``low`` to ``high``)."""
+    """Raw value (index as in ``values``) -> equalized value (float32), binned by ``lo`` and ``scale``, for every
+    index from ``low`` to ``high`` (0 outside; absent values add 0 to the histogram and are never looked up)."""
     histogram = np.zeros(256, dtype=np.int64)
     for i in range(low, high + 1):
-        if counts[i]:
-            histogram[bin_index(values[i], lo, scale)] += counts[i]
+        histogram[bin_index(values[i], lo, scale)] += counts[i]
     cdf = np.cumsum(histogram) / histogram.sum()
     slopes = np.append(np.diff(cdf), 0.0)
     table = np.zeros(counts.shape[0], dtype=np.float32)
     for i in range(low, high + 1):
-        if counts[i]:
-            table[i] = equalized(values[i], lo, scale, cdf, slopes)
+        table[i] = equalized(values[i], lo, scale, cdf, slopes)
     return table
 
 
