@@ -1,7 +1,8 @@
 """What a backend is: five stage functions with fixed signatures and meaning (:class:`Stages`), and how they cancel.
 
 Every stage refuses an image holding NaN or infinity with one ``BackendError``, "<stage> refused: the image has
-N non-finite pixel values (NaN or infinity)", before any kernel runs (:func:`inference.backends.checks.check_image`).
+N non-finite pixel values (NaN or infinity)", before it writes any output
+(:func:`inference.backends.checks.check_image`; the Numba backend checks in a pass it makes anyway where it can).
 Rescale may itself make infinity (values beyond float32) or NaN (an infinite slope times 0); the next stage refuses it.
 
 The three full-size stages (rescale, window, equalize) take ``out``: a float32 C-contiguous array of the image's
