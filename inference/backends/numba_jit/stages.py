@@ -41,15 +41,20 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, out: np.ndarr
 def window(image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
            out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
     """One extremes pass serves three ends: the NaN/infinity check, the image's own range (when no window is
-    given), and the output's range, noted for the equalize stage that follows (:func:`_noted_range`)."""
+    given), and the output's range, noted for the equalize stage that follows (:func:`_noted_range`). An integer
+    image with a window given needs none of the first two and skips the pass (and the note)."""
     threads = threads_for(np.size(image))
     image = prepared(image, "window", finite=False)
     out = output(out, image.shape, "window")
-    lo, hi = extremes(image, "window")
-    c0, w1 = voi(center, width, lambda: (lo, hi))
+    ends = None
+    if image.dtype.kind == "f" or (center is None and width is None):
+        ends = np.array([extremes(image, "window")])
+    c0, w1 = voi(center, width, lambda: tuple(ends[0]))
     in_bands(_window, bands_of(image), threads, image, c0, w1, bool(invert), out)
-    ends = vectorized.window(np.array([[lo, hi]]), center, width, invert)  # the same numbers, without a compile
-    _window_outputs.noted = (out.ctypes.data, out.shape, float(ends.min()), float(ends.max()))
+    if ends is not None:
+        ends = vectorized.window(ends, center, width, invert)  # the same numbers, without a compile
+    _window_outputs.noted = None if ends is None else (out.ctypes.data, out.shape, float(ends.min()),
+                                                       float(ends.max()))
     return out
 
 
