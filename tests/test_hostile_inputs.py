@@ -153,7 +153,8 @@ def staged_message(backend, pixels: np.ndarray, slope: float) -> str:
     return str(error.value)
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("bad", [np.nan, np.copysign(np.nan, -1), np.inf, -np.inf],
+                         ids=["nan", "negative nan", "inf", "-inf"])
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("backend", BACKEND_NAMES)
 def test_every_stage_of_every_backend_refuses_non_finite_pixels_in_one_message(backend, stage, bad):
