@@ -39,15 +39,12 @@ def run_profile(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
         return 2
     if args.trace:
         return _trace(args, out, err)
-    try:
-        prediction, text = profile_run(args.file, Model(args.model), args.backend, args.out, args.top)
-    except RadBenchError as exc:
-        print(f"radbench profile: {exc}", file=err)
+    done = _attempt(lambda: profile_run(args.file, Model(args.model), args.backend, args.out, args.top), args.out,
+                    "profile", err)
+    if done is None:
         return 1
-    except OSError as exc:
-        print(f"radbench profile: {args.out}: cannot write the profile ({exc.strerror or exc})", file=err)
-        return 1
-    print(f"{prediction.path}: {prediction.label}, backend {prediction.backend}, "
+    prediction, text = done
+    print(f"{prediction.path}: {_verdict(prediction)}, backend {prediction.backend}, "
           f"{prediction.timings.total_ms:.1f} ms in stages (Numba compile done before profiling)", file=out)
     print(text, file=out)
     print(f"profile written to {args.out} (view it with: snakeviz {args.out}). {NOT_FOR_CLINICAL_USE}", file=out)
@@ -55,19 +52,31 @@ def run_profile(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
 
 
 def _trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    try:
-        prediction, trace = trace_run(args.file, args.model, args.backend, args.trace)
-    except RadBenchError as exc:
-        print(f"radbench profile: {exc}", file=err)
+    done = _attempt(lambda: trace_run(args.file, args.model, args.backend, args.trace), args.trace, "trace", err)
+    if done is None:
         return 1
-    except OSError as exc:
-        print(f"radbench profile: {args.trace}: cannot write the trace ({exc.strerror or exc})", file=err)
-        return 1
+    prediction, trace = done
     operators = sum(1 for event in trace["traceEvents"] if event.get("cat") == "Node")
-    verdict = f"no verdict ({prediction.withheld})" if prediction.withheld else prediction.label
-    print(f"{prediction.path}: {verdict}, backend {prediction.backend}, {prediction.timings.total_ms:.1f} ms "
-          f"in {len(prediction.timings.stages)} stages, {operators} ONNX Runtime operator spans (Numba compile done "
-          f"before tracing)", file=out)
+    print(f"{prediction.path}: {_verdict(prediction)}, backend {prediction.backend}, "
+          f"{prediction.timings.total_ms:.1f} ms in {len(prediction.timings.stages)} stages, {operators} ONNX Runtime "
+          "operator spans (Numba compile done before tracing)", file=out)
     print(f"trace written to {args.trace} (open it in ui.perfetto.dev, or offline: vizviewer {args.trace}). "
           f"{NOT_FOR_CLINICAL_USE}", file=out)
     return 0
+
+
+def _attempt(run, target: str, what: str, err: TextIO):
+    """``run()``'s result; ``None`` after one line on ``err`` when the file or the model was refused or ``target``
+    (the ``what`` file) could not be written."""
+    try:
+        return run()
+    except RadBenchError as exc:
+        print(f"radbench profile: {exc}", file=err)
+    except OSError as exc:
+        print(f"radbench profile: {target}: cannot write the {what} ({exc.strerror or exc})", file=err)
+    return None
+
+
+def _verdict(prediction) -> str:
+    """The label, or why there is none: a scan outside the model's domain gets no label."""
+    return f"no verdict ({prediction.withheld})" if prediction.withheld else prediction.label

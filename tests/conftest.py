@@ -164,3 +164,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.gui)
         if is_slow(item):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """A shown main window with settings of its own and no start-up Numba compile (a test file may override it)."""
+    from PySide6.QtCore import QSettings
+
+    from radbench.app.main_window import MainWindow
+
+    win = MainWindow(settings=QSettings(str(tmp_path / "radbench.ini"), QSettings.Format.IniFormat), warm_numba=False)
+    qtbot.addWidget(win)
+    win.show()
+    return win

@@ -32,6 +32,27 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _chest_films(folder: Path, count: int) -> Path:
+    """``folder``, made, holding ``count`` copies of the chest film (about 0.6 s of decoding each)."""
+    folder.mkdir()
+    for i in range(count):
+        shutil.copy(SAMPLES / "chest_cr_rg1_j2k_lossless.dcm", folder / f"film{i}.dcm")
+    return folder
+
+
+def _after_the_first_row(out: Path, action) -> threading.Thread:
+    """A started thread that calls ``action()`` once ``out`` holds a row (or after 120 s)."""
+    def wait_then_act():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(_rows(out) if out.exists() else []) < 1:
+            time.sleep(0.02)
+        action()
+
+    thread = threading.Thread(target=wait_then_act)
+    thread.start()
+    return thread
+
+
 def _batch(*args) -> tuple[int, str]:
     """``radbench batch ARGS`` in this process: its exit status and what it wrote on stderr."""
     err = io.StringIO()
@@ -101,10 +122,7 @@ def test_ship_files_serves_workers_that_cannot_see_the_folder(dask_cluster, inpu
 def test_a_worker_killed_mid_run_loses_no_row_and_duplicates_none(dask_cluster, tmp_path):
     from distributed import Client
 
-    folder = tmp_path / "films"
-    folder.mkdir()
-    for i in range(8):  # about 0.6 s of decoding each
-        shutil.copy(SAMPLES / "chest_cr_rg1_j2k_lossless.dcm", folder / f"film{i}.dcm")
+    folder = _chest_films(tmp_path / "films", 8)
     victim = dask_cluster.start_worker("victim")
     address = dask_cluster.wait_for_workers(3)["victim"]
     killed: list[str] = []
@@ -181,25 +199,14 @@ def _other_install(root: Path, model: Path, version: str) -> Path:
 def test_a_worker_with_another_model_and_version_is_refused_before_any_file_or_when_it_joins(
         tmp_path, placeholder_path):
     other = _other_install(tmp_path / "elsewhere", placeholder_path, "0.0.1")
-    films = tmp_path / "films"
-    films.mkdir()
-    for i in range(12):
-        shutil.copy(SAMPLES / "chest_cr_rg1_j2k_lossless.dcm", films / f"film{i}.dcm")
+    films = _chest_films(tmp_path / "films", 12)
     out = tmp_path / "joined.csv"
     cluster = Cluster(tmp_path / "cluster")
-
-    def join_after_first_row():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(_rows(out) if out.exists() else []) < 1:
-            time.sleep(0.02)
-        cluster.start_worker("other", pythonpath=other)
-
     try:
         cluster.start_scheduler()
         cluster.start_worker("same")
         cluster.wait_for_workers(1)
-        joiner = threading.Thread(target=join_after_first_row)
-        joiner.start()
+        joiner = _after_the_first_row(out, lambda: cluster.start_worker("other", pythonpath=other))
         joined_code, joined_err = _batch(films, "--out", out, "--scheduler", cluster.address)
         joiner.join()
         address = cluster.wait_for_workers(2)["other"]
@@ -219,25 +226,14 @@ def test_a_worker_with_another_model_and_version_is_refused_before_any_file_or_w
 
 
 def test_a_scheduler_lost_mid_run_is_one_line_and_resume_finishes_on_another(dask_cluster, tmp_path):
-    folder = tmp_path / "films"
-    folder.mkdir()
-    for i in range(6):
-        shutil.copy(SAMPLES / "chest_cr_rg1_j2k_lossless.dcm", folder / f"film{i}.dcm")
+    folder = _chest_films(tmp_path / "films", 6)
     out = tmp_path / "r.csv"
     doomed = Cluster(tmp_path / "doomed")
-
-    def kill_after_first_row():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(_rows(out) if out.exists() else []) < 1:
-            time.sleep(0.02)
-        os.kill(doomed.processes[0].pid, 9)  # the scheduler
-
     try:
         doomed.start_scheduler()
         doomed.start_worker("lonely")
         doomed.wait_for_workers(1)
-        killer = threading.Thread(target=kill_after_first_row)
-        killer.start()
+        killer = _after_the_first_row(out, lambda: os.kill(doomed.processes[0].pid, 9))  # the scheduler
         code, err = _batch(folder, "--out", out, "--scheduler", doomed.address)
         killer.join()
     finally:

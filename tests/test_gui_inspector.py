@@ -7,11 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-from PySide6.QtCore import QSettings
+from dicom_files import write_grey_dicom
 
-from radbench.app.main_window import MainWindow
 from radbench.inference.inspection import INSPECTED_STAGES, WHAT_IF_EXPLANATIONS
 from radbench.inference.pipeline import Pipeline
 
@@ -20,33 +17,11 @@ CT, MR = SAMPLES / "ct_small_128px.dcm", SAMPLES / "mr_head_multiframe_10_emri_s
 
 
 @pytest.fixture
-def window(qtbot, tmp_path) -> MainWindow:
-    win = MainWindow(settings=QSettings(str(tmp_path / "radbench.ini"), QSettings.Format.IniFormat), warm_numba=False)
-    qtbot.addWidget(win)
-    win.show()
-    return win
-
-
-@pytest.fixture
 def mono1(tmp_path) -> Path:
     """A small MONOCHROME1 chest film with a window preset: every what-if step changes its model input."""
-    rng = np.random.default_rng(2)
-    pixels = rng.normal(2000, 600, size=(96, 80)).clip(0, 4095).astype(np.uint16)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.BodyPartExamined = "CR", "CHEST"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME1"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.WindowCenter, ds.WindowWidth = 2000, 1200
-    ds.PixelData = pixels.tobytes()
-    path = tmp_path / "mono1.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    pixels = np.random.default_rng(2).normal(2000, 600, size=(96, 80)).clip(0, 4095)
+    return write_grey_dicom(tmp_path / "mono1.dcm", pixels, "MONOCHROME1", BodyPartExamined="CHEST",
+                            WindowCenter=2000, WindowWidth=1200)
 
 
 def _open(qtbot, window, *paths):

@@ -7,22 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
-
-from radbench.app.main_window import MainWindow
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 CT, MR, CHEST = (SAMPLES / name for name in ("ct_small_128px.dcm", "mr_head_multiframe_10_emri_small.dcm",
                                                "chest_cr_rg1_j2k_lossless.dcm"))
 LABELS = ("NORMAL", "PNEUMONIA")
-
-
-@pytest.fixture
-def window(qtbot, tmp_path) -> MainWindow:
-    win = MainWindow(settings=QSettings(str(tmp_path / "radbench.ini"), QSettings.Format.IniFormat), warm_numba=False)
-    qtbot.addWidget(win)
-    win.show()
-    return win
 
 
 def _open(qtbot, window, *paths):

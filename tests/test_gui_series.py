@@ -8,21 +8,11 @@ import tracemalloc
 
 import pytest
 from pydicom.uid import generate_uid
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from series_files import write_mixed_folder, write_slice
 
 from radbench.app import scan_files
-from radbench.app.main_window import MainWindow
 from radbench.inference.series import SeriesStack
-
-
-@pytest.fixture
-def window(qtbot, tmp_path) -> MainWindow:
-    win = MainWindow(settings=QSettings(str(tmp_path / "radbench.ini"), QSettings.Format.IniFormat),
-                     warm_numba=False)
-    qtbot.addWidget(win)
-    win.show()
-    return win
 
 
 def _open(qtbot, window, *paths) -> None:

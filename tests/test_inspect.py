@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dicom_files import write_grey_dicom
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from radbench.app.cli import main
 from radbench.inference.backends import BACKEND_NAMES
@@ -31,23 +30,9 @@ def model() -> Model:
 @pytest.fixture(scope="module")
 def mono1(tmp_path_factory) -> Path:
     """A small MONOCHROME1 radiograph with a window preset narrower than its values: every skip changes something."""
-    rng = np.random.default_rng(1)
-    pixels = (rng.normal(2000, 600, size=(96, 80)).clip(0, 4095)).astype(np.uint16)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality = "CR"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME1"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.WindowCenter, ds.WindowWidth = 2000, 1200
-    ds.PixelData = pixels.tobytes()
-    path = tmp_path_factory.mktemp("what_if") / "mono1.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    pixels = np.random.default_rng(1).normal(2000, 600, size=(96, 80)).clip(0, 4095)
+    return write_grey_dicom(tmp_path_factory.mktemp("what_if") / "mono1.dcm", pixels, "MONOCHROME1", WindowCenter=2000,
+                            WindowWidth=1200)
 
 
 def test_inspect_writes_one_picture_and_one_entry_per_stage_with_their_shapes_and_ranges(tmp_path, capsys, model):

@@ -7,14 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dicom_files import write_grey_dicom
 from PIL import Image
 from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import (
-    ExplicitVRLittleEndian,
-    SecondaryCaptureImageStorage,
-    generate_uid,
-)
 
 from radbench.inference.backends import BACKEND_NAMES, get_backend
 from radbench.inference.errors import Cancelled, ScanError
@@ -103,27 +98,11 @@ def test_colour_image_is_converted_to_grey_with_a_warning(model, tmp_path):
     assert any("BT.601" in w for w in prediction.warnings)
 
 
-def _write_dicom(path: Path, pixels: np.ndarray, photometric: str) -> Path:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality = "CR"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
 def test_monochrome1_is_inverted_exactly_once(model, tmp_path):
     rng = np.random.default_rng(0)
     bright_bones = rng.integers(0, 4096, size=(64, 48))
-    mono2 = _write_dicom(tmp_path / "mono2.dcm", bright_bones, "MONOCHROME2")
-    mono1 = _write_dicom(tmp_path / "mono1.dcm", 4095 - bright_bones, "MONOCHROME1")
+    mono2 = write_grey_dicom(tmp_path / "mono2.dcm", bright_bones, "MONOCHROME2")
+    mono1 = write_grey_dicom(tmp_path / "mono1.dcm", 4095 - bright_bones, "MONOCHROME1")
     pipeline = Pipeline(model, "vectorized")
     np.testing.assert_allclose(pipeline.run(mono1).tensor, pipeline.run(mono2).tensor, atol=1e-5)
 

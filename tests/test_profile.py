@@ -24,6 +24,12 @@ def test_profile_writes_a_readable_prof_and_prints_the_top_functions(tmp_path, c
     assert {"run", "equalize", "resize"} <= functions  # the naive backend's stage functions were profiled
 
 
+def test_profile_gives_no_label_for_a_scan_outside_the_models_domain(tmp_path, capsys):
+    assert main(["profile", str(SAMPLES / "ct_small_128px.dcm"), "--out", str(tmp_path / "x.prof"), "--top", "1"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "no verdict (" in first and "PNEUMONIA" not in first and "NORMAL" not in first
+
+
 def test_profile_of_a_bad_file_is_one_clear_line(tmp_path, capsys):
     bad = tmp_path / "bad.dcm"
     bad.write_bytes(b"DICM" * 10)
