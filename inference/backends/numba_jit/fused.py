@@ -31,7 +31,7 @@ from radbench.inference.backends.checks import check_finite, per_channel, voi
 from radbench.inference.backends.numba_jit.bands import band_rows, in_bands
 from radbench.inference.backends.numba_jit.inputs import bands_of, prepared, threads_for
 from radbench.inference.backends.numba_jit.scalars import bin_index, equalized, rescaled, windowed
-from radbench.inference.backends.numba_jit.stages import cdf_slopes, extremes, range_of_ends
+from radbench.inference.backends.numba_jit.stages import cdf_slopes, extremes
 from radbench.inference.backends.resample import axis_weights
 from radbench.inference.backends.value_ranges import equalization_bins
 from radbench.inference.backends.vectorized import rescale
@@ -69,7 +69,7 @@ def _fused(pixels: np.ndarray, spec: PreprocessSpec, threads: int) -> np.ndarray
         raw_range = float(first + present[0]), float(first + present[1])  # floats, as from extremes()
     else:
         raw_range = extremes(pixels)
-    lo, hi = range_of_ends(rescaled, *raw_range, slope, intercept)
+    lo, hi = _range_of_ends(rescaled, *raw_range, slope, intercept)
     if not (np.isfinite(lo) and np.isfinite(hi)):  # refused as the window stage refuses the rescaled image
         check_finite(rescale(pixels, slope, intercept), "window")
     c0, w1 = voi(spec.window_center, spec.window_width, lambda: (lo, hi))
@@ -84,7 +84,7 @@ def _fused(pixels: np.ndarray, spec: PreprocessSpec, threads: int) -> np.ndarray
         rows = np.zeros((row_starts.shape[0], pixels.shape[1]))
         in_bands(_tabulated_rows, bands_of(rows), threads, indices, flip, table, row_starts, row_weights, rows)
     else:
-        predicted = range_of_ends(windowed, lo, hi, c0, w1, invert)
+        predicted = _range_of_ends(windowed, lo, hi, c0, w1, invert)
         histogram, *seen = _windowed_histogram(pixels, slope, intercept, c0, w1, invert, predicted, threads)
         if tuple(seen) != predicted:  # rounding made the window non-monotonic: count again with the true range
             histogram = _windowed_histogram(pixels, slope, intercept, c0, w1, invert, tuple(seen), threads)[0]
@@ -96,6 +96,12 @@ def _fused(pixels: np.ndarray, spec: PreprocessSpec, threads: int) -> np.ndarray
     in_bands(_columns_resampled_normalized, bands_of(rows), threads, rows, column_starts, column_weights, means, stds,
              out)
     return out
+
+
+def _range_of_ends(function, lo: float, hi: float, *args) -> tuple[float, float]:
+    """The range of a monotonic ``function(x, *args)`` over ``[lo, hi]``, from its values at the ends (NaN if any)."""
+    ends = [float(function(x, *args)) for x in (lo, hi)]
+    return float(np.min(ends)), float(np.max(ends))
 
 
 @njit(cache=True, nogil=True)

@@ -46,15 +46,14 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
     threads = threads_for(np.size(image))
     image = prepared(image, "window", finite=False)
     out = output(out, image.shape, "window")
-    ends = None
-    if image.dtype.kind == "f" or (center is None and width is None):
-        ends = np.array([extremes(image, "window")])
-    c0, w1 = voi(center, width, lambda: tuple(ends[0]))
+    needs_range = image.dtype.kind == "f" or (center is None and width is None)
+    value_range = extremes(image, "window") if needs_range else None
+    c0, w1 = voi(center, width, lambda: value_range)
     in_bands(_window, bands_of(image), threads, image, c0, w1, bool(invert), out)
-    if ends is not None:
-        ends = vectorized.window(ends, center, width, invert)  # the same numbers, without a compile
-    _window_outputs.noted = None if ends is None else (out.ctypes.data, out.shape, float(ends.min()),
-                                                       float(ends.max()))
+    _window_outputs.noted = None
+    if value_range is not None:
+        ends = vectorized.window(np.array([value_range]), center, width, invert)  # the same numbers, no compile
+        _window_outputs.noted = (out.ctypes.data, out.shape, float(ends.min()), float(ends.max()))
     return out
 
 
@@ -134,12 +133,6 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], ch
     out = np.empty((1, len(means), *image.shape), dtype=np.float32)
     in_bands(_normalize, bands_of(image), threads, image, np.array(means), np.array(stds), out)
     return out
-
-
-def range_of_ends(function, lo: float, hi: float, *args) -> tuple[float, float]:
-    """The range of a monotonic ``function(x, *args)`` over ``[lo, hi]``, from its values at the ends (NaN if any)."""
-    ends = [float(function(x, *args)) for x in (lo, hi)]
-    return float(np.min(ends)), float(np.max(ends))
 
 
 def _check_through(out: np.ndarray, image: np.ndarray, *axes: tuple[np.ndarray, int]) -> None:
