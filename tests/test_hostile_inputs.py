@@ -13,14 +13,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from dicom_files import secondary_capture
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import (
-    ExplicitVRLittleEndian,
-    SecondaryCaptureImageStorage,
-    generate_uid,
-)
 
 from radbench.app.cli import main
 from radbench.inference.backends import BACKEND_NAMES, get_backend
@@ -92,12 +87,7 @@ def grey_png(path: Path) -> Path:
 def float_dicom(path: Path, pixels: np.ndarray, modality: str = "CR", body_part: str = "CHEST",
                 window: tuple[float, float] | None = (0.5, 1.0)) -> Path:
     """A DICOM with Float Pixel Data (32-bit) and, unless ``window`` is None, a window preset."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
+    ds = secondary_capture()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom warns about values that break the VR's rules: that is the point
         ds.Modality, ds.BodyPartExamined = modality, body_part
