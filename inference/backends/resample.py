@@ -7,6 +7,8 @@ weight 0, and near the far edge a row's taps start early (its first weights are 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from radbench.inference.errors import BackendError
@@ -17,18 +19,27 @@ def axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
 
     Shrinking averages exact areas: output ``i`` covers ``[i * s, (i + 1) * s)`` with ``s = n_in / n_out``
     and input ``j`` weighs its overlap with that interval divided by ``s``. Enlarging is bilinear with
-    half-pixel centres, clamped at the edges. Equal sizes give the identity.
+    half-pixel centres, clamped at the edges. Equal sizes give the identity. Read-only arrays, kept for the
+    sizes last asked for (a batch or a benchmark asks for the same ones every frame).
     """
     if not (isinstance(n_in, (int, np.integer)) and isinstance(n_out, (int, np.integer))):
         raise BackendError(f"resize sizes must be integers, got {n_in!r} -> {n_out!r}")
     if n_in < 1 or n_out < 1:
         raise BackendError(f"resize sizes must be at least 1, got {n_in} -> {n_out}")
-    n_in, n_out = int(n_in), int(n_out)
+    return _kept_weights(int(n_in), int(n_out))
+
+
+@lru_cache(maxsize=16)
+def _kept_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     if n_out < n_in:
-        return _area(n_in, n_out)
-    if n_out > n_in:
-        return _bilinear(n_in, n_out)
-    return np.arange(n_in, dtype=np.int64), np.ones((n_in, 1))
+        tables = _area(n_in, n_out)
+    elif n_out > n_in:
+        tables = _bilinear(n_in, n_out)
+    else:
+        tables = np.arange(n_in, dtype=np.int64), np.ones((n_in, 1))
+    for table in tables:
+        table.flags.writeable = False
+    return tables
 
 
 def _area(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
