@@ -174,7 +174,12 @@ def extremes(image: np.ndarray, stage: str | None = None) -> tuple[float, float]
     if image.dtype.kind != "f":
         lo, hi = _integer_range(image)
         return float(lo), float(hi)
-    lo, hi = _float_range(image.dtype, *_bit_ranges(*_bit_views(image)))
+    signed, unsigned = _bit_views(image)
+    bands = bands_of(image)
+    signed_ranges, unsigned_ranges = np.empty((bands, 2), signed.dtype), np.empty((bands, 2), unsigned.dtype)
+    in_bands(_bit_ranges, bands, threads_for(image.size), signed, unsigned, signed_ranges, unsigned_ranges)
+    lo, hi = _float_range(image.dtype, signed_ranges[:, 0].min(), signed_ranges[:, 1].max(),
+                          unsigned_ranges[:, 0].min(), unsigned_ranges[:, 1].max())
     if stage is not None and not (np.isfinite(lo) and np.isfinite(hi)):
         check_finite(image, stage, lambda _: False)  # raises, counting the NaN and infinite pixels
     return lo, hi
@@ -225,18 +230,21 @@ def _integer_range(image):
 
 
 @njit(cache=True, nogil=True)
-def _bit_ranges(signed, unsigned):
-    """The min and max of ``signed`` and of ``unsigned``, the same bits read two ways (:func:`_float_range`).
-
-    One thread: the pass runs at memory speed, and a second thread would cost more to wake than it saves."""
-    signed_min = signed_max = signed[0, 0]
-    unsigned_min = unsigned_max = unsigned[0, 0]
-    for i in range(signed.shape[0]):
-        row, unsigned_row = signed[i], unsigned[i]
-        for j in range(row.shape[0]):
-            signed_min, signed_max = min(signed_min, row[j]), max(signed_max, row[j])
-            unsigned_min, unsigned_max = min(unsigned_min, unsigned_row[j]), max(unsigned_max, unsigned_row[j])
-    return signed_min, signed_max, unsigned_min, unsigned_max
+def _bit_ranges(signed, unsigned, signed_ranges, unsigned_ranges, first, last, bands):
+    """Per band of rows, the min and max of ``signed`` and of ``unsigned`` (the same bits read two ways:
+    :func:`_float_range`) into its rows of the ranges."""
+    height = signed.shape[0]
+    for b in range(first, last):
+        first_row = band_rows(b, bands, height)
+        signed_min = signed_max = signed[first_row, 0]
+        unsigned_min = unsigned_max = unsigned[first_row, 0]
+        for i in range(first_row, band_rows(b + 1, bands, height)):
+            row, unsigned_row = signed[i], unsigned[i]
+            for j in range(row.shape[0]):
+                signed_min, signed_max = min(signed_min, row[j]), max(signed_max, row[j])
+                unsigned_min, unsigned_max = min(unsigned_min, unsigned_row[j]), max(unsigned_max, unsigned_row[j])
+        signed_ranges[b, 0], signed_ranges[b, 1] = signed_min, signed_max
+        unsigned_ranges[b, 0], unsigned_ranges[b, 1] = unsigned_min, unsigned_max
 
 
 @njit(cache=True, nogil=True)
