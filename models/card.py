@@ -65,8 +65,12 @@ def build(*, args: argparse.Namespace, argv: list[str], labels, size: int, mean:
         },
         "outputs": {
             "logits": "calibrated logits (already divided by the temperature); softmax gives probabilities",
-            "cam": "class activation maps (batch, classes, h, w); the spatial mean of map k is the raw logit of k",
+            "cam": "class activation maps (batch, classes, h, w) over the input's area"
+                   + ("; the spatial mean of map k is the raw logit of k" if set(args.serve_zooms) == {1.0} else
+                      ", the mean of the members' maps, each cut back to the input's area from the input as that "
+                      "member saw it (so the mean is no longer exactly the logit)"),
         },
+        "framing": _framing(args.serve_zooms, metrics.get("serving_zoom_sweep")),
         "cam_output": "cam",
         "decision": {"positive_label": labels[1], "threshold": round(threshold, 4),
                      "chosen_by": args.threshold_on, "rule": RULES[args.threshold_on]},
@@ -94,6 +98,19 @@ def build(*, args: argparse.Namespace, argv: list[str], labels, size: int, mean:
         },
         "metrics": metrics,
     }
+
+
+def _framing(zooms: tuple[float, ...], sweep: dict | None) -> str:
+    if set(zooms) == {1.0}:
+        return "none: every member sees the input as given"
+    seen = ", ".join(f"member {k + 1}: {'as given' if z == 1 else f'framed at {z:g}'}" for k, z in enumerate(zooms))
+    text = (f"inside the model, per member ({seen}); framed = the input shrunk about its centre to that share of its "
+            "size on a border of its own minimum (black), as training's random rotations and zoom-outs with black "
+            "fill leave most films; each member's CAM is cut back to the input's area")
+    if sweep:
+        text += "; ROC AUC (validation / look-reversed): " + ", ".join(
+            f"{name} {r['validation_roc_auc']} / {r['look_reversed_roc_auc']}" for name, r in sweep.items())
+    return text
 
 
 def _table(rows: list[list], header: list[str]) -> str:
@@ -166,6 +183,7 @@ def markdown(card: dict) -> str:
         f"- Labels: {', '.join(card['labels'])}. Input: {card['input']['height']} x {card['input']['width']}, "
         f"{card['input']['channels']} channel, float32.",
         f"- Preprocessing: {card['preprocessing']['steps']}.",
+        *([f"- Framing: {card['framing']}."] if "framing" in card else []),
         f"- Outputs: `logits` ({card['outputs']['logits']}); `cam` ({card['outputs']['cam']}).",
         f"- Decision: {card['decision']['rule']}; threshold **{card['decision']['threshold']}**.",
         f"- Architecture: {card['architecture']['type']}; {card['architecture']['parameters']:,} parameters; "

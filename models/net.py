@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -35,18 +36,47 @@ class ServingNet(nn.Module):
     """What is exported: the mean of the members' calibrated logits (``logits / T``) and their mean CAM.
 
     Outputs ``logits`` (batch, classes) and ``cam`` (batch, classes, h, w), the per-class maps whose spatial
-    mean is the uncalibrated logit.
+    mean is the uncalibrated logit. Member k sees the input framed at ``zooms[k]`` (:func:`framed`; 1: as given);
+    each member's map is cut back to the input's area before the mean, so that the CAM still covers the frame (its
+    mean is then the logit only when every zoom is 1).
     """
 
-    def __init__(self, members: list[PneumoniaNet], temperature: float = 1.0):
+    def __init__(self, members: list[PneumoniaNet], temperature: float = 1.0, zooms: tuple[float, ...] | None = None):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.register_buffer("temperature", torch.tensor(float(temperature)))
+        self.zooms = tuple(float(z) for z in zooms) if zooms else (1.0,) * len(members)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        cams = []
-        for net in self.members:
-            features = net.features(x)
-            cams.append(torch.einsum("kc,bchw->bkhw", net.head.weight, features) + net.head.bias[:, None, None])
-        cam = torch.stack(cams).mean(dim=0)
-        return cam.mean(dim=(2, 3)) / self.temperature, cam
+        logits, cams = [], []
+        for net, zoom_out in zip(self.members, self.zooms):
+            features = net.features(framed(x, zoom_out))
+            cam = torch.einsum("kc,bchw->bkhw", net.head.weight, features) + net.head.bias[:, None, None]
+            logits.append(cam.mean(dim=(2, 3)))
+            cams.append(_zoomed(cam, zoom_out, "border"))
+        return torch.stack(logits).mean(dim=0) / self.temperature, torch.stack(cams).mean(dim=0)
+
+
+def framed(x: torch.Tensor, zoom_out: float) -> torch.Tensor:
+    """``x`` (batch, 1, h, w) shrunk about its centre to ``zoom_out`` of its size (bilinear) on a border of each
+    image's minimum (its black), as training's random rotations and zoom-outs leave most films; unchanged at 1.
+
+    Why: every training film passes through a random affine with black fill, so plain films sit at the edge of
+    what the members saw. One member seeing the film framed at 0.9, the other as given, ranked validation and
+    look-reversed films better (models/README.md, "Framing")."""
+    if zoom_out == 1.0:
+        return x
+    low = x.amin(dim=(2, 3), keepdim=True)
+    return _zoomed(x - low, 1.0 / zoom_out, "zeros") + low
+
+
+def _zoomed(x: torch.Tensor, scale: float, padding: str) -> torch.Tensor:
+    """``x`` resampled (bilinear) at ``scale`` times each output position's offset from the centre: above 1 the
+    content shrinks, below 1 the centre ``scale`` of ``x`` fills the output; ``padding`` where it reads outside."""
+    if scale == 1.0:
+        return x
+    h, w = x.shape[2:]
+    ys, xs = ((torch.arange(n, dtype=x.dtype) * 2 + 1) / n - 1 for n in (h, w))  # pixel centres in [-1, 1]
+    grid = torch.stack(torch.meshgrid(xs * scale, ys * scale, indexing="xy"), dim=-1)  # what affine_grid makes,
+    return F.grid_sample(x, grid.expand(x.shape[0], -1, -1, -1), mode="bilinear",   # which opset 18 cannot export
+                         padding_mode=padding, align_corners=False)

@@ -37,7 +37,7 @@ from radbench.models.dataset import (
 )
 from radbench.models.latency import latency
 from radbench.models.looks import LookModel, look_features, look_reversed
-from radbench.models.net import PneumoniaNet, ServingNet
+from radbench.models.net import PneumoniaNet, ServingNet, framed
 from radbench.models.shifts import SHIFTS, shifted_tensors
 
 HERE = Path(__file__).resolve().parent
@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "films alone")
     p.add_argument("--augment", choices=sorted(PROFILES), default="v1",
                    help="augmentation profile (models/augment.py): v1 (the bundled model's) or v2 (stronger framing)")
+    p.add_argument("--serve-zooms", type=lambda text: tuple(float(z) for z in text.split(",")), default=(1.0, 0.9),
+                   help="per member, the zoom at which it sees the input (net.framed; 1 = as given), comma-separated, "
+                        "one per member")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--version", default="1.0.0")
@@ -98,10 +101,28 @@ def train_member(x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace, see
 
 
 @torch.no_grad()
-def ensemble_logits(members: list[PneumoniaNet], tensors: np.ndarray) -> np.ndarray:
-    """The members' mean uncalibrated logits, as the exported model computes them before the temperature."""
+def ensemble_logits(members: list[PneumoniaNet], tensors: np.ndarray, zooms: tuple[float, ...]) -> np.ndarray:
+    """The members' mean uncalibrated logits, each member seeing the input framed at its zoom, as the exported model
+    computes them before the temperature."""
     batches = torch.from_numpy(tensors).split(256)
-    return torch.stack([torch.cat([member(b) for b in batches]) for member in members]).mean(0).numpy()
+    return torch.stack([torch.cat([member(framed(b, zoom_out)) for b in batches])
+                        for member, zoom_out in zip(members, zooms)]).mean(0).numpy()
+
+
+def zoom_sweep(members: list[PneumoniaNet], zooms: tuple[float, ...], x_val: np.ndarray, y_val: np.ndarray,
+               hard: np.ndarray) -> dict:
+    """ROC AUC on validation and on its look-reversed subset with the framed members (zoom below 1) at each zoom of
+    a sweep, the others as given (1: every member sees the input as given), and with every member framed at the
+    chosen zoom: how the chosen framing compares."""
+    framed_zoom = min(zooms)
+    options = {f"framed members at {z:g}": tuple(z if k < 1 else 1.0 for k in zooms) for z in (1.0, 0.95, 0.9, 0.85)}
+    options[f"every member at {framed_zoom:g}"] = (framed_zoom,) * len(members)
+    sweep = {}
+    for name, option in options.items():
+        scores = ensemble_logits(members, x_val, option) @ np.array([-1.0, 1.0])  # ranks as the probability
+        sweep[name] = {"validation_roc_auc": round(metrics.roc_auc(y_val, scores), 4),
+                                  "look_reversed_roc_auc": round(metrics.roc_auc(y_val[hard], scores[hard]), 4)}
+    return sweep
 
 
 def export(serving: ServingNet, path: Path, size: int, card: dict) -> None:
@@ -140,6 +161,8 @@ def ood_reference(train_equalized: np.ndarray, val_tensors: np.ndarray) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if len(args.serve_zooms) != args.members:
+        raise SystemExit(f"--serve-zooms needs one zoom per member ({args.members}), got {len(args.serve_zooms)}")
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
@@ -160,11 +183,11 @@ def main(argv: list[str] | None = None) -> int:
                for k in range(args.members)]
     train_minutes = (time.perf_counter() - started) / 60
 
-    raw_logits = ensemble_logits(members, x_val)
+    raw_logits = ensemble_logits(members, x_val, args.serve_zooms)
     temperature = metrics.fit_temperature(raw_logits, y_val)
     probs = metrics.softmax(raw_logits / temperature)
     shifted_probs = {name: metrics.softmax(ensemble_logits(members, shifted_tensors(
-        val_paths, name, args.size, MEAN, STD, args.seed)) / temperature) for name in SHIFTS}
+        val_paths, name, args.size, MEAN, STD, args.seed), args.serve_zooms) / temperature) for name in SHIFTS}
     validation_only = metrics.balanced_threshold(y_val, probs[:, 1])
     look_model = LookModel(look_features([s.path for s in train]), y_train.numpy())
     val_look = look_model.score(look_features(val_paths))
@@ -180,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     validation["ece_before_temperature"] = round(ece_before, 4)
     at_half = metrics.report(y_val, probs, 0.5)
     at_validation_only = {"threshold": round(validation_only, 4), **metrics.report(y_val, probs, validation_only)}
-    member_probs = [metrics.softmax(ensemble_logits([m], x_val) / temperature) for m in members]
+    member_probs = [metrics.softmax(ensemble_logits([m], x_val, (z,)) / temperature)
+                    for m, z in zip(members, args.serve_zooms)]
     single = [metrics.report(y_val, p, threshold) for p in member_probs]
     patients = np.array([s.patient for s in val])
     look_reversed_report = {**metrics.report(y_val[hard], probs[hard], threshold),
@@ -199,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, result in shifted.items():
         print(f"  shifted {name}: {json.dumps(result)}", flush=True)
 
-    serving = ServingNet(members, temperature).eval()
+    serving = ServingNet(members, temperature, args.serve_zooms).eval()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     card = model_card.build(
         args=args, argv=sys.argv[1:] if argv is None else argv, labels=LABELS, size=args.size, mean=MEAN, std=STD,
@@ -210,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                  "validation_threshold_balanced_on_validation_only": at_validation_only, "validation_shifted": shifted,
                  "validation_each_member": single, "validation_look_reversed": look_reversed_report,
                  "validation_look_reversed_each_member": look_reversed_members,
-                 "bootstrap_95": intervals, "threshold_rules": other_thresholds},
+                 "bootstrap_95": intervals, "threshold_rules": other_thresholds,
+                 "serving_zoom_sweep": zoom_sweep(members, args.serve_zooms, x_val, y_val, hard)},
         ood=ood_reference(x_train, x_val), train_minutes=train_minutes,
         date=datetime.date.today().isoformat())
     export(serving, args.out, args.size, card)  # twice: latency and the ONNX check are measured on the file

@@ -57,6 +57,11 @@ def test_one_epoch_exports_a_loadable_model_with_its_card(trained, tiny_data):
     for key in ("dataset", "split", "calibration", "metrics", "latency", "export_check", "training"):
         assert key in card.extra
     assert card.extra["export_check"]["logits_max_abs_diff"] < 1e-4
+    assert card.extra["export_check"]["cam_max_abs_diff"] < 1e-4  # the framing and the CAM's cut export too
+    assert "member 1: as given, member 2: framed at 0.9" in card.extra["framing"]
+    assert set(card.extra["metrics"]["serving_zoom_sweep"]) == {
+        "framed members at 1", "framed members at 0.95", "framed members at 0.9", "framed members at 0.85",
+        "every member at 0.9"}
     assert "--seed 0" in card.extra["training"]["command"]
     assert onnx.load(str(out)).opset_import[0].version >= 17
 
@@ -64,6 +69,25 @@ def test_one_epoch_exports_a_loadable_model_with_its_card(trained, tiny_data):
     prediction = Pipeline(model, "vectorized").run(scan_path)
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
     assert prediction.heatmap.shape == (48, 48)
+
+
+def test_framing_shrinks_each_film_onto_its_own_black_and_the_cam_cut_undoes_it():
+    """The served model frames its input zoomed out (net.framed); the CAM it returns is cut back to the input's
+    area, so a map computed on the framed input lines up with the film again."""
+    import torch
+
+    from radbench.models.net import _zoomed, framed
+
+    rows, columns = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 48), indexing="ij")
+    films = torch.stack([rows + 2 * columns, 3 - rows * columns])[:, None]  # smooth, each with its own minimum
+    out = framed(films, 0.9)
+    assert out.shape == films.shape
+    for film, shown in zip(films, out):
+        border = torch.cat([shown[0, 0], shown[0, -1], shown[0, :, 0], shown[0, :, -1]])
+        assert torch.allclose(border, film.min().expand_as(border))  # black: the film's own minimum
+        assert torch.allclose(shown[0, 32, 24], film[0, 32, 24], atol=0.02)  # the centre stays in place
+    assert torch.allclose(_zoomed(out, 0.9, "border")[..., 4:-4, 4:-4], films[..., 4:-4, 4:-4], atol=0.02)
+    assert torch.equal(framed(films, 1.0), films)
 
 
 def test_readme_card_matches_the_embedded_card(trained):
