@@ -44,6 +44,14 @@ HERE = Path(__file__).resolve().parent
 MEAN, STD = 0.5, 0.29  # of equalized images (uniform on [0, 1]: mean 0.5, std 0.289)
 
 
+def zooms(text: str) -> tuple[float, ...]:
+    """``--serve-zooms``: comma-separated zooms, each above 0 and at most 1."""
+    values = tuple(float(z) for z in text.split(","))
+    if not all(0 < z <= 1 for z in values):
+        raise argparse.ArgumentTypeError(f"each zoom must be above 0 and at most 1, got {text}")
+    return values
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="folder with NORMAL/ and PNEUMONIA/ images")
@@ -63,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "films alone")
     p.add_argument("--augment", choices=sorted(PROFILES), default="v1",
                    help="augmentation profile (models/augment.py): v1 (the bundled model's) or v2 (stronger framing)")
-    p.add_argument("--serve-zooms", type=lambda text: tuple(float(z) for z in text.split(",")), default=(1.0, 0.9),
+    p.add_argument("--serve-zooms", type=zooms, default=(1.0, 0.9),
                    help="per member, the zoom at which it sees the input (net.framed; 1 = as given), comma-separated, "
                         "one per member")
     p.add_argument("--seed", type=int, default=0)

@@ -124,3 +124,11 @@ def test_split_keeps_each_patient_on_one_side_and_is_stratified(tiny_data):
     assert not {s.patient for s in train_set} & {s.patient for s in val_set}
     for label in (0, 1):
         assert any(s.label == label for s in val_set) and any(s.label == label for s in train_set)
+
+
+def test_serve_zooms_are_refused_in_words_when_out_of_range_or_not_one_per_member(tiny_data, capsys):
+    with pytest.raises(SystemExit):
+        train(["--data", str(tiny_data), "--serve-zooms", "1,1.5"])
+    assert "each zoom must be above 0 and at most 1, got 1,1.5" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match=r"--serve-zooms needs one zoom per member \(3\), got 2"):
+        train(["--data", str(tiny_data), "--members", "3", "--serve-zooms", "1,0.9"])
