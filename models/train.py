@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "one per member")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--version", default="1.2.0", help="the card's model version")
     return p.parse_args(argv)
 
 
