@@ -63,7 +63,7 @@ def framed(x: torch.Tensor, zoom_out: float) -> torch.Tensor:
 
     Why: every training film passes through a random affine with black fill, so plain films sit at the edge of
     what the members saw. One member seeing the film framed at 0.9, the other as given, ranked validation and
-    look-reversed films better (models/README.md, "Framing")."""
+    look-reversed films better (models/README.md, "Finding 3")."""
     if zoom_out == 1.0:
         return x
     low = x.amin(dim=(2, 3), keepdim=True)

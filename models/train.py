@@ -129,7 +129,7 @@ def zoom_sweep(members: list[PneumoniaNet], zooms: tuple[float, ...], x_val: np.
     for name, option in options.items():
         scores = ensemble_logits(members, x_val, option) @ np.array([-1.0, 1.0])  # ranks as the probability
         sweep[name] = {"validation_roc_auc": round(metrics.roc_auc(y_val, scores), 4),
-                                  "look_reversed_roc_auc": round(metrics.roc_auc(y_val[hard], scores[hard]), 4)}
+                       "look_reversed_roc_auc": round(metrics.roc_auc(y_val[hard], scores[hard]), 4)}
     return sweep
 
 
