@@ -72,11 +72,12 @@ def framed(x: torch.Tensor, zoom_out: float) -> torch.Tensor:
 
 def _zoomed(x: torch.Tensor, scale: float, padding: str) -> torch.Tensor:
     """``x`` resampled (bilinear) at ``scale`` times each output position's offset from the centre: above 1 the
-    content shrinks, below 1 the centre ``scale`` of ``x`` fills the output; ``padding`` where it reads outside."""
+    content shrinks, below 1 the centre ``scale`` of ``x`` fills the output; ``padding`` where it reads outside.
+    The grid is built by hand: it is what ``affine_grid`` makes, which ONNX opset 18 cannot export."""
     if scale == 1.0:
         return x
     h, w = x.shape[2:]
     ys, xs = ((torch.arange(n, dtype=x.dtype) * 2 + 1) / n - 1 for n in (h, w))  # pixel centres in [-1, 1]
-    grid = torch.stack(torch.meshgrid(xs * scale, ys * scale, indexing="xy"), dim=-1)  # what affine_grid makes,
-    return F.grid_sample(x, grid.expand(x.shape[0], -1, -1, -1), mode="bilinear",   # which opset 18 cannot export
-                         padding_mode=padding, align_corners=False)
+    grid = torch.stack(torch.meshgrid(xs * scale, ys * scale, indexing="xy"), dim=-1)
+    return F.grid_sample(x, grid.expand(x.shape[0], -1, -1, -1), mode="bilinear", padding_mode=padding,
+                         align_corners=False)

@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="augmentation profile (models/augment.py): v1 (the bundled model's) or v2 (stronger framing)")
     p.add_argument("--serve-zooms", type=zooms, default=(1.0, 0.9),
                    help="per member, the zoom at which it sees the input (net.framed; 1 = as given), comma-separated, "
-                        "one per member")
+                        "one per member (default: 1,0.9)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--version", default="1.2.0", help="the card's model version")

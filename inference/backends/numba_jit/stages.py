@@ -103,11 +103,7 @@ def _histogram_of(image: np.ndarray, value_range: tuple[float, float], threads: 
     signed_ranges, unsigned_ranges = np.zeros((bands, 2), signed.dtype), np.zeros((bands, 2), unsigned.dtype)
     in_bands(_histogram, bands, threads, image, signed, unsigned, *equalization_bins(*value_range), counts,
              signed_ranges, unsigned_ranges)
-    signed_min, signed_max = signed_ranges[:, 0].min(), signed_ranges[:, 1].max()
-    if image.dtype.kind != "f":
-        return counts.sum(axis=0), (float(signed_min), float(signed_max))
-    return counts.sum(axis=0), _float_range(image.dtype, signed_min, signed_max, unsigned_ranges[:, 0].min(),
-                                            unsigned_ranges[:, 1].max())
+    return counts.sum(axis=0), _range_of_bands(image.dtype, signed_ranges, unsigned_ranges)
 
 
 def resize(image: np.ndarray, height: int, width: int, *, cancel: Cancel = None) -> np.ndarray:
@@ -178,8 +174,7 @@ def extremes(image: np.ndarray, stage: str | None = None) -> tuple[float, float]
     bands = bands_of(image)
     signed_ranges, unsigned_ranges = np.empty((bands, 2), signed.dtype), np.empty((bands, 2), unsigned.dtype)
     in_bands(_bit_ranges, bands, threads_for(image.size), signed, unsigned, signed_ranges, unsigned_ranges)
-    lo, hi = _float_range(image.dtype, signed_ranges[:, 0].min(), signed_ranges[:, 1].max(),
-                          unsigned_ranges[:, 0].min(), unsigned_ranges[:, 1].max())
+    lo, hi = _range_of_bands(image.dtype, signed_ranges, unsigned_ranges)
     if stage is not None and not (np.isfinite(lo) and np.isfinite(hi)):
         check_finite(image, stage, lambda _: False)  # raises, counting the NaN and infinite pixels
     return lo, hi
@@ -191,6 +186,15 @@ def _bit_views(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if image.dtype.kind != "f":
         return image, image
     return image.view(f"i{image.dtype.itemsize}"), image.view(f"u{image.dtype.itemsize}")
+
+
+def _range_of_bands(dtype: np.dtype, signed_ranges: np.ndarray, unsigned_ranges: np.ndarray) -> tuple[float, float]:
+    """An image's min and max from its bands' extremes of the bits read as signed and as unsigned integers (rows:
+    min, max; :func:`_bit_views`); for an integer image the signed extremes are its values."""
+    signed_min, signed_max = signed_ranges[:, 0].min(), signed_ranges[:, 1].max()
+    if dtype.kind != "f":
+        return float(signed_min), float(signed_max)
+    return _float_range(dtype, signed_min, signed_max, unsigned_ranges[:, 0].min(), unsigned_ranges[:, 1].max())
 
 
 def _float_range(dtype: np.dtype, signed_min, signed_max, unsigned_min, unsigned_max) -> tuple[float, float]:
