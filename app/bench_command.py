@@ -89,12 +89,17 @@ def run_bench(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
     if args.decoders and args.plot:
         print("radbench bench: --plot draws the stages' timings; --decoders has no plot", file=err)
         return 1
+    try:
+        for path in (args.json, args.plot):
+            if path:
+                check_output(path)  # before the minutes of timing
+    except OutputError as exc:
+        print(f"radbench bench: {exc}", file=err)
+        return 1
     if args.decoders:
         return _run_decoders(args, out, err)
     threads = tuple(dict.fromkeys(capped_threads(n, err) for n in args.threads)) if args.threads else None
     try:
-        if args.plot:
-            check_output(args.plot)  # before the minutes of timing
         benchmark = run_benchmark(args.files or sample_files(), backends=args.backends, repeats=args.repeat,
                                   warmup=args.warmup, fresh_compile=not args.no_fresh_compile, threads=threads,
                                   decoder=args.decoder, report=report)
@@ -103,7 +108,7 @@ def run_bench(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
         return 1
     if args.memory:
         benchmark = dataclasses.replace(benchmark, memory=_memory(benchmark, args.backends, out, err))
-    print(compile_text(benchmark.compile), file=out)
+    print(compile_text(benchmark.compile, args.backends), file=out)
     print(environment_text(benchmark.environment), file=out)
     before, after = benchmark.environment["load_average"]
     print(f"  load average (1, 5, 15 min) before {before}, after {after}", file=out)
@@ -155,7 +160,12 @@ def agreement_lines(result: FileResult) -> list[str]:
                       for p in result.passes() for name, diff in p.bench.max_abs_diff.items() if name != YARDSTICK)
     if diffs:
         lines.append(f"model input vs {YARDSTICK}, max |diff|: {diffs}")
-    if bench.labels:
+    if bench.labels and bench.withheld:  # outside the model's domain: agreement only, as a prediction would say
+        differ = [name for name, label in bench.labels.items() if label != bench.labels.get(YARDSTICK)]
+        lines.append(f"label on the model input: {bench.withheld}; every backend's model input gets the same "
+                     f"decision" if not differ else f"label on the model input: {bench.withheld}; the decision "
+                     f"of {', '.join(differ)} DIFFERS from {YARDSTICK}'s")
+    elif bench.labels:
         ours = bench.labels.get(YARDSTICK)
         others = {name: label for name, label in bench.labels.items() if name != YARDSTICK}
         agree = [name for name, label in others.items() if label == ours]
@@ -232,8 +242,11 @@ def _timing_cell(t, threads: bool) -> str:
     return f"{_ms(t.median_ms)} ({_ms(t.cpu_ms)}{extra}){' *' if t.default else ''}"
 
 
-def compile_text(report: CompileReport) -> str:
+def compile_text(report: CompileReport, backends: tuple[str, ...] = ()) -> str:
     """Numba's warm-up times and what Numba did during each (compile or on-disk cache load)."""
+    if not report.in_process and FUSED in backends:
+        return (f"Numba compile: not measured ({FUSED} compiled its kernels in its untimed warm-up, never inside its "
+                "stage time; add numba to --backends to time Numba's compile)")
     if not report.in_process:
         return "Numba compile: not measured (numba not benchmarked)"
     lines = ["Numba compile (never inside a stage time):"]
@@ -283,6 +296,11 @@ def _thread_notes(result: FileResult) -> list[str]:
             for p in result.passes() if p.kernel_threads]
     lines = [f"  note: Numba kernel calls by the threads they ran on (fewer than set for a small image or next to "
              f"busy processes): {'; '.join(used)}"] if used else []
+    (rows, cols), (height, width) = result.bench.shape, result.bench.tensor.shape[-2:]
+    if "vectorized" in result.bench.backends and rows < height and cols < width:
+        lines.append(f"  note: the frame is smaller than the model input ({rows} x {cols} < {height} x {width}): "
+                     "vectorized's resize enlarges it with matrix products on OpenBLAS's own threads, which neither "
+                     "Numba's threads nor --threads set (next to busy processes they can slow that stage)")
     if not result.more:
         return lines
     others = [b for b in result.bench.backends if b not in NUMBA_BACKENDS]
@@ -292,19 +310,24 @@ def _thread_notes(result: FileResult) -> list[str]:
     if others:
         them = "it" if len(others) == 1 else "them"
         lines.append(f"  note: {' and '.join(others)} ran only in the {result.threads}-thread pass: Numba's threads do "
-                     f"not apply to {them}" + (" (vectorized's resize matrix product runs on OpenBLAS's own threads, "
-                                               "which --threads does not set)" if "vectorized" in others else ""))
+                     f"not apply to {them}")
     return lines
+
+
+_NOISE = " (noise)"
+_NOISE_MEANS = "(noise) = the two p10-p90 ranges overlap: within run-to-run noise"
 
 
 def _speedup_lines(bench: FileBench, threads: int) -> list[str]:
     ratios: dict[str, list[str]] = {}
     for s in speedups(bench):
-        ratios.setdefault(_column(s.backend, threads), []).append(f"{s.ratio:.3g}x vs {s.baseline}")
+        ratios.setdefault(_column(s.backend, threads), []).append(f"{s.ratio:.3g}x{_NOISE * s.within_noise} "
+                                                                  f"vs {s.baseline}")
     if not ratios:
         return []
     width = max(12, *(len(name) + 2 for name in ratios))
-    lines = [f"  speedup on {TOTAL_STAGE} (baseline median / backend median; above 1 = faster):"]
+    legend = f"; {_NOISE_MEANS}" if any(s.within_noise for s in speedups(bench)) else ""
+    lines = [f"  speedup on {TOTAL_STAGE} (baseline median / backend median; above 1 = faster{legend}):"]
     return lines + [f"    {name:<{width}}{', '.join(text)}" for name, text in ratios.items()]
 
 
@@ -315,12 +338,14 @@ def _ladder_lines(result: FileResult) -> list[str]:
         return []
     steps = [f"{r.before} -> {r.after}" for r in rungs]
     width = max(len(step) for step in steps) + 2
+    legend = f"; {_NOISE_MEANS}" if any(g.within_noise for r in rungs for g in r.gains) else ""
     lines = [f"  optimization ladder on {TOTAL_STAGE}, one gain per rung (median before / median after; above 1 = "
-             "faster):"]
+             f"faster{legend}):"]
     for rung, step in zip(rungs, steps):
-        lines.append(f"    {rung.name:<13}{step:<{width}}{rung.total.ratio:.3g}x")
+        lines.append(f"    {rung.name:<13}{step:<{width}}{rung.total.ratio:.3g}x{_NOISE * rung.total.within_noise}")
         if len(rung.gains) > 2:  # a single stage (the fused path's) says nothing the total does not
-            lines.append(f"    {'':<13}per stage: " + ", ".join(f"{g.stage} {g.ratio:.3g}x" for g in rung.gains[1:]))
+            lines.append(f"    {'':<13}per stage: " + ", ".join(f"{g.stage} {g.ratio:.3g}x{_NOISE * g.within_noise}"
+                                                                 for g in rung.gains[1:]))
         if rung.note:
             lines.append(f"    {'':<13}note: {rung.note}")
     return lines

@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="preprocessing backend (default: vectorized)")
     predict.add_argument("--frame", type=int, default=None,
                          help="frame index of a multi-frame scan, or with --series slice index of a series, in "
-                              "anatomical order; negative counts from the end (default: the middle one)")
+                              "anatomical order, counted from 0 (the output's 'frame 1 of 10' is index 0); negative "
+                              "counts from the end (default: the middle one)")
     predict.add_argument("--series", action="store_true",
                          help="group the DICOM files (folders expanded) into series and classify one slice of each "
                               "(--frame); other files as usual")

@@ -30,7 +30,8 @@ def add_parser(commands) -> None:
     inspect.add_argument("--backend", choices=BACKEND_NAMES, default="vectorized",
                          help="preprocessing backend (default: vectorized)")
     inspect.add_argument("--frame", type=int, default=None,
-                         help="frame index of a multi-frame scan (default: the middle frame)")
+                         help="frame index of a multi-frame scan, counted from 0 (the output's 'frame 1 of 10' is "
+                              "index 0); negative counts from the end (default: the middle frame)")
     inspect.add_argument("--out", default=None, metavar="DIR",
                          help="folder for the pictures and stages.json (default: FILE's name + _stages in the current "
                               "folder; made if its parent exists)")

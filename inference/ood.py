@@ -3,7 +3,8 @@
 A model card may declare its domain (``"domain"``): the DICOM modalities and body parts it was trained on,
 and reference statistics of its training inputs (per-cell mean and std of an 8 x 8 area-averaged thumbnail
 of the model input, with an alarm threshold on the RMS z-score distance). Any mismatch becomes a warning
-carried by the prediction.
+carried by the prediction; a tag outside the domain, or an unlike image whose file does not name the tags the
+domain declares, withholds its label (:func:`withheld_reason`).
 """
 
 from __future__ import annotations
@@ -35,21 +36,44 @@ def statistics_distance(tensor: np.ndarray, reference: Mapping[str, Any]) -> flo
 _SPELLED_WITH_A_VOWEL = "AEFHILMNORSX"  # "an MR", "an US", "a CT", "a DX": the article of an abbreviation
 
 
-def withheld_reason(scan: Scan, domain: Mapping[str, Any]) -> str | None:
-    """Why no label may be given for ``scan`` (its DICOM modality or body part is outside the card's domain),
-    or ``None``. Files without those tags (PNG, JPEG) are never withheld: only the softer statistics apply."""
+def withheld_reason(scan: Scan, tensor: np.ndarray, domain: Mapping[str, Any]) -> str | None:
+    """Why no label may be given for ``scan`` (model input ``tensor``), or ``None``.
+
+    The file's DICOM modality or body part outside the card's domain withholds it. So does an image unlike the
+    training images (:func:`statistics_distance` beyond the card's threshold) when the file does not name every
+    tag the card's domain declares (a PNG, JPEG or TIFF names none): then the statistics are the only evidence
+    that the model's domain covers the scan. A file whose tags are all in the domain only gets the warning."""
     modalities = [m.upper() for m in domain.get("modalities", [])]
     body_parts = [b.upper() for b in domain.get("body_parts", [])]
     wrong_modality = bool(modalities and scan.modality and scan.modality.upper() not in modalities)
     wrong_part = bool(body_parts and scan.body_part and scan.body_part.upper() not in body_parts)
-    if not (wrong_modality or wrong_part):
-        return None
     trained = " ".join(filter(None, ("/".join(body_parts).lower(), "/".join(modalities))))
+    if not (wrong_modality or wrong_part):
+        unnamed = [name for name, declared, named in (("modality", modalities, scan.modality),
+                                                      ("body part", body_parts, scan.body_part))
+                   if declared and not named]
+        unlike = _unlike_training(tensor, domain)
+        if unlike and (unnamed or not (modalities or body_parts)):
+            said = f"; the file does not name its {' or '.join(unnamed)}" if unnamed else ""
+            return f"withheld: {unlike}{said}" + (f" (the model was trained on {trained} images)" if trained else "")
+        return None
     modality = quoted(scan.modality) if scan.modality else ""
     this = (f"an {modality} image" if modality[:1] in _SPELLED_WITH_A_VOWEL else f"a {modality} image") \
         if modality else "an image"
     part = f" of the {quoted(scan.body_part)}" if scan.body_part else ""
     return f"withheld: the model was trained on {trained} images; this is {this}{part}"
+
+
+def _unlike_training(tensor: np.ndarray, domain: Mapping[str, Any]) -> str | None:
+    """How far the input's thumbnail lies from the training images', when beyond the card's threshold."""
+    reference = domain.get("image_statistics")
+    if not reference:
+        return None
+    distance = statistics_distance(tensor, reference)
+    if distance <= float(reference["threshold"]):
+        return None
+    return (f"the image looks unlike the training images (distance {distance:.2f}, typical films stay below "
+            f"{float(reference['threshold']):.2f})")
 
 
 def domain_warnings(scan: Scan, tensor: np.ndarray, domain: Mapping[str, Any]) -> list[str]:
@@ -63,12 +87,9 @@ def domain_warnings(scan: Scan, tensor: np.ndarray, domain: Mapping[str, Any]) -
     if body_parts and scan.body_part and scan.body_part.upper() not in body_parts:
         warnings.append(f"out of distribution: body part {quoted(scan.body_part)}; the model was trained on "
                         f"{'/'.join(body_parts).lower()} images only")
-    reference = domain.get("image_statistics")
-    if reference:
-        distance = statistics_distance(tensor, reference)
-        if distance > float(reference["threshold"]):
-            warnings.append(f"out of distribution: the image looks unlike the training images (distance "
-                            f"{distance:.2f}, typical films stay below {float(reference['threshold']):.2f})")
+    unlike = _unlike_training(tensor, domain)
+    if unlike:
+        warnings.append(f"out of distribution: {unlike}")
     return warnings
 
 

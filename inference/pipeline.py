@@ -144,7 +144,7 @@ class Pipeline:
             tensor=tensor,
             warnings=_warnings(scan, self.model),
             ood_warnings=ood,
-            withheld=withheld_reason(scan, card.domain),
+            withheld=withheld_reason(scan, tensor, card.domain),
             heatmap=heat,
             backend=backend.name,
             timings=clock.timings(),

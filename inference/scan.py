@@ -103,7 +103,8 @@ class Scan:
         if frame is None:
             return self.default_frame
         if not -self.frame_count <= frame < self.frame_count:
-            raise IndexError(f"frame {frame} out of range: the scan has {counted(self.frame_count, 'frame')}")
+            raise IndexError(f"frame index {frame} out of range: the scan has {counted(self.frame_count, 'frame')} "
+                             f"(indices 0 to {self.frame_count - 1}, counted from 0; -1 is the last)")
         return frame % self.frame_count
 
     def grey_frame(self, frame: int | None = None) -> np.ndarray:

@@ -63,7 +63,8 @@ class Series:
         if frame is None:
             return self.default_slice
         if not -len(self.files) <= frame < len(self.files):
-            raise IndexError(f"slice {frame} out of range: the series has {counted(len(self.files), 'slice')}")
+            raise IndexError(f"slice index {frame} out of range: the series has {counted(len(self.files), 'slice')} "
+                             f"(indices 0 to {len(self.files) - 1}, counted from 0; -1 is the last)")
         return frame % len(self.files)
 
     def describe_slice(self, index: int) -> str:

@@ -19,8 +19,9 @@ count is given or when it is already loaded: a run that never touches Numba does
 Numba's count is a ceiling: the numba backend runs a kernel on fewer threads when its image is small or other
 processes hold CPUs (:func:`inference.backends.numba_jit.inputs.threads_for`), never on more.
 
-The naive and vectorized backends do not use these threads: naive is plain Python, and vectorized is NumPy, whose
-resize matrix product runs on OpenBLAS's own thread pool (sized at start-up by ``OPENBLAS_NUM_THREADS``).
+The naive and vectorized backends do not use these threads: naive is plain Python, and vectorized is NumPy on one
+thread, except a resize that enlarges (a frame smaller than the model input, a heatmap): its matrix products run on
+OpenBLAS's own thread pool (sized at start-up by ``OPENBLAS_NUM_THREADS``).
 """
 
 from __future__ import annotations

@@ -221,12 +221,14 @@ def markdown(card: dict) -> str:
         "",
         _table(shifted_rows, ["shift", "accuracy", "ROC AUC", "sensitivity", "specificity", "ECE"]),
         "",
-        "### Out-of-distribution warning",
+        "### Out of the model's domain",
         "",
-        f"A prediction warns when the DICOM modality is not {'/'.join(card['domain']['modalities'])}, the body part "
-        f"is not {'/'.join(card['domain']['body_parts']).lower()}, or the input's {ood['cells']} x {ood['cells']} "
-        f"thumbnail is farther than {ood['threshold']} (RMS z-score, the training images' 99.5th percentile) from "
-        f"the training mean; {ood['validation_flagged']:.1%} of validation films are flagged.",
+        f"The label is withheld when the DICOM modality is not {'/'.join(card['domain']['modalities'])} or the body "
+        f"part is not {'/'.join(card['domain']['body_parts']).lower()}. A prediction warns when the input's "
+        f"{ood['cells']} x {ood['cells']} thumbnail is farther than {ood['threshold']} (RMS z-score, the training "
+        f"images' 99.5th percentile) from the training mean ({ood['validation_flagged']:.1%} of validation films "
+        "are flagged); for a file that does not name its modality and body part (PNG, JPEG, TIFF) that warning "
+        "withholds the label too.",
         "",
         "### Export and latency",
         "",

@@ -26,6 +26,7 @@ from radbench.inference.benchmarking.numba_compile import (
     compile_in_process,
 )
 from radbench.inference.benchmarking.onnx_latency import INFER_STAGE, infer_latency, ort_sessions
+from radbench.inference.benchmarking.records import Record
 from radbench.inference.benchmarking.schedule import (
     LARGE_FRAME_PIXELS,
     LARGE_NAIVE_REPEATS,
@@ -203,7 +204,7 @@ def test_bad_file_gives_an_error_line_and_exit_1_while_good_files_report(tmp_pat
     text = out.getvalue()
     for file in good:
         assert f"{file}  [128 x 128 int16, frame 1 of 1]" in text
-    for needle in ("preprocess_total", "x vs naive", "max |diff|", "onnxruntime-2threads", "Numba compile",
+    for needle in ("preprocess_total", " vs naive", "max |diff|", "onnxruntime-2threads", "Numba compile",
                    "this process, first warm-up, int16", "Environment: CPU", "scikit-image",
                    "session.intra_op.allow_spinning=0", "get_num_threads()"):
         assert needle in text
@@ -246,3 +247,36 @@ def test_memory_option_measures_each_backend_in_a_fresh_process(tmp_path):
     memory = json.loads((tmp_path / "b.json").read_text())["memory"]
     assert [m["backend"] for m in memory] == ["vectorized", "numba"]
     assert all(m["decoded_bytes"] == 128 * 128 * 2 and m["peak_above_baseline_bytes"] >= 0 for m in memory)
+
+
+def test_a_speedup_whose_ranges_overlap_is_marked_as_noise(ct_bench):
+    """Only where the two p10-p90 ranges overlap; the text marks those ratios and says what the mark means."""
+    same, apart = Record.of("f", "a", TOTAL_STAGE, [1.0, 2.0, 3.0]), Record.of("f", "b", TOTAL_STAGE, [2.5, 3.5, 4.5])
+    assert same.overlaps(apart) and apart.overlaps(same)
+    assert not same.overlaps(Record.of("f", "c", TOTAL_STAGE, [3.5, 4.0, 9.0]))
+    for s in speedups(ct_bench):
+        base, mine = ct_bench.record(s.baseline, TOTAL_STAGE), ct_bench.record(s.backend, TOTAL_STAGE)
+        assert s.within_noise == (base.p10_ms <= mine.p90_ms and mine.p10_ms <= base.p90_ms)
+    from radbench.app.bench_command import _speedup_lines
+
+    text = "\n".join(_speedup_lines(ct_bench, 1))
+    noisy = [s for s in speedups(ct_bench) if s.within_noise]
+    assert ("(noise) = the two p10-p90 ranges overlap" in text) == bool(noisy)
+    assert text.count("x (noise) vs ") == len(noisy)
+
+
+def test_json_and_plot_paths_are_checked_before_any_timing(tmp_path):
+    for option, name in (("--json", "b.json"), ("--plot", "b.png")):
+        out, err = io.StringIO(), io.StringIO()
+        args = parse([CT_SMALL, option, str(tmp_path / "missing" / name), "--no-fresh-compile"])
+        assert run_bench(args, out, err) == 1
+        assert out.getvalue() == ""  # nothing timed
+        assert err.getvalue() == (f"radbench bench: {tmp_path / 'missing' / name}: {tmp_path / 'missing'} does not "
+                                   "exist (folders are not created)\n")
+
+
+def test_the_fused_path_alone_says_where_its_compile_went():
+    out, err = io.StringIO(), io.StringIO()
+    assert run_bench(parse([CT_SMALL, "--backends", FUSED, "--repeat", "1", "--no-fresh-compile"]), out, err) == 0
+    assert (f"Numba compile: not measured ({FUSED} compiled its kernels in its untimed warm-up, never inside its "
+            "stage time; add numba to --backends to time Numba's compile)") in out.getvalue()

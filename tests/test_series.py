@@ -112,7 +112,8 @@ def test_predict_series_classifies_one_slice_per_series_and_names_it(folder, cap
     assert f"note: {folder / 'odd.dcm'} left out of a series (4 x 4 pixels in a series of 8 x 8)" in err
 
     assert main(["predict", "--series", str(folder), "--frame", "6"]) == 1
-    assert "--frame: slice 6 out of range: the series has 6 slices" in capsys.readouterr().err
+    assert ("--frame: slice index 6 out of range: the series has 6 slices (indices 0 to 5, counted from 0; -1 is the "
+            "last)") in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -29,7 +29,8 @@ from radbench.inference.threads import (
     thread_limit,
 )
 
-CT = Path(__file__).resolve().parent.parent / "sample_images" / "ct_small_128px.dcm"
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+CT = SAMPLES / "ct_small_128px.dcm"
 LIMIT = thread_limit()
 #: The most threads a command may use here: --threads above it is capped.
 MOST = min(LIMIT, usable_cpus())
@@ -241,7 +242,7 @@ def test_bench_with_two_thread_counts_shows_the_jit_and_the_parallel_rungs_apart
     jit = next(line for line in lines if line.startswith("JIT-compile"))
     parallel = next(line for line in lines if line.startswith("parallelize"))
     assert "vectorized -> numba (1 thread)" in jit and "JIT and parallel gains together" not in text
-    assert "numba (1 thread) -> 2 threads" in parallel and parallel.endswith("x")
+    assert "numba (1 thread) -> 2 threads" in parallel and parallel.endswith(("x", "x (noise)"))
     after = lines[lines.index(parallel) + 1]
     assert after.startswith("per stage: rescale ") and "normalize" in after
     assert "note: vectorized ran only in the 1-thread pass: Numba's threads do not apply to it" in text
@@ -260,20 +261,31 @@ def test_bench_with_two_thread_counts_shows_the_jit_and_the_parallel_rungs_apart
     note = rungs["parallelize"]["note"]
     second = next(p for p in document["passes"] if p["threads"] == 2)
     assert second["backends"] == ["numba"] and sum(second["kernel_calls_by_threads"].values()) > 0
-    fewer = second["kernel_calls_by_threads"].get("1", 0)  # a small image's kernels run on one thread
-    assert (f"{fewer} of {sum(second['kernel_calls_by_threads'].values())} kernel calls ran on fewer than 2 threads"
-            in note) == (fewer > 0)
-    assert ("slower on 2 threads" in note) == (gain["ratio"] < 1)  # then it names what it can detect
+    if set(second["kernel_calls_by_threads"]) == {"1"}:  # a small image's kernels all run on one thread
+        assert note == ("no kernel call ran on more threads than in the 1-thread pass (a small image, or other "
+                        "processes holding CPUs): this ratio is run-to-run noise, not a parallel gain")
+    else:
+        fewer = second["kernel_calls_by_threads"].get("1", 0)
+        assert (f"{fewer} of {sum(second['kernel_calls_by_threads'].values())} kernel calls ran on fewer than 2 "
+                "threads" in note) == (fewer > 0)
+        assert ("slower on 2 threads" in note) == (gain["ratio"] < 1)  # then it names what it can detect
 
 
-def test_bench_without_threads_says_its_jit_rung_holds_the_parallel_gain_too():
-    out, err = io.StringIO(), io.StringIO()
-    args = _bench_args(str(CT), "--backends", "vectorized,numba", "--repeat", "1", "--warmup", "0",
-                       "--no-fresh-compile")
+@pytest.mark.parametrize("name", ["ct_small_128px.dcm", "chest_cr_rg1_j2k_lossless.dcm"])
+def test_bench_without_threads_says_whether_its_jit_rung_holds_a_parallel_gain_too(name, tmp_path):
+    """The JIT rung names the parallel gain only where a kernel call really ran on several threads (never on the
+    small CT; on the 3.6 Mpx chest film when a second CPU was free)."""
+    out, err, target = io.StringIO(), io.StringIO(), tmp_path / "b.json"
+    args = _bench_args(str(SAMPLES / name), "--backends", "vectorized,numba", "--repeat", "1", "--warmup", "0",
+                       "--no-fresh-compile", "--json", str(target))
     assert run_bench(args, out, err) == 0, err.getvalue()
     text = out.getvalue()
     assert f"numba ({LIMIT} thread{'s' * (LIMIT != 1)})" in text and "parallelize" not in text
-    if LIMIT > 1:
-        assert f"note: numba ran on {LIMIT} threads: JIT and parallel gains together (--threads 1,N separates them)" \
-               in text
+    calls = json.loads(target.read_text(encoding="utf-8"))["passes"][0]["kernel_calls_by_threads"]
+    together = f"note: numba ran on {LIMIT} threads: JIT and parallel gains together (--threads 1,N separates them)"
+    alone = (f"note: numba was set to {LIMIT} threads, but every kernel call ran on 1 (a small image, or other "
+             "processes holding CPUs): the JIT gain alone")
+    assert (together in text, alone in text) == ((True, False) if set(calls) != {"1"} else (False, LIMIT > 1))
+    if name.startswith("ct"):
+        assert set(calls) == {"1"}
     assert f"timed on {LIMIT} (the default)" in text

@@ -18,6 +18,7 @@ from radbench.inference.benchmarking import peer_opencv, reference_pipeline
 from radbench.inference.benchmarking.records import Record
 from radbench.inference.benchmarking.schedule import Run, check_counts, run_order, schedule
 from radbench.inference.model import ModelCard
+from radbench.inference.ood import withheld_reason
 from radbench.inference.preprocessing import PreprocessSpec, preprocess
 from radbench.inference.scan import Scan
 from radbench.inference.timing import StageClock, Timings
@@ -46,6 +47,7 @@ class Speedup:
     baseline: str
     stage: str
     ratio: float
+    within_noise: bool = False  # the two p10-p90 ranges overlap (:meth:`.records.Record.overlaps`)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class FileBench:
     tensor: np.ndarray = field(repr=False)  # the vectorized backend's model input
     latency: tuple[Record, ...] = ()  # ONNX Runtime on ``tensor``, filled in by the runner
     labels: Mapping[str, str | None] = field(default_factory=dict)  # each backend's label on its model input
+    withheld: str | None = None  # why no label may be shown (outside the model's domain), as a prediction says
 
     @property
     def backends(self) -> tuple[str, ...]:
@@ -90,7 +93,8 @@ def bench_file(scan: Scan, card: ModelCard, *, backends: Sequence[str] = DEFAULT
     """Time the five compute stages of every backend on the scan's default frame (Numba compiled beforehand).
 
     An optional peer that cannot run here (OpenCV not installed) is left out with a note saying how to install it.
-    ``classify(model_input)``, if given, labels each backend's model input (``FileBench.labels``)."""
+    ``classify(model_input)``, if given, labels each backend's model input (``FileBench.labels``), and the labels
+    are withheld where a prediction's would be (``FileBench.withheld``)."""
     check_counts(repeats, warmup)
     image = scan.grey_frame()
     spec = PreprocessSpec.from_card(card, scan)
@@ -129,6 +133,7 @@ def bench_file(scan: Scan, card: ModelCard, *, backends: Sequence[str] = DEFAULT
         tensor=yardstick,
         labels={name: classify(t) for name, t in {YARDSTICK: yardstick, **{n: tensors[n] for n in backends}}.items()}
         if classify else {},
+        withheld=withheld_reason(scan, yardstick, card.domain) if classify else None,
     )
 
 
@@ -136,7 +141,8 @@ def speedups(bench: FileBench, stage: str = TOTAL_STAGE,
              baselines: Iterable[str] = SPEEDUP_BASELINES) -> tuple[Speedup, ...]:
     """Each backend's speedup over each baseline present on ``stage``, from the medians."""
     present = [b for b in baselines if b in bench.backends]
-    return tuple(Speedup(name, base, stage, bench.record(base, stage).median_ms / bench.record(name, stage).median_ms)
+    return tuple(Speedup(name, base, stage, bench.record(base, stage).median_ms / bench.record(name, stage).median_ms,
+                         bench.record(base, stage).overlaps(bench.record(name, stage)))
                  for name in bench.backends for base in present if base != name)
 
 

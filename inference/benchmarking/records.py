@@ -29,3 +29,7 @@ class Record:
         return cls(file, backend, stage, float(np.median(values)), float(np.percentile(values, 10)),
                    float(np.percentile(values, 90)), float(values.min()), len(values),
                    tuple(float(v) for v in values))
+
+    def overlaps(self, other: Record) -> bool:
+        """Whether the two p10-p90 ranges overlap: the two are then "about the same", whatever their medians say."""
+        return self.p10_ms <= other.p90_ms and other.p10_ms <= self.p90_ms

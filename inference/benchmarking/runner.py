@@ -44,7 +44,7 @@ from radbench.inference.benchmarking.schedule import check_counts
 from radbench.inference.errors import NotAScanError, RadBenchError, ScanError
 from radbench.inference.loading import decode_threads, load_scan
 from radbench.inference.machine import usable_cpus
-from radbench.inference.model import Model
+from radbench.inference.model import NOT_FOR_CLINICAL_USE, Model
 from radbench.inference.preprocessing import PreprocessSpec
 from radbench.inference.threads import check_threads, compute_threads, thread_limit
 
@@ -109,6 +109,7 @@ class Gain:
     stage: str
     before_ms: float
     after_ms: float
+    within_noise: bool = False  # the two p10-p90 ranges overlap (:meth:`.records.Record.overlaps`)
 
     @property
     def ratio(self) -> float:
@@ -152,13 +153,14 @@ class Benchmark:
 
     def as_json(self) -> dict:
         return {
+            "notice": NOT_FOR_CLINICAL_USE,
             "environment": dict(self.environment),
             "compile": self.compile.as_dict(),
             "threads": list(self.threads),
             "records": [row for f in self.results for row in f.record_dicts()],
             "files": [{"file": r.file, "shape": list(r.bench.shape), "dtype": r.bench.dtype, "frame": r.bench.frame,
                        "frames": r.bench.frame_count, "notes": list(r.bench.notes),
-                       "max_abs_diff_vs_vectorized": dict(r.bench.max_abs_diff), "labels": dict(r.bench.labels),
+                       "max_abs_diff_vs_vectorized": dict(r.bench.max_abs_diff), **_label_dict(r.bench),
                        "decode": _decode_dict(r)} for r in self.results],
             "passes": [{"file": f.file, "threads": p.threads, "backends": list(p.bench.backends),
                         "kernel_calls_by_threads": {str(n): calls for n, calls in sorted(p.kernel_threads.items())}}
@@ -167,6 +169,12 @@ class Benchmark:
             "errors": [{"file": e.file, "reason": e.reason, "skipped": e.skipped} for e in self.errors],
             "memory": [{**asdict(m), "ratio": round(m.ratio, 3)} for m in self.memory],
         }
+
+
+def _label_dict(bench: FileBench) -> dict:
+    """The backends' labels (``None`` where withheld, with the reason), and whether they all agree."""
+    return {"labels": None if bench.withheld else dict(bench.labels), "label_withheld": bench.withheld,
+            "labels_agree": len(set(bench.labels.values())) <= 1}
 
 
 def run_benchmark(paths: Iterable[str | Path], *, backends: Sequence[str] = DEFAULT_BACKENDS, repeats: int = 10,
@@ -255,14 +263,24 @@ def ladder(result: FileResult, stage: str = TOTAL_STAGE) -> tuple[Rung, ...]:
     if {"naive", "vectorized"} <= set(first.backends):
         rungs.append(Rung("vectorize", "naive", "vectorized", _gains(first, "naive", first, "vectorized", stage)))
     if {"vectorized", "numba"} <= set(first.backends):
-        note = "" if result.threads == 1 else (f"numba ran on {_threads(result.threads)}: JIT and parallel gains "
-                                               "together (--threads 1,N separates them)")
+        note = ""
+        if result.threads > 1 and _widest(result.kernel_threads) > 1:
+            note = (f"numba ran on {_threads(result.threads)}: JIT and parallel gains together (--threads 1,N "
+                    "separates them)")
+        elif result.threads > 1 and result.kernel_threads:
+            note = (f"numba was set to {_threads(result.threads)}, but every kernel call ran on 1 (a small image, or "
+                    "other processes holding CPUs): the JIT gain alone")
         rungs.append(Rung("JIT-compile", "vectorized", f"numba ({_threads(result.threads)})",
                           _gains(first, "vectorized", first, "numba", stage), note))
     for p in result.more:
         for backend in (b for b in NUMBA_BACKENDS if b in p.bench.backends):
             gains = _gains(first, backend, p.bench, backend, stage)
-            notes = [_fewer(p), _contention(p) if gains[0].ratio < 1 else ""]
+            if p.kernel_threads and _widest(p.kernel_threads) <= _widest(result.kernel_threads):
+                notes = [f"no kernel call ran on more threads than in the {result.threads}-thread pass (a small "
+                         "image, or other processes holding CPUs): this ratio is run-to-run noise, not a parallel "
+                         "gain"]
+            else:
+                notes = [_fewer(p), _contention(p) if gains[0].ratio < 1 else ""]
             note = "; ".join(n for n in notes if n)
             rungs.append(Rung("parallelize", f"{backend} ({_threads(result.threads)})", f"{_threads(p.threads)}",
                               gains, note))
@@ -280,6 +298,11 @@ def _contention(p: ThreadPass) -> str:
         return (f"slower on {_threads(p.threads)}: other processes kept about {others:.1f} cores busy ({load}); a "
                 "parallel kernel waits for its slowest thread")
     return f"slower on {_threads(p.threads)}; no other busy process detected ({load})"
+
+
+def _widest(kernel_threads: Mapping[int, int]) -> int:
+    """The most threads any kernel call of a pass ran on (1 if none is known)."""
+    return max(kernel_threads, default=1)
 
 
 def _fewer(p: ThreadPass) -> str:
@@ -309,16 +332,16 @@ def _load_average() -> float | None:
 
 def _gains(before: FileBench, name: str, after: FileBench, other: str, total: str) -> tuple[Gain, ...]:
     """``total`` first, then every other stage timed for both, in ``after``'s order."""
-    theirs = {r.stage: r.median_ms for r in before.records if r.backend == name}
-    mine = {r.stage: r.median_ms for r in after.records if r.backend == other}
+    theirs = {r.stage: r for r in before.records if r.backend == name}
+    mine = {r.stage: r for r in after.records if r.backend == other}
     stages = [total, *(s for s in mine if s != total and s in theirs)]
-    return tuple(Gain(s, theirs[s], mine[s]) for s in stages)
+    return tuple(Gain(s, theirs[s].median_ms, mine[s].median_ms, theirs[s].overlaps(mine[s])) for s in stages)
 
 
 def _rung_dict(rung: Rung) -> dict:
     return {"rung": rung.name, "before": rung.before, "after": rung.after, "note": rung.note,
             "gains": [{"stage": g.stage, "before_ms": g.before_ms, "after_ms": g.after_ms,
-                       "ratio": float(f"{g.ratio:.4g}")} for g in rung.gains]}
+                       "ratio": float(f"{g.ratio:.4g}"), "within_noise": g.within_noise} for g in rung.gains]}
 
 
 def _threads(count: int) -> str:
