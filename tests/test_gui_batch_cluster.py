@@ -32,7 +32,7 @@ def test_the_batch_window_runs_on_a_dask_scheduler_and_says_when_it_cannot(qtbot
                                                                        "notes.txt": "skipped"}
     workers = set(dask_cluster.wait_for_workers(2).values())
     assert {r["worker"] for r in dialog.rows} <= workers
-    assert "3 files: 2 ok (1 withheld), 0 errors, 1 skipped in " in dialog.status.text()
+    assert "3 files: 2 ok (2 withheld), 0 errors, 1 skipped in " in dialog.status.text()  # the CT, and the tibia PNG
     assert " by 1 Dask worker (" in dialog.status.text() or " by 2 Dask workers (" in dialog.status.text()
 
     address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
