@@ -84,7 +84,7 @@ def lanes_html(board: RaceBoard) -> str:
         colour = COLOURS.get(lane.backend, OTHER_COLOUR)
         total = _unbroken(_total(lane))
         rows.append(f"<tr><td colspan='{columns}' style='padding-top: 8px'><big><b style='color: {colour}'>"
-                    f"{html.escape(lane.backend)}</b>&nbsp;&nbsp;<b>{total}</b></big>&nbsp;&nbsp;"
+                    f"{_unbroken(lane.name)}</b>&nbsp;&nbsp;<b>{total}</b></big>&nbsp;&nbsp;"
                     f"{html.escape(lane_status(lane))}</td></tr>")
         rows.append("<tr>" + "".join(_cell(lane, stage, colour, 100 // columns) for stage in board.stages) + "</tr>")
     return f"<table width='100%' cellspacing='3' cellpadding='4'>{''.join(rows)}</table>"

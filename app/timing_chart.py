@@ -47,6 +47,8 @@ from radbench.inference.wording import counted
 
 #: Smallest time drawn: a log axis cannot show 0, so shorter times are drawn at this floor.
 FLOOR_MS = 1e-3
+#: The fewest repeats per backend from which speedups are given (their p10-p90 bands say whether each is noise).
+SPEEDUP_REPEATS = 3
 #: Baselines the speedup factors are computed against, when present.
 BASELINES = ("naive", "vectorized")
 SHARED, COMPILE = "shared", "compile"  # the bars drawn once, centred in their row, not by a backend
@@ -214,9 +216,10 @@ class TimingChart(QWidget):
         return {category: dict(factors) for category, factors in self._speedups.items()}
 
     def show_run(self, stage_ms: Mapping[str, float], title: str, backend: str = "run",
-                 compile_figure: CompileTime | None = None, threads: Threads | None = None) -> None:
+                 compile_figure: CompileTime | None = None, threads: Threads | None = None,
+                 one_run: bool = True) -> None:
         """One run: a bar per stage, the two totals, and Numba's warm-up when ``compile_figure`` took time;
-        ``threads``: what the run ran on, named in the legend and the caption."""
+        ``threads``: what the run ran on, named in the legend and the caption; ``one_run``: say it has no spread."""
         self.clear()
         own = {s: ms for s, ms in stage_ms.items() if s not in SHARED_STAGES}
         own[PREPROCESSING_TOTAL] = sum(ms for s, ms in stage_ms.items() if s in STAGES)
@@ -225,7 +228,8 @@ class TimingChart(QWidget):
         compiled = self._compile_bar(compile_figure)
         self._draw({backend: own}, shared, compiled, self._thread_labels({backend: threads}, threads))
         self.title.setText(title)
-        notes = [self._threads_note(threads),
+        notes = ["One run: no spread (Compare all times every backend several times, with p10–p90 whiskers)."
+                 if one_run else "", self._threads_note(threads),
                  f"{shown_name(PREPROCESSING_TOTAL).capitalize()} (the five stages): "
                  f"{format_ms(own[PREPROCESSING_TOTAL])} ms; {END_TO_END_TOTAL} (decode and every stage): "
                  f"{format_ms(own[END_TO_END_TOTAL])} ms."]
@@ -244,7 +248,7 @@ class TimingChart(QWidget):
             return
         rate = f", {files_per_s:.2f} files/s" if files_per_s else ""
         title = f"Time per stage summed over {counted(files, 'file')} ({backend}{rate})"
-        self.show_run({s: ms for s, ms in stage_ms.items() if ms}, title, backend, threads=threads)
+        self.show_run({s: ms for s, ms in stage_ms.items() if ms}, title, backend, threads=threads, one_run=False)
         if compile_ms:
             self.caption.setText(f"{self.caption.text()} Numba's warm-ups in the workers (compile or cache load): "
                                  f"{compile_ms / 1e3:.3g} s summed, in no total.")
@@ -253,8 +257,8 @@ class TimingChart(QWidget):
         """Backends side by side (medians, p10-p90 whiskers), shared stages once, speedups and findings below."""
         runs = {name: r.last.threads for name, r in comparison.results.items()}
         self.show_spreads({name: r.stages for name, r in comparison.results.items()}, comparison.shared, title, runs,
-                          compile_figure, notes=(self._method_note(comparison), self._slower_note(comparison),
-                                                 self._shared_note()))
+                          compile_figure, repeats=comparison.repeats,
+                          notes=(self._method_note(comparison), self._slower_note(comparison), self._shared_note()))
         ok, agree = comparison.equivalent, comparison.labels_agree
         self.badge.setText(f"{'✔ equivalent' if ok else '✘ DIFFER'}: max |Δ| {comparison.max_abs_diff:.1e} "
                            f"between the backends' model inputs, labels {'agree' if agree else 'DISAGREE'}")
@@ -267,16 +271,18 @@ class TimingChart(QWidget):
 
     def show_spreads(self, results: Mapping[str, Mapping[str, Spread]], shared: Mapping[str, Spread], title: str,
                      runs: Mapping[str, Threads | None], compile_figure: CompileTime | None = None,
-                     baselines: Sequence[str] = BASELINES, notes: Sequence[str] = ()) -> None:
+                     baselines: Sequence[str] = BASELINES, notes: Sequence[str] = (),
+                     repeats: int | None = None) -> None:
         """Backends side by side from their repeats: medians with p10-p90 whiskers, ``shared`` stages once, Numba's
-        warm-up when a numba backend is shown, speedups over each of ``baselines`` where the bands do not overlap.
+        warm-up when a numba backend is shown, speedups over each of ``baselines`` where the bands do not overlap
+        (none from fewer than :data:`SPEEDUP_REPEATS` ``repeats``: too few for a band).
         ``runs``: the threads each backend ran on (named in the legend); ``notes`` (HTML) head the caption. The
         Compare view draws with it, and so does ``radbench bench --plot``."""
         self.clear()
         sets = {name: {s: spread.median_ms for s, spread in stages.items()} for name, stages in results.items()}
         self._spreads = {name: {s: (x.p10_ms, x.p90_ms) for s, x in stages.items()} for name, stages in results.items()}
         self._spreads[SHARED] = {s: (x.p10_ms, x.p90_ms) for s, x in shared.items()}
-        for baseline in (b for b in baselines if b in sets):
+        for baseline in (b for b in baselines if b in sets and (repeats or SPEEDUP_REPEATS) >= SPEEDUP_REPEATS):
             for name in (n for n in sets if n not in (baseline, "naive")):  # what should beat the baseline
                 theirs, mine = results[baseline], results[name]
                 for category in (c for c in mine if c in theirs):
@@ -289,7 +295,7 @@ class TimingChart(QWidget):
                    self._compile_bar(compile_figure) if uses_numba else {}, self._thread_labels(runs, threads))
         self.title.setText(title)
         self.caption.setText("".join(f"<p>{part}</p>" for part in (
-            *notes, self._threads_note(threads), self._speedup_table(),
+            *notes, self._threads_note(threads), self._speedup_table(repeats),
             self._compile_note(compile_figure) if uses_numba else "", self._floor_note()) if part))
 
     def show_code(self, backend: str) -> None:
@@ -318,7 +324,10 @@ class TimingChart(QWidget):
                 f"{', '.join(stages)} (its whole p10–p90 band above vectorized's).</span> Likely cause: "
                 f"{html.escape(comparison.likely_cause())}")
 
-    def _speedup_table(self) -> str:
+    def _speedup_table(self, repeats: int | None = None) -> str:
+        if repeats is not None and repeats < SPEEDUP_REPEATS:
+            return (f"<b>No speedups</b>: with {repeats} repeat{'s' * (repeats != 1)} per backend there is no p10–p90 "
+                    f"band to tell a gain from run-to-run noise; set repeats to {SPEEDUP_REPEATS} or more.")
         pairs = list(dict.fromkeys(pair for factors in self._speedups.values() for pair in factors))
         if not pairs:
             return ""

@@ -95,7 +95,7 @@ def _bench_chart(result: FileResult, benchmark: Benchmark, warmup: int, stamp: s
     chart = TimingChart()
     chart.show_spreads(results, shared, f"{html.escape(Path(bench.file).name)} [{bench.shape[0]} x {bench.shape[1]} "
                        f"{bench.dtype}, frame {bench.frame + 1} of {bench.frame_count}]: ms per stage",
-                       runs, compiled, peers or BASELINES, notes=_bench_notes(result, repeats, warmup))
+                       runs, compiled, peers or BASELINES, notes=_bench_notes(result, repeats, warmup), repeats=repeats)
     _add_subtitle(chart, f"radbench bench, median of {repeats} repeat{'s' * (repeats != 1)} after {warmup} "
                          f"warm-up{'s' * (warmup != 1)}, backends interleaved; whiskers p10–p90 · {stamp} · "
                          f"{NOT_FOR_CLINICAL_USE}")

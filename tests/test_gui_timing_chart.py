@@ -22,6 +22,7 @@ from radbench.inference.benchmarking.compare import (
 from radbench.inference.benchmarking.numba_compile import CompileTime
 from radbench.inference.model import Model
 from radbench.inference.pipeline import Pipeline
+from radbench.inference.threads import Threads
 
 RUN = {"decode": 2.0, "rescale": 1.5, "window": 1.6, "equalize": 6.0, "resize": 0.8, "normalize": 0.3,
        "infer": 2.5, "postprocess": 0.2, "heatmap": 0.3}  # 15.2 ms in all, 10.2 ms of preprocessing
@@ -50,12 +51,12 @@ def _backend(name, prediction, **stages):
     return BackendResult(name, MappingProxyType(spreads), prediction)
 
 
-def _comparison(prediction, naive, vectorized, numba, load=0.4) -> Comparison:
+def _comparison(prediction, naive, vectorized, numba, load=0.4, repeats=3) -> Comparison:
     results = {"naive": _backend("naive", prediction, **naive),
                "vectorized": _backend("vectorized", prediction, **vectorized),
                "numba": _backend("numba", prediction, **numba)}
     shared = {"decode": Spread((2.0, 2.1, 2.4)), "infer": Spread((0.9, 1.0, 1.2)), "postprocess": Spread((0.1,) * 3)}
-    return Comparison(MappingProxyType(results), MappingProxyType(shared), repeats=3, warmups=1, max_abs_diff=0.0,
+    return Comparison(MappingProxyType(results), MappingProxyType(shared), repeats=repeats, warmups=1, max_abs_diff=0.0,
                       labels_agree=True, load_average=load, usable_cpus=2)
 
 
@@ -99,6 +100,19 @@ def test_a_run_shows_its_stages_the_two_totals_shared_stages_in_grey_and_the_war
     qtbot.wait(10)
     for colour in (COLOURS["numba"], SHARED_COLOUR, COMPILE_COLOUR):
         assert len(_pixels(chart, colour)) > 200
+
+
+def test_one_run_says_it_has_no_spread_and_a_comparison_of_too_few_repeats_gives_no_speedups(chart, prediction):
+    chart.show_run(RUN, "chest.dcm, frame 1 of 1: numba", "numba", COLD)
+    assert chart.caption.text().startswith("One run: no spread (Compare all times every backend several times")
+    one = {name: {s: v[:1] for s, v in stages.items()} for name, stages in (("n", NAIVE), ("v", VECTORIZED),
+                                                                            ("u", NUMBA))}
+    chart.show_comparison(_comparison(prediction, one["n"], one["v"], one["u"], repeats=1), "one repeat", COLD)
+    assert chart.speedups() == {} and "×" not in chart.caption.text()
+    assert ("<b>No speedups</b>: with 1 repeat per backend there is no p10–p90 band to tell a gain from run-to-run "
+            "noise; set repeats to 3 or more.") in chart.caption.text()
+    chart.show_batch(RUN, 4, "numba", Threads(2, 1))
+    assert "One run" not in chart.caption.text()
 
 
 def test_a_run_without_warm_up_time_has_no_compile_bar(chart):

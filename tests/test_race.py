@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numba as numba_module
 import pytest
 from pydicom.data import get_testdata_file
 
+from radbench.app.race_view import lanes_html
 from radbench.inference.backends.contract import STAGES
 from radbench.inference.benchmarking import race
 from radbench.inference.benchmarking.race import (
@@ -31,6 +33,7 @@ from radbench.inference.benchmarking.schedule import Schedule
 from radbench.inference.errors import BackendError, Cancelled
 from radbench.inference.loading import load_scan
 from radbench.inference.model import Model
+from radbench.inference.threads import compute_threads
 
 CT = Path(get_testdata_file("CT_small.dcm"))
 SMALL = RacePlan("small", (("vectorized", Schedule(1, 3)), ("numba", Schedule(1, 2)), ("naive", Schedule(0, 1))))
@@ -160,3 +163,17 @@ def test_the_csv_holds_every_stage_and_total_of_every_lane(raced, tmp_path):
     assert numba["file"] == "CT_small.dcm" and numba["frame"] == "1" and numba["runs"] == "2"
     assert numba["warmups"] == "1" and float(numba["median_ms"]) == pytest.approx(spread.median_ms, abs=1e-4)
     assert [float(x) for x in numba["samples_ms"].split()] == pytest.approx(spread.samples_ms, abs=1e-4)
+    assert {(r["backend"], r["numba_threads"]) for r in rows} == {  # Numba's setting on its rows only
+        ("vectorized", ""), ("naive", ""), ("numba", str(numba_module.get_num_threads()))}
+
+
+def test_the_numba_lane_names_the_threads_it_raced_on(model, scan):
+    one = RacePlan("one", (("numba", Schedule(0, 1)),))
+    with compute_threads(1):
+        events = []
+        result = run_race(model, scan, plan=one, report=events.append)
+    started = next(e for e in events if isinstance(e, LaneStarted))
+    assert started.threads == result.lanes["numba"].threads == 1
+    board = RaceBoard.from_result(result)
+    assert board.lanes["numba"].name == "numba (1 thread)"
+    assert "numba&nbsp;(1&nbsp;thread)" in lanes_html(board)

@@ -41,6 +41,7 @@ from radbench.inference.machine import usable_cpus
 from radbench.inference.model import Model
 from radbench.inference.preprocessing import PreprocessSpec, preprocess
 from radbench.inference.scan import Scan
+from radbench.inference.threads import current_threads
 from radbench.inference.timing import StageClock
 
 #: Shortest time between two reports of a stage's rows.
@@ -85,6 +86,7 @@ class LaneStarted:
     backend: str
     schedule: Schedule
     stages: tuple[str, ...]  # what each run times, in order (equalize only when the model card asks for it)
+    threads: int | None = None  # Numba's threads for a backend that compiles (a ceiling: see inference.threads)
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class LaneResult:
     schedule: Schedule
     stages: Mapping[str, Spread]  # the five stages in pipeline order (equalize only when the card asks for it)
     total: Spread  # the stages' sum, per timed run
+    threads: int | None = None  # as in :class:`LaneStarted`
 
     @property
     def repeats(self) -> int:
@@ -194,7 +197,8 @@ def run_race(model: Model, scan: Scan, *, frame: int | None = None, plan: RacePl
     for name, schedule in plan.lanes:
         stop_if(cancel)
         backend = get_backend(name)
-        report(LaneStarted(name, schedule, stages))
+        threads = current_threads(numba=True).numba if backend.compiles else None
+        report(LaneStarted(name, schedule, stages, threads))
         if backend.compiles:
             compiled = warm(backend, [image.dtype], spec)
             report(Compiled(name, compiled))
@@ -204,7 +208,7 @@ def run_race(model: Model, scan: Scan, *, frame: int | None = None, plan: RacePl
             clock = StageClock(on_start=rows.start, on_end=rows.end)
             preprocess(image, spec, backend, clock=clock, cancel=rows)
             runs.append(clock.timings().as_ms())
-        lanes[name] = lane = _lane(name, schedule, runs[schedule.warmup:])
+        lanes[name] = lane = _lane(name, schedule, runs[schedule.warmup:], threads)
         report(LaneFinished(lane))
     return RaceResult(scan.path, index, scan.frame_count, plan, MappingProxyType(lanes), compiled,
                       time.perf_counter() - started, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0,
@@ -240,9 +244,10 @@ class _RowCounter:
         return self._cancel is not None and self._cancel()
 
 
-def _lane(backend: str, schedule: Schedule, runs: list[dict[str, float]]) -> LaneResult:
+def _lane(backend: str, schedule: Schedule, runs: list[dict[str, float]], threads: int | None) -> LaneResult:
     stages = {s: Spread(tuple(run[s] for run in runs)) for s in runs[0]}
-    return LaneResult(backend, schedule, MappingProxyType(stages), Spread(tuple(sum(run.values()) for run in runs)))
+    return LaneResult(backend, schedule, MappingProxyType(stages), Spread(tuple(sum(run.values()) for run in runs)),
+                      threads)
 
 
 # ----- what each lane shows ----------------------------------------------------------------------------------------
@@ -264,6 +269,14 @@ class LaneState:
     rows_per_s: float = 0.0
     compile: CompileTime | None = None
     result: LaneResult | None = None
+    threads: int | None = None  # Numba's threads, for a lane that compiles
+
+    @property
+    def name(self) -> str:
+        """The backend, with its threads where it has a setting: "numba (2 threads)"."""
+        if self.threads is None:
+            return self.backend
+        return f"{self.backend} ({self.threads} thread{'s' * (self.threads != 1)})"
 
     def stage_ms(self, stage: str) -> float | None:
         """The stage's median over the timed runs so far (the final median once the lane is done)."""
@@ -308,12 +321,14 @@ class RaceBoard:
         if isinstance(event, LaneFinished):
             lane = self.lanes[event.lane.backend]
             lane.status, lane.stage, lane.result, lane.run = DONE, "", event.lane, event.lane.repeats
+            lane.threads = event.lane.threads
             lane.timed = {s: list(spread.samples_ms) for s, spread in event.lane.stages.items()}
             return lane
         lane = self.lanes[event.backend]
         if isinstance(event, LaneStarted):
             lane.status = WARMING_UP if event.schedule.warmup else RUNNING
             self.stages = lane.stages = event.stages
+            lane.threads = event.threads
         elif isinstance(event, Compiled):
             lane.compile = event.compile
         elif isinstance(event, StageStarted):
@@ -332,9 +347,11 @@ class RaceBoard:
 
 def save_race_csv(result: RaceResult, path: str | Path) -> None:
     """The race's numbers, one row per backend and stage (then its total): median, p10, p90 and every timed run's
-    milliseconds; the file's name, never a patient's."""
-    header = ["file", "frame", "backend", "stage", "warmups", "runs", "median_ms", "p10_ms", "p90_ms", "samples_ms"]
-    rows = [{"file": result.path.name, "frame": result.frame + 1, "backend": name, "stage": stage,
+    milliseconds, and Numba's threads on its rows; the file's name, never a patient's."""
+    header = ["file", "frame", "backend", "numba_threads", "stage", "warmups", "runs", "median_ms", "p10_ms", "p90_ms",
+              "samples_ms"]
+    rows = [{"file": result.path.name, "frame": result.frame + 1, "backend": name,
+             "numba_threads": "" if lane.threads is None else lane.threads, "stage": stage,
              "warmups": lane.schedule.warmup, "runs": lane.repeats, "median_ms": f"{spread.median_ms:.4f}",
              "p10_ms": f"{spread.p10_ms:.4f}", "p90_ms": f"{spread.p90_ms:.4f}",
              "samples_ms": " ".join(f"{ms:.4f}" for ms in spread.samples_ms)}
@@ -352,6 +369,7 @@ def main(path: str) -> None:
     for name, lane in result.lanes.items():
         total = lane.total
         spread = f" (p10-p90 {total.p10_ms:,.1f}-{total.p90_ms:,.1f} ms)" if lane.repeats > 1 else ""
+        name = name if lane.threads is None else f"{name} ({lane.threads} thread{'s' * (lane.threads != 1)})"
         print(f"{name}: {runs_text(lane.schedule)}; median {total.median_ms:,.1f} ms{spread}")
     print("\n".join(result.finish_lines()))
     if result.compile is not None:
