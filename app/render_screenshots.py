@@ -130,7 +130,7 @@ def _inspector(window: MainWindow, grab) -> None:
 
 def race(window: MainWindow, grab) -> None:
     """The demo race on the scan shown: mid-race (naive crawling through equalize, the fast lanes done), at the
-    finish, and the finish in presentation mode."""
+    finish, and the finish and the comparison in presentation mode."""
     naive = lambda: window.race_view.board.lanes["naive"]  # noqa: E731
     window.race_current()
     _wait(lambda: naive().stage == "equalize" and naive().rows > 1500)
@@ -140,6 +140,8 @@ def race(window: MainWindow, grab) -> None:
     window.presentation_action.setChecked(True)
     _wait(lambda: window.isFullScreen())
     grab("presentation.png")
+    window.tabs.setCurrentWidget(window.timing_chart)  # the comparison of the same film, in projector type
+    grab("presentation_compare.png")
     window.presentation_action.setChecked(False)
 
 

@@ -28,9 +28,9 @@ from collections.abc import Mapping, Sequence
 from itertools import cycle
 
 from PySide6 import QtCharts
-from PySide6.QtCore import QMargins, QPointF, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QMargins, QPointF, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import QLabel, QScrollArea, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QScrollArea, QToolTip, QVBoxLayout, QWidget
 
 from radbench.inference.backends.contract import STAGES
 from radbench.inference.benchmarking.compare import (
@@ -65,6 +65,7 @@ BAR_WIDTH = 0.85  # of a row, shared by its bars
 WHISKER_COLOUR = "#202020"
 LEGEND = {SHARED: "shared&nbsp;stages", COMPILE: "Numba&nbsp;warm-up"}
 WARM_UP_ROW = "Numba warm-up"  # the compile bar's row on the axis; what it was is in the legend
+TITLE_SCALE = 1.3  # the heading's type, against the widget's
 AXIS_LABEL_GAP = 12  # pixels between two value-axis labels
 
 
@@ -142,26 +143,23 @@ class TimingChart(QWidget):
         self.ms_axis = QtCharts.QLogValueAxis()
         self.ms_axis.setBase(10)
         self.ms_axis.setLabelFormat("%g")
-        self.ms_axis.setLabelsFont(QFont(self.font().family(), 8))
         self.ms_axis.setTitleText("ms (log scale)")
-        self.ms_axis.setTitleFont(QFont(self.font().family(), 8))
-        self.stage_axis.setLabelsFont(QFont(self.font().family(), 8))
         self.chart.addAxis(self.stage_axis, Qt.AlignmentFlag.AlignLeft)
         self.chart.addAxis(self.ms_axis, Qt.AlignmentFlag.AlignBottom)
         self.view = _OverlaidView(self.chart, self._paint_overlay, self._fit_axis_labels, self._value_at)
         self.view.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.title = QLabel(wordWrap=True)
-        self.title.setStyleSheet("font-size: 14px; font-weight: bold;")
         self.legend = QLabel(wordWrap=True, visible=False)
         self.badge = QLabel(wordWrap=True, visible=False)
+        self.headline = QLabel(wordWrap=True, visible=False)  # the total's speedups, above the fold
         self.how = QLabel(visible=False, toolTip="Each backend's code for a stage, side by side, with these times")
         self.how.linkActivated.connect(self.show_code)
         self.caption = QLabel(wordWrap=True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         content = self._content = QWidget()
         column = QVBoxLayout(content)
-        for widget, stretch in ((self.title, 0), (self.badge, 0), (self.how, 0), (self.legend, 0), (self.view, 1),
-                                (self.caption, 0)):
+        for widget, stretch in ((self.title, 0), (self.badge, 0), (self.headline, 0), (self.how, 0), (self.legend, 0),
+                                (self.view, 1), (self.caption, 0)):
             column.addWidget(widget, stretch)
         scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
         scroll.setWidget(content)
@@ -179,6 +177,7 @@ class TimingChart(QWidget):
         self._bars: list[tuple[QRectF, str]] = []  # each bar as painted, with what hovering it says
         self.dropped_labels: list[str] = []  # value labels left out in the last paint: no room, even inside the bar
         self.clear()
+        self._fit_fonts()
 
     def sizeHint(self) -> QSize:
         return QSize(640, 620)
@@ -191,6 +190,7 @@ class TimingChart(QWidget):
             axis.setVisible(False)
         self.title.setText(message)
         self.badge.hide()
+        self.headline.hide()
         self.how.hide()
         self._comparison: Comparison | None = None
         self.legend.hide()
@@ -294,6 +294,7 @@ class TimingChart(QWidget):
         self._draw(sets, {s: x.median_ms for s, x in shared.items()},
                    self._compile_bar(compile_figure) if uses_numba else {}, self._thread_labels(runs, threads))
         self.title.setText(title)
+        self._show_headline()
         self.caption.setText("".join(f"<p>{part}</p>" for part in (
             *notes, self._threads_note(threads), self._speedup_table(repeats),
             self._compile_note(compile_figure) if uses_numba else "", self._floor_note()) if part))
@@ -324,6 +325,15 @@ class TimingChart(QWidget):
                 f"{', '.join(stages)} (its whole p10–p90 band above vectorized's).</span> Likely cause: "
                 f"{html.escape(comparison.likely_cause())}")
 
+    def _show_headline(self) -> None:
+        """The preprocessing total's speedups in one line under the heading, where a small screen shows them without
+        scrolling (the table below has every stage's)."""
+        factors = self._speedups.get(PREPROCESSING_TOTAL, {})
+        said = [f"{pair} {format_factor(factor)}" for pair, factor in factors.items()]
+        self.headline.setText(f"<b>{shown_name(PREPROCESSING_TOTAL).capitalize()}</b>: {', '.join(said)} (medians; "
+                              "~same where the p10–p90 bands overlap)" if said else "")
+        self.headline.setVisible(bool(said))
+
     def _speedup_table(self, repeats: int | None = None) -> str:
         if repeats is not None and repeats < SPEEDUP_REPEATS:
             return (f"<b>No speedups</b>: with {repeats} repeat{'s' * (repeats != 1)} per backend there is no p10–p90 "
@@ -336,7 +346,7 @@ class TimingChart(QWidget):
             f"<td align='right'>{format_factor(factors[p]) if p in factors else ''}&nbsp;</td>" for p in pairs)
                        + "</tr>" for category, factors in self._speedups.items())
         return (f"<b>Speedup</b> (median vs median; ~same where the p10–p90 bands overlap)"
-                f"<table cellspacing='0' style='font-size:11px'><tr><th></th>{head}</tr>{rows}</table>")
+                f"<table cellspacing='0'><tr><th></th>{head}</tr>{rows}</table>")
 
     @staticmethod
     def _thread_labels(runs: Mapping[str, Threads | None], threads: Threads | None) -> dict[str, str]:
@@ -419,9 +429,44 @@ class TimingChart(QWidget):
         self.legend.setText("&nbsp; ".join(f"<span style='color:{self._colours[name]}'>■</span>&nbsp;"
                                            f"{labels.get(name, name)}" for name in self._values))  # wraps between
         self.legend.show()
-        self.view.setMinimumHeight(90 + len(self._rows) * max(ROW_PX, len(sets) * SLOT_PX))
+        self._fit_height()
         self._fit_axis_labels()
         QTimer.singleShot(0, self._fit_axis_labels)  # again once the chart has laid out its plot area
+
+    def _fit_height(self) -> None:
+        """The chart's height: every row room for its bars and its name, in this widget's type size."""
+        if self._rows:
+            scale = self._scale()
+            self.view.setMinimumHeight(round(90 * scale + len(self._rows) * max(ROW_PX, len(self._values) * SLOT_PX)
+                                             * scale))
+
+    def _scale(self) -> float:
+        """This widget's type size against the application's (presentation mode makes it larger)."""
+        base = QApplication.font().pointSizeF()
+        return self.font().pointSizeF() / base if base > 0 and self.font().pointSizeF() > 0 else 1.0
+
+    def _small_font(self) -> QFont:
+        """The axes' and value labels' type: 8 points at the application's size, scaled with this widget's."""
+        return QFont(self.font().family(), max(1, round(8 * self._scale())))
+
+    def _fit_fonts(self) -> None:
+        """Every part's type from this widget's font (View › Presentation scales it): axes, title, and the chart's
+        height and painted labels with them."""
+        small = self._small_font()
+        for set_font in (self.ms_axis.setLabelsFont, self.ms_axis.setTitleFont, self.stage_axis.setLabelsFont):
+            set_font(small)
+        title = QFont(self.font())
+        title.setPointSizeF(self.font().pointSizeF() * TITLE_SCALE)
+        title.setBold(True)
+        self.title.setFont(title)
+        self.badge.setFont(self.font())  # its style sheet would otherwise keep the type it started with
+        self._fit_height()
+        self.view.viewport().update()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fit_fonts()
 
     def _fit_axis_labels(self) -> None:
         """Label every decade of the value axis if the labels fit the plot's width, else every second, third...
@@ -458,10 +503,10 @@ class TimingChart(QWidget):
         if not self.chart.series():
             return
         anchor = self.chart.series()[0]
-        font = QFont(self.font().family(), 8)
+        font = self._small_font()
         painter.setFont(font)
         metrics = QFontMetrics(font)
-        text_height = metrics.height()
+        text_height, gap = metrics.height(), 4 * self._scale()
         left = self.chart.plotArea().left()
         right = self.view.viewport().width() - 2  # labels may use the chart's right margin, not run off it
         self._bars, self.dropped_labels = [], []
@@ -488,9 +533,9 @@ class TimingChart(QWidget):
                 self._bars.append((bar, where + (f" (p10–p90 {format_ms(band[0])}–{format_ms(band[1])} ms)"
                                                  if band is not None else "")))
                 wide = metrics.horizontalAdvance(label)
-                if end + 4 + wide <= right:  # beside the bar (or its whisker)
+                if end + gap + wide <= right:  # beside the bar (or its whisker)
                     painter.setPen(QColor(WHISKER_COLOUR))
-                    painter.drawText(QRectF(end + 4, at.y() - text_height / 2, wide + 2, text_height),
+                    painter.drawText(QRectF(end + gap, at.y() - text_height / 2, wide + 2, text_height),
                                      Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
                 elif inside - left >= wide + 8 and bar.height() >= text_height - 3:  # inside its end, in white
                     painter.setPen(QColor("white"))

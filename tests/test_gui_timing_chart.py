@@ -239,3 +239,21 @@ def test_a_value_label_that_does_not_fit_goes_inside_its_bar_or_is_left_out(qtbo
     chart.view.grab()  # paints
     texts = [text for _rect, text in chart._bars]
     assert any(text.startswith("equalize, run: 6,000 ms") for text in texts)  # hovering says it either way
+
+
+def test_a_larger_type_scales_the_axes_the_labels_and_the_rows_and_the_total_is_said_above_the_fold(chart,
+                                                                                                     prediction):
+    """Presentation mode sets a larger font on the window: the chart follows it (axes, painted labels, row height),
+    and the preprocessing total's speedups stand in one line under the heading."""
+    chart.show_comparison(_comparison(prediction, NAIVE, VECTORIZED, NUMBA), "ct.dcm: every backend", COLD)
+    small_axis, small_height = chart.stage_axis.labelsFont().pointSizeF(), chart.view.minimumHeight()
+    assert chart.headline.isVisible() and chart.headline.text().startswith("<b>Preprocessing total</b>: ")
+    assert "numba vs vectorized ×" in chart.headline.text() and "vectorized vs naive ×" in chart.headline.text()
+    font = chart.font()
+    font.setPointSizeF(font.pointSizeF() * 1.6)
+    chart.setFont(font)
+    assert chart.stage_axis.labelsFont().pointSizeF() >= 1.5 * small_axis
+    assert chart.view.minimumHeight() >= 1.5 * small_height
+    assert chart.title.font().pointSizeF() > font.pointSizeF() and chart.badge.font().pointSizeF() == font.pointSizeF()
+    chart.clear()
+    assert not chart.headline.isVisible()
