@@ -81,8 +81,8 @@ class RunToolbar(QToolBar):
     def __init__(self, settings: QSettings, status: QStatusBar, parent: QWidget | None = None):
         super().__init__("Run", parent, objectName="run_toolbar")
         self._settings, self._status = settings, status
-        self.backend = QComboBox(minimumContentsLength=12,  # the list itself shows numba's longer state in full
-                                 sizeAdjustPolicy=QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.backend = QComboBox(  # as wide as its longest entry: numba's state ("cold compile, 4.4 s") in full
+            sizeAdjustPolicy=QComboBox.SizeAdjustPolicy.AdjustToContents)
         for name in BACKEND_NAMES:
             self.backend.addItem(name, name)
         self.threads = threads_box()
