@@ -139,8 +139,9 @@ def stage_source(name: str, stage: str) -> str:
     pending, seen, parts = [getattr(get_backend(name), stage)], set(), []
     while pending:
         function = pending.pop(0)
-        # a Numba dispatcher's Python function, or a Numba intrinsic's (its code generator)
-        plain = getattr(function, "py_func", None) or getattr(function, "_defn", function)
+        # a Numba dispatcher's Python function, a Numba intrinsic's (its code generator), a kept (lru_cache) function's
+        plain = next((getattr(function, attribute) for attribute in ("py_func", "_defn", "__wrapped__")
+                      if hasattr(function, attribute)), function)
         if plain in seen:
             continue
         seen.add(plain)
