@@ -174,6 +174,7 @@ class TimingChart(QWidget):
         self._colours: dict[str, str] = {}
         self._names: dict[str, str] = {}  # category -> its name on the axis
         self._low_decade = 0  # the axis starts at 10 ** this: every bar's baseline
+        self._slots = 0  # bars per row
         self._bars: list[tuple[QRectF, str]] = []  # each bar as painted, with what hovering it says
         self.dropped_labels: list[str] = []  # value labels left out in the last paint: no room, even inside the bar
         self.clear()
@@ -399,6 +400,7 @@ class TimingChart(QWidget):
         """Grouped horizontal bars of ``sets`` (a slot each per row); ``shared`` and ``compiled`` once, centred;
         ``labels``: legend names other than the bar sets' own."""
         labels = {**LEGEND, **(labels or {})}
+        self._slots = len(sets)  # bars per row: shared and compiled ones are centred, alone in their rows
         for category in compiled:  # "numba cold compile" -> "Numba warm-up (cold compile)"
             labels[COMPILE] = f"{LEGEND[COMPILE]}&nbsp;({category.removeprefix('numba ').replace(' ', '&nbsp;')})"
         self._values = {**{name: dict(times) for name, times in sets.items()},
@@ -437,7 +439,7 @@ class TimingChart(QWidget):
         """The chart's height: every row room for its bars and its name, in this widget's type size."""
         if self._rows:
             scale = self._scale()
-            self.view.setMinimumHeight(round(90 * scale + len(self._rows) * max(ROW_PX, len(self._values) * SLOT_PX)
+            self.view.setMinimumHeight(round(90 * scale + len(self._rows) * max(ROW_PX, self._slots * SLOT_PX)
                                              * scale))
 
     def _scale(self) -> float:

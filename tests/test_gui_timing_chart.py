@@ -11,7 +11,17 @@ from pydicom.data import get_testdata_file
 from PySide6.QtCharts import QLogValueAxis
 from PySide6.QtGui import QColor, QImage
 
-from radbench.app.timing_chart import COLOURS, COMPILE, COMPILE_COLOUR, FLOOR_MS, SHARED, SHARED_COLOUR, TimingChart
+from radbench.app.timing_chart import (
+    COLOURS,
+    COMPILE,
+    COMPILE_COLOUR,
+    FLOOR_MS,
+    ROW_PX,
+    SHARED,
+    SHARED_COLOUR,
+    SLOT_PX,
+    TimingChart,
+)
 from radbench.inference.benchmarking.compare import (
     END_TO_END_TOTAL,
     PREPROCESSING_TOTAL,
@@ -247,6 +257,7 @@ def test_a_larger_type_scales_the_axes_the_labels_and_the_rows_and_the_total_is_
     and the preprocessing total's speedups stand in one line under the heading."""
     chart.show_comparison(_comparison(prediction, NAIVE, VECTORIZED, NUMBA), "ct.dcm: every backend", COLD)
     small_axis, small_height = chart.stage_axis.labelsFont().pointSizeF(), chart.view.minimumHeight()
+    assert small_height == 90 + len(chart.stage_axis.categories()) * max(ROW_PX, 3 * SLOT_PX)  # 3 backends a row
     assert chart.headline.isVisible() and chart.headline.text().startswith("<b>Preprocessing total</b>: ")
     assert "numba vs vectorized ×" in chart.headline.text() and "vectorized vs naive ×" in chart.headline.text()
     font = chart.font()
