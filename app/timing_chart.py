@@ -283,7 +283,8 @@ class TimingChart(QWidget):
         sets = {name: {s: spread.median_ms for s, spread in stages.items()} for name, stages in results.items()}
         self._spreads = {name: {s: (x.p10_ms, x.p90_ms) for s, x in stages.items()} for name, stages in results.items()}
         self._spreads[SHARED] = {s: (x.p10_ms, x.p90_ms) for s, x in shared.items()}
-        for baseline in (b for b in baselines if b in sets and (repeats or SPEEDUP_REPEATS) >= SPEEDUP_REPEATS):
+        too_few = repeats is not None and repeats < SPEEDUP_REPEATS
+        for baseline in (b for b in baselines if b in sets and not too_few):
             for name in (n for n in sets if n not in (baseline, "naive")):  # what should beat the baseline
                 theirs, mine = results[baseline], results[name]
                 for category in (c for c in mine if c in theirs):
@@ -297,7 +298,7 @@ class TimingChart(QWidget):
         self.title.setText(title)
         self._show_headline()
         self.caption.setText("".join(f"<p>{part}</p>" for part in (
-            *notes, self._threads_note(threads), self._speedup_table(repeats),
+            *notes, self._threads_note(threads), self._speedup_table(repeats if too_few else None),
             self._compile_note(compile_figure) if uses_numba else "", self._floor_note()) if part))
 
     def show_code(self, backend: str) -> None:
@@ -335,10 +336,11 @@ class TimingChart(QWidget):
                               "~same where the p10–p90 bands overlap)" if said else "")
         self.headline.setVisible(bool(said))
 
-    def _speedup_table(self, repeats: int | None = None) -> str:
-        if repeats is not None and repeats < SPEEDUP_REPEATS:
-            return (f"<b>No speedups</b>: with {repeats} repeat{'s' * (repeats != 1)} per backend there is no p10–p90 "
-                    f"band to tell a gain from run-to-run noise; set repeats to {SPEEDUP_REPEATS} or more.")
+    def _speedup_table(self, too_few: int | None = None) -> str:
+        """Every stage's speedups; or, given ``too_few`` repeats, why there are none."""
+        if too_few is not None:
+            return (f"<b>No speedups</b>: with {counted(too_few, 'repeat')} per backend there is no p10–p90 band to "
+                    f"tell a gain from run-to-run noise; set repeats to {SPEEDUP_REPEATS} or more.")
         pairs = list(dict.fromkeys(pair for factors in self._speedups.values() for pair in factors))
         if not pairs:
             return ""

@@ -19,6 +19,7 @@ import numpy as np
 
 from radbench.inference.backends import BACKEND_NAMES, get_backend
 from radbench.inference.backends.contract import STAGES, Cancel, stop_if
+from radbench.inference.benchmarking.records import bands_overlap
 from radbench.inference.benchmarking.schedule import run_order, schedule
 from radbench.inference.loading import load_scan
 from radbench.inference.machine import usable_cpus
@@ -53,7 +54,7 @@ class Spread:
         return float(np.percentile(self.samples_ms, 90))
 
     def overlaps(self, other: Spread) -> bool:
-        return self.p10_ms <= other.p90_ms and other.p10_ms <= self.p90_ms
+        return bands_overlap(self, other)
 
 
 def speedup(baseline: Spread, mine: Spread) -> float | None:

@@ -43,6 +43,7 @@ from radbench.inference.preprocessing import PreprocessSpec, preprocess
 from radbench.inference.scan import Scan
 from radbench.inference.threads import current_threads
 from radbench.inference.timing import StageClock
+from radbench.inference.wording import counted
 
 #: Shortest time between two reports of a stage's rows.
 PROGRESS_INTERVAL_S = 0.1
@@ -251,6 +252,11 @@ def _lane(backend: str, schedule: Schedule, runs: list[dict[str, float]], thread
 
 
 # ----- what each lane shows ----------------------------------------------------------------------------------------
+def lane_name(backend: str, threads: int | None) -> str:
+    """The backend, with Numba's threads where it has a setting: "numba (2 threads)"."""
+    return backend if threads is None else f"{backend} ({counted(threads, 'thread')})"
+
+
 WAITING, WARMING_UP, RUNNING, DONE = "waiting", "warm-up", "running", "done"
 
 
@@ -273,10 +279,7 @@ class LaneState:
 
     @property
     def name(self) -> str:
-        """The backend, with its threads where it has a setting: "numba (2 threads)"."""
-        if self.threads is None:
-            return self.backend
-        return f"{self.backend} ({self.threads} thread{'s' * (self.threads != 1)})"
+        return lane_name(self.backend, self.threads)
 
     def stage_ms(self, stage: str) -> float | None:
         """The stage's median over the timed runs so far (the final median once the lane is done)."""
@@ -369,8 +372,7 @@ def main(path: str) -> None:
     for name, lane in result.lanes.items():
         total = lane.total
         spread = f" (p10-p90 {total.p10_ms:,.1f}-{total.p90_ms:,.1f} ms)" if lane.repeats > 1 else ""
-        name = name if lane.threads is None else f"{name} ({lane.threads} thread{'s' * (lane.threads != 1)})"
-        print(f"{name}: {runs_text(lane.schedule)}; median {total.median_ms:,.1f} ms{spread}")
+        print(f"{lane_name(name, lane.threads)}: {runs_text(lane.schedule)}; median {total.median_ms:,.1f} ms{spread}")
     print("\n".join(result.finish_lines()))
     if result.compile is not None:
         print(f"numba warm-up before its lane (not in its times): {result.compile.ms / 1e3:.2f} s, "

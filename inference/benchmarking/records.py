@@ -31,5 +31,10 @@ class Record:
                    tuple(float(v) for v in values))
 
     def overlaps(self, other: Record) -> bool:
-        """Whether the two p10-p90 ranges overlap: the two are then "about the same", whatever their medians say."""
-        return self.p10_ms <= other.p90_ms and other.p10_ms <= self.p90_ms
+        return bands_overlap(self, other)
+
+
+def bands_overlap(one, other) -> bool:
+    """Whether two timings' p10-p90 bands (``p10_ms``, ``p90_ms``) overlap: the two are then "about the same",
+    whatever their medians say (a :class:`Record` or a :class:`.compare.Spread`)."""
+    return one.p10_ms <= other.p90_ms and other.p10_ms <= one.p90_ms
