@@ -92,7 +92,11 @@ def build(*, args: argparse.Namespace, argv: list[str], labels, size: int, mean:
             "command": "python -m radbench.models.train " + " ".join(argv),
             "seed": args.seed, "epochs": args.epochs, "members": args.members, "batch": args.batch,
             "optimizer": f"AdamW lr {args.lr} (one-cycle), weight decay 0.02",
-            "loss": "cross-entropy with inverse-frequency class weights, label smoothing 0.05",
+            "loss": ("cross-entropy with inverse-frequency class weights, label smoothing 0.05"
+                     if args.look_weights is None else
+                     "cross-entropy with label smoothing 0.05, each film weighted by 1 / P(its class | its look), the "
+                     f"probability held at {args.look_weights:g} or above, each class half the total weight "
+                     "(models/looks.py: look_balancing_weights)"),
             "augmentation": f"profile {args.augment}: {augment.describe(args.augment)}",
             "minutes": round(train_minutes, 1), "threads": args.threads, "device": "CPU",
         },

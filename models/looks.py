@@ -58,6 +58,23 @@ class LookModel:
         return (features - self.mean) / self.std @ self.w + self.b
 
 
+def look_balancing_weights(score: np.ndarray, y: np.ndarray, floor: float) -> np.ndarray:
+    """Per-film training weights under which the look no longer tells the class, and the classes weigh the same.
+
+    ``score`` is :meth:`LookModel.score` of the training films. A film weighs ``1 / P(its class | its look)``: a
+    normal film that looks like a pneumonia film (or the reverse) counts more, a film whose look gives its class away
+    counts less, so that in the weighted training set the look-only regression has little left to find. The
+    probability is held at ``floor`` or above (the regression is overconfident on a few films: unheld, one normal film
+    would weigh thousands), then each class is scaled to half the total weight (as inverse-frequency class weights).
+    The weights average 1.
+    """
+    p = 1 / (1 + np.exp(-score))
+    weights = 1 / np.maximum(np.where(y == 1, p, 1 - p), floor)
+    for label in (0, 1):
+        weights[y == label] *= (len(y) / 2) / weights[y == label].sum()
+    return weights
+
+
 def look_reversed(y: np.ndarray, score: np.ndarray, fraction: float = 0.25) -> np.ndarray:
     """Mask: the ``fraction`` of normal films with the highest look score and of pneumonia films with the lowest."""
     normal, pneumonia = y == 0, y == 1

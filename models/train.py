@@ -36,7 +36,7 @@ from radbench.models.dataset import (
     split_by_patient,
 )
 from radbench.models.latency import latency
-from radbench.models.looks import LookModel, look_features, look_reversed
+from radbench.models.looks import LookModel, look_balancing_weights, look_features, look_reversed
 from radbench.models.net import PneumoniaNet, ServingNet, framed
 from radbench.models.shifts import SHIFTS, shifted_tensors
 
@@ -50,6 +50,14 @@ def zooms(text: str) -> tuple[float, ...]:
     if not all(0 < z <= 1 for z in values):
         raise argparse.ArgumentTypeError(f"each zoom must be above 0 and at most 1, got {text}")
     return values
+
+
+def floor(text: str) -> float:
+    """``--look-weights``: a probability above 0 and below 1."""
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"the floor must be above 0 and below 1, got {text}")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,14 +82,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--serve-zooms", type=zooms, default=(1.0, 0.9),
                    help="per member, the zoom at which it sees the input (net.framed; 1 = as given), comma-separated, "
                         "one per member (default: 1,0.9)")
+    p.add_argument("--look-weights", type=floor, default=None, metavar="FLOOR",
+                   help="weigh each training film by 1 / P(its class | its look) (models/looks.py), the probability "
+                        "held at FLOOR or above, so that exposure and framing no longer tell the class (default: off, "
+                        "inverse-frequency class weights)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--version", default="1.2.0", help="the card's model version")
     return p.parse_args(argv)
 
 
-def train_member(x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace, seed: int) -> PneumoniaNet:
-    """One network: AdamW, one-cycle schedule, class-weighted cross-entropy with light label smoothing."""
+def train_member(x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace, seed: int,
+                 film_weights: torch.Tensor | None = None) -> PneumoniaNet:
+    """One network: AdamW, one-cycle schedule, class-weighted cross-entropy with light label smoothing; with
+    ``film_weights``, each film's loss weighted by its own weight instead (:func:`.looks.look_balancing_weights`)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     augment = Augmenter(args.source_size, args.size, MEAN, STD, gen, args.augment)
@@ -97,7 +111,12 @@ def train_member(x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace, see
         started, total = time.perf_counter(), 0.0
         for step in range(steps):
             index = order[step * args.batch:(step + 1) * args.batch]
-            loss = F.cross_entropy(net(augment(x[index])), y[index], weight=weights, label_smoothing=0.05)
+            logits = net(augment(x[index]))
+            if film_weights is None:
+                loss = F.cross_entropy(logits, y[index], weight=weights, label_smoothing=0.05)
+            else:
+                losses = F.cross_entropy(logits, y[index], reduction="none", label_smoothing=0.05)
+                loss = (losses * film_weights[index]).sum() / film_weights[index].sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -187,7 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     x_val = serving_tensors(val_paths, args.size, MEAN, STD)
     print(f"preprocessed with the vectorized pipeline in {time.perf_counter() - started:.0f} s", flush=True)
 
-    members = [train_member(torch.from_numpy(x_train)[:, None], y_train, args, args.seed + 1000 * k)
+    train_looks = look_features([s.path for s in train])
+    look_model = LookModel(train_looks, y_train.numpy())
+    film_weights = None
+    if args.look_weights is not None:
+        film_weights = torch.from_numpy(look_balancing_weights(
+            look_model.score(train_looks), y_train.numpy(), args.look_weights)).float()
+    members = [train_member(torch.from_numpy(x_train)[:, None], y_train, args, args.seed + 1000 * k, film_weights)
                for k in range(args.members)]
     train_minutes = (time.perf_counter() - started) / 60
 
@@ -197,7 +222,6 @@ def main(argv: list[str] | None = None) -> int:
     shifted_probs = {name: metrics.softmax(ensemble_logits(members, shifted_tensors(
         val_paths, name, args.size, MEAN, STD, args.seed), args.serve_zooms) / temperature) for name in SHIFTS}
     validation_only = metrics.balanced_threshold(y_val, probs[:, 1])
-    look_model = LookModel(look_features([s.path for s in train]), y_train.numpy())
     val_look = look_model.score(look_features(val_paths))
     hard = look_reversed(y_val, val_look)
     thresholds = {"half": 0.5, "validation": validation_only,

@@ -13,6 +13,8 @@ from PIL import Image
 from radbench.inference.model import CARD_KEY, Model
 from radbench.inference.pipeline import Pipeline
 from radbench.models.dataset import list_samples, patient_of, split_by_patient
+from radbench.models.looks import LookModel, look_balancing_weights
+from radbench.models.metrics import roc_auc
 from radbench.models.train import main as train
 
 
@@ -32,12 +34,12 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def _train(data, out_dir, seed=0):
+def _train(data, out_dir, seed=0, *more):
     out = out_dir / "tiny.onnx"
     readme = out_dir / "README.md"
     assert train(["--data", str(data), "--out", str(out), "--readme", str(readme), "--epochs", "1",
                   "--members", "2", "--batch", "8", "--source-size", "48", "--size", "32",
-                  "--val-fraction", "0.3", "--seed", str(seed), "--threads", "1"]) == 0
+                  "--val-fraction", "0.3", "--seed", str(seed), "--threads", "1", *more]) == 0
     return out, readme
 
 
@@ -132,3 +134,36 @@ def test_serve_zooms_are_refused_in_words_when_out_of_range_or_not_one_per_membe
     assert "each zoom must be above 0 and at most 1, got 1,1.5" in capsys.readouterr().err
     with pytest.raises(SystemExit, match=r"--serve-zooms needs one zoom per member \(3\), got 2"):
         train(["--data", str(tiny_data), "--members", "3", "--serve-zooms", "1,0.9"])
+
+
+def test_look_weights_take_the_class_out_of_the_look_and_weigh_the_classes_alike():
+    """Films whose look gives their class away weigh less, films whose look contradicts it more (held by the floor),
+    and under the weights the look-only regression ranks the classes far worse."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(4000) < 0.74).astype(int)  # the training side's prevalence
+    looks = rng.normal(y[:, None] * 1.2, 1.0, size=(4000, 3))  # exposure numbers that lean with the class
+    score = LookModel(looks, y).score(looks)
+    weights = look_balancing_weights(score, y, floor=0.1)
+    assert weights.mean() == pytest.approx(1.0)
+    assert weights[y == 0].sum() == pytest.approx(weights[y == 1].sum())
+    normal = y == 0
+    assert weights[normal][np.argmax(score[normal])] > 3 * weights[normal][np.argmin(score[normal])]
+    for label in (0, 1):  # within a class a weight runs from 1 to 1 / floor before the class is scaled
+        assert weights[y == label].max() / weights[y == label].min() <= 1 / 0.1 + 1e-9
+    assert look_balancing_weights(score, y, floor=1e-6).max() > 1.5 * weights.max()
+    drawn = rng.choice(len(y), 40000, p=weights / weights.sum())
+    assert roc_auc(y, score) > 0.8 and roc_auc(y[drawn], score[drawn]) < roc_auc(y, score) - 0.15
+
+
+def test_look_weighted_training_runs_and_its_card_says_so(tiny_data, tmp_path):
+    out, _ = _train(tiny_data, tmp_path, 0, "--look-weights", "0.1")
+    card = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}[CARD_KEY])
+    assert "1 / P(its class | its look), the probability held at 0.1 or above" in card["training"]["loss"]
+    assert "--look-weights 0.1" in card["training"]["command"]
+    assert Model(out).infer(np.zeros((1, 1, 32, 32), np.float32))[0].shape == (1, 2)
+
+
+def test_a_look_weight_floor_outside_0_to_1_is_refused_in_words(tiny_data, capsys):
+    with pytest.raises(SystemExit):
+        train(["--data", str(tiny_data), "--look-weights", "1"])
+    assert "the floor must be above 0 and below 1, got 1" in capsys.readouterr().err
