@@ -134,8 +134,10 @@ def test_the_console_script_prints_a_summary(folder, tmp_path):
 
 #: ``radbench batch`` whose CSV sink, once it has written ``sys.argv[1]`` rows, says so on stdout and waits for stdin.
 _BATCH_THAT_PAUSES = """
+import signal
 import sys
 from radbench.app.cli import main
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal, though a background job ignores it
 from radbench.inference.batch import CsvSink
 pause_after, write = int(sys.argv[1]), CsvSink.write
 def write_then_pause(self, row):
