@@ -16,7 +16,8 @@ from radbench.inference.backends import get_backend
 from radbench.inference.backends.checks import MAX_WINDOW_WIDTH
 from radbench.inference.backends.numba_jit import inputs
 from radbench.inference.backends.numba_jit.bands import in_bands
-from radbench.inference.backends.numba_jit.scalars import quotient
+from radbench.inference.backends.numba_jit.gathers import LANES, equalized_lanes
+from radbench.inference.backends.numba_jit.scalars import equalized, quotient
 from radbench.inference.backends.numba_jit.stages import extremes
 from radbench.inference.errors import BackendError
 from radbench.inference.machine import runnable_elsewhere, usable_cpus
@@ -66,6 +67,33 @@ def test_the_division_without_a_divide_is_the_correctly_rounded_quotient():
     assert np.array_equal(got[normal].view(np.int64), want[normal].view(np.int64))
     assert np.array_equal(got + 0.5, want + 0.5)  # a subnormal quotient may be off, and then only ever added to 0.5
     assert np.array_equal(_quotients(a, np.ones(n)), a)
+
+
+@numba.njit
+def _equalized_both_ways(row, lo, scale, cdf, slopes):
+    """``row`` equalized by :func:`.gathers.equalized_lanes` (every whole group of lanes) and pixel by pixel."""
+    lanes, one_by_one = np.zeros_like(row), np.empty_like(row)
+    pairs = cdf + 1j * slopes
+    for start in range(0, row.shape[0] - LANES + 1, LANES):
+        equalized_lanes(row, lanes, start, lo, scale, pairs)
+    for j in range(row.shape[0]):
+        one_by_one[j] = equalized(row[j], lo, scale, cdf, slopes)
+    return lanes, one_by_one
+
+
+def test_equalize_lanes_are_the_scalar_equalization_bit_for_bit():
+    """Runs whether or not this CPU has gathers (LLVM splits them where it has none): values on every bin's edge and
+    centre, both clamps, -0.0, and random values; a width that is not a whole number of lanes."""
+    lo, scale = -0.25, 256 / 1.5
+    edges = lo + np.arange(257) / scale
+    row = np.concatenate([edges, edges + 0.5 / scale, [lo - 1, lo + 1.5 + 1, -0.0, 0.0, lo, lo + 1.5],
+                          RNG.uniform(lo - 0.1, lo + 1.6, 4003)]).astype(np.float32)
+    cdf = np.cumsum(RNG.integers(0, 1000, 256)) / 1.0
+    cdf /= cdf[-1]
+    lanes, one_by_one = _equalized_both_ways(row, lo, scale, cdf, np.append(np.diff(cdf), 0.0))
+    whole = row.size - row.size % LANES
+    assert row.size % LANES and np.array_equal(lanes[:whole].view(np.uint32), one_by_one[:whole].view(np.uint32))
+    assert not lanes[whole:].any()  # the lanes never write past the groups they were given
 
 
 def test_prepared_inputs_are_read_only_contiguous_native_and_never_float16():

@@ -22,6 +22,7 @@ from radbench.inference.backends import vectorized
 from radbench.inference.backends.checks import check_finite, output, per_channel, voi
 from radbench.inference.backends.contract import Cancel
 from radbench.inference.backends.numba_jit.bands import band_rows, in_bands
+from radbench.inference.backends.numba_jit.gathers import GATHERS, LANES, equalized_lanes
 from radbench.inference.backends.numba_jit.inputs import all_finite, bands_of, prepared, threads_for
 from radbench.inference.backends.numba_jit.scalars import bin_index, blend, position, rescaled, windowed
 from radbench.inference.backends.resample import axis_weights
@@ -331,18 +332,23 @@ def _histogram(image, signed, unsigned, lo, scale, counts, signed_ranges, unsign
 
 @njit(cache=True, nogil=True)
 def _equalize(image, lo, scale, pairs, out, first, last, bands):
-    """:func:`.scalars.equalized` of every pixel, split per step into a loop that vectorizes (positions), the
-    table lookups (scalar: LLVM emits no gathers for this CPU family) and a loop that vectorizes (the blend).
+    """:func:`.scalars.equalized` of every pixel. With :data:`.gathers.GATHERS`, :data:`.gathers.LANES` pixels at a
+    time as vector code whose lookups are gathers (:func:`.gathers.equalized_lanes`), the rest of each row as below.
 
-    ``pairs[k] = cdf[k] + 1j * slopes[k]``: one 16-byte load and store per pixel fetches both values of a bin
-    (25% faster than two tables); the arithmetic on them is the same float64 as :func:`.scalars.equalized`.
+    Otherwise (and for the rest), split per step into a loop that vectorizes (positions), the table lookups (scalar:
+    LLVM emits no gathers here) and a loop that vectorizes (the blend). ``pairs[k] = cdf[k] + 1j * slopes[k]``: one
+    16-byte load and store per pixel fetches both values of a bin (25% faster than two tables); the arithmetic on
+    them is the same float64 as :func:`.scalars.equalized`.
     """
     height, width = image.shape
+    gathered = width - width % LANES if GATHERS else 0
     fractions, fetched = np.empty(_STEP), np.empty(_STEP, dtype=np.complex128)
     bins = np.empty(_STEP, dtype=np.uint32)
     for i in range(band_rows(first, bands, height), band_rows(last, bands, height)):
         row, target = image[i], out[i]
-        for start in range(0, width, _STEP):
+        for start in range(0, gathered, LANES):
+            equalized_lanes(row, target, start, lo, scale, pairs)
+        for start in range(gathered, width, _STEP):
             step, step_out = row[start:start + _STEP], target[start:start + _STEP]
             n = step.shape[0]
             for j in range(n):

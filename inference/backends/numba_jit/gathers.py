@@ -1,0 +1,90 @@
+"""Table lookups as vector gathers, which LLVM will not emit on its own for Numba's loops.
+
+The equalize stage looks every pixel up in its 256-bin cdf. LLVM's cost model keeps such loops scalar on this
+project's CPUs, and with the lookup the whole loop (position, floor, blend) stays scalar. :func:`equalized_lanes`
+writes :func:`.scalars.equalized` for :data:`LANES` pixels at once as LLVM vector code instead, with the lookups as
+``llvm.masked.gather``: the same float64 operations in the same order, so the values are the same bits. Where the
+target has AVX-512 (:data:`GATHERS`) a gather is one instruction; elsewhere LLVM would split it into scalar loads,
+no faster than the kernels' own split loops, so the kernels then leave the lanes unused.
+"""
+
+from __future__ import annotations
+
+import llvmlite.binding
+import numba
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+#: Pixels per :func:`equalized_lanes` call: 8 float64 lanes, one 512-bit register.
+LANES = 8
+
+
+def _target_has_avx512() -> bool:
+    """Whether the CPU Numba compiles for has AVX-512F (``NUMBA_CPU_FEATURES`` if set, else the host's)."""
+    features = numba.config.CPU_FEATURES or llvmlite.binding.get_host_cpu_features().flatten()
+    return "+avx512f" in features.split(",")
+
+
+#: Whether the kernels use :func:`equalized_lanes` (a compile-time constant of the kernels that read it; Numba's
+#: on-disk cache is keyed by the CPU's features, from which it follows).
+GATHERS = _target_has_avx512()
+
+
+def _splat(builder: ir.IRBuilder, value: ir.Value, vector: ir.VectorType) -> ir.Value:
+    """``value`` in every lane of ``vector``."""
+    lane0 = builder.insert_element(ir.Constant(vector, None), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(lane0, ir.Constant(vector, None),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), vector.count), [0] * vector.count))
+
+
+def _gather(builder: ir.IRBuilder, address: ir.Value, indices: ir.Value, stride: int) -> ir.Value:
+    """The float64 at ``address + stride * index`` for each lane's index (llvmlite has no vector GEP: the addresses
+    are computed as integers)."""
+    doubles, addresses = ir.VectorType(ir.DoubleType(), LANES), ir.VectorType(ir.IntType(64), LANES)
+    base = _splat(builder, builder.ptrtoint(address, ir.IntType(64)), addresses)
+    offsets = builder.mul(builder.zext(indices, addresses), ir.Constant(addresses, [stride] * LANES))
+    pointers = builder.inttoptr(builder.add(base, offsets), ir.VectorType(ir.DoubleType().as_pointer(), LANES))
+    every_lane = ir.Constant(ir.VectorType(ir.IntType(1), LANES), [1] * LANES)
+    gather = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(doubles, [pointers.type, ir.IntType(32), every_lane.type, doubles]),
+        f"llvm.masked.gather.v{LANES}f64.v{LANES}p0")
+    return builder.call(gather, [pointers, ir.Constant(ir.IntType(32), 8), every_lane, ir.Constant(doubles, None)])
+
+
+@intrinsic
+def equalized_lanes(typingctx, row, out, start, lo, scale, pairs):
+    """``out[start + l] = equalized(row[start + l], lo, scale, cdf, slopes)`` for the :data:`LANES` lanes ``l``
+    (:func:`.scalars.equalized`), with ``pairs[k] = cdf[k] + 1j * slopes[k]`` (complex128) and ``row``, ``out``
+    contiguous float32. No bounds checks: the caller keeps ``start + LANES`` within both rows."""
+    if not (isinstance(row, types.Array) and row.dtype == types.float32 and isinstance(out, types.Array)
+            and out.dtype == types.float32 and isinstance(pairs, types.Array) and pairs.dtype == types.complex128
+            and isinstance(start, types.Integer) and lo == scale == types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        row_data, out_data, pairs_data = (context.make_array(signature.args[i])(context, builder, args[i]).data
+                                          for i in (0, 1, 5))
+        floats, doubles = ir.VectorType(ir.FloatType(), LANES), ir.VectorType(ir.DoubleType(), LANES)
+        start, lo, scale = args[2], _splat(builder, args[3], doubles), _splat(builder, args[4], doubles)
+        values = builder.load(builder.bitcast(builder.gep(row_data, [start]), floats.as_pointer()), align=4)
+        # scalars.position: min(max((v - lo) * scale - 0.5, 0.0), 255.0), as Numba's max and min select
+        t = builder.fsub(builder.fmul(builder.fsub(builder.fpext(values, doubles), lo), scale),
+                         ir.Constant(doubles, [0.5] * LANES))
+        zero, last = ir.Constant(doubles, [0.0] * LANES), ir.Constant(doubles, [255.0] * LANES)
+        t = builder.select(builder.fcmp_ordered(">", zero, t), zero, t)
+        t = builder.select(builder.fcmp_ordered("<", last, t), last, t)
+        floor = cgutils.get_or_insert_function(builder.module, ir.FunctionType(doubles, [doubles]),
+                                               f"llvm.floor.v{LANES}f64")
+        k = builder.call(floor, [t])
+        bins = builder.fptoui(k, ir.VectorType(ir.IntType(32), LANES))
+        cdf_address = builder.bitcast(pairs_data, ir.DoubleType().as_pointer())
+        cdf = _gather(builder, cdf_address, bins, 16)
+        slopes = _gather(builder, builder.gep(cdf_address, [ir.Constant(ir.IntType(64), 1)]), bins, 16)
+        # scalars.blend: float32(base + fraction * slope), no fused multiply-add (Numba allows no contraction)
+        blended = builder.fptrunc(builder.fadd(cdf, builder.fmul(builder.fsub(t, k), slopes)), floats)
+        builder.store(blended, builder.bitcast(builder.gep(out_data, [start]), floats.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return types.void(row, out, start, lo, scale, pairs), codegen
