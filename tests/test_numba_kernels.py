@@ -16,7 +16,7 @@ from radbench.inference.backends import get_backend
 from radbench.inference.backends.checks import MAX_WINDOW_WIDTH
 from radbench.inference.backends.numba_jit import inputs
 from radbench.inference.backends.numba_jit.bands import in_bands
-from radbench.inference.backends.numba_jit.gathers import LANES, equalized_lanes
+from radbench.inference.backends.numba_jit.gathers import LANES, equalized_lanes, looked_up_lanes
 from radbench.inference.backends.numba_jit.scalars import equalized, quotient
 from radbench.inference.backends.numba_jit.stages import extremes
 from radbench.inference.errors import BackendError
@@ -94,6 +94,28 @@ def test_equalize_lanes_are_the_scalar_equalization_bit_for_bit():
     whole = row.size - row.size % LANES
     assert row.size % LANES and np.array_equal(lanes[:whole].view(np.uint32), one_by_one[:whole].view(np.uint32))
     assert not lanes[whole:].any()  # the lanes never write past the groups they were given
+
+
+@numba.njit
+def _looked_up_by_lanes(indices, flip, table):
+    out = np.zeros(indices.shape[0], dtype=np.float32)
+    for start in range(0, indices.shape[0] - LANES + 1, LANES):
+        looked_up_lanes(indices, flip, table, out, start)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_fused_lookup_lanes_fetch_table_at_index_xor_flip(dtype):
+    """Every index of the dtype (and the signed dtype's flip of the sign bit), a width that is not a whole number of
+    lanes; nothing is written past the groups of lanes."""
+    bits = 8 * np.dtype(dtype).itemsize
+    indices = np.concatenate([np.arange(1 << bits), RNG.integers(0, 1 << bits, 13)]).astype(dtype)
+    table = RNG.random(1 << bits, dtype=np.float32)
+    whole = indices.size - indices.size % LANES
+    for flip in (dtype(0), dtype(1 << (bits - 1))):
+        got = _looked_up_by_lanes(indices, flip, table)
+        assert indices.size % LANES and np.array_equal(got[:whole], table[indices[:whole] ^ flip])
+        assert not got[whole:].any()
 
 
 def test_prepared_inputs_are_read_only_contiguous_native_and_never_float16():

@@ -29,6 +29,7 @@ from numba import njit
 
 from radbench.inference.backends.checks import check_finite, per_channel, voi
 from radbench.inference.backends.numba_jit.bands import band_rows, in_bands
+from radbench.inference.backends.numba_jit.gathers import GATHERS, LANES, looked_up_lanes
 from radbench.inference.backends.numba_jit.inputs import bands_of, prepared, threads_for
 from radbench.inference.backends.numba_jit.scalars import bin_index, equalized, rescaled, windowed
 from radbench.inference.backends.numba_jit.stages import cdf_slopes, extremes
@@ -168,9 +169,12 @@ def _tabulated_rows(indices, flip, table, starts, weights, out, first, last, ban
     """``table[indices ^ flip]`` resampled to ``len(starts)`` rows, added to ``out`` (zeros) in float64 (the staged
     resize's first half).
 
-    Each input row is looked up into a row buffer (scalar loads), then accumulated by a loop that vectorizes. An
-    input row on the border of two output rows is looked up once for both (the buffer still holds it)."""
-    values = np.empty(indices.shape[1], dtype=np.float32)
+    Each input row is looked up into a row buffer (with :data:`.gathers.GATHERS`, :data:`.gathers.LANES` values at a
+    time by gathers; else, and for the rest of the row, by scalar loads), then accumulated by a loop that vectorizes.
+    An input row on the border of two output rows is looked up once for both (the buffer still holds it)."""
+    width = indices.shape[1]
+    gathered = width - width % LANES if GATHERS else 0
+    values = np.empty(width, dtype=np.float32)
     held = -1  # the input row in ``values``
     rows = starts.shape[0]
     for i in range(band_rows(first, bands, rows), band_rows(last, bands, rows)):
@@ -181,7 +185,9 @@ def _tabulated_rows(indices, flip, table, starts, weights, out, first, last, ban
                 continue
             if r != held:
                 row = indices[r]
-                for j in range(row.shape[0]):
+                for start in range(0, gathered, LANES):
+                    looked_up_lanes(row, flip, table, values, start)
+                for j in range(gathered, width):
                     values[j] = table[row[j] ^ flip]
                 held = r
             for j in range(values.shape[0]):

@@ -5,7 +5,8 @@ project's CPUs, and with the lookup the whole loop (position, floor, blend) stay
 writes :func:`.scalars.equalized` for :data:`LANES` pixels at once as LLVM vector code instead, with the lookups as
 ``llvm.masked.gather``: the same float64 operations in the same order, so the values are the same bits. Where the
 target has AVX-512 (:data:`GATHERS`) a gather is one instruction; elsewhere LLVM would split it into scalar loads,
-no faster than the kernels' own split loops, so the kernels then leave the lanes unused.
+no faster than the kernels' own split loops, so the kernels then leave the lanes unused. The fused path's lookups
+(raw value -> equalized value) take :func:`looked_up_lanes` the same way.
 """
 
 from __future__ import annotations
@@ -39,18 +40,20 @@ def _splat(builder: ir.IRBuilder, value: ir.Value, vector: ir.VectorType) -> ir.
                                   ir.Constant(ir.VectorType(ir.IntType(32), vector.count), [0] * vector.count))
 
 
-def _gather(builder: ir.IRBuilder, address: ir.Value, indices: ir.Value, stride: int) -> ir.Value:
-    """The float64 at ``address + stride * index`` for each lane's index (llvmlite has no vector GEP: the addresses
-    are computed as integers)."""
-    doubles, addresses = ir.VectorType(ir.DoubleType(), LANES), ir.VectorType(ir.IntType(64), LANES)
+def _gather(builder: ir.IRBuilder, address: ir.Value, indices: ir.Value, stride: int, element: ir.Type) -> ir.Value:
+    """The ``element`` (``ir.DoubleType()`` or ``ir.FloatType()``) at ``address + stride * index`` for each lane's
+    unsigned index (llvmlite has no vector GEP: the addresses are computed as integers)."""
+    values, addresses = ir.VectorType(element, LANES), ir.VectorType(ir.IntType(64), LANES)
     base = _splat(builder, builder.ptrtoint(address, ir.IntType(64)), addresses)
     offsets = builder.mul(builder.zext(indices, addresses), ir.Constant(addresses, [stride] * LANES))
-    pointers = builder.inttoptr(builder.add(base, offsets), ir.VectorType(ir.DoubleType().as_pointer(), LANES))
+    pointers = builder.inttoptr(builder.add(base, offsets), ir.VectorType(element.as_pointer(), LANES))
     every_lane = ir.Constant(ir.VectorType(ir.IntType(1), LANES), [1] * LANES)
+    name, alignment = ("f64", 8) if element == ir.DoubleType() else ("f32", 4)
     gather = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(doubles, [pointers.type, ir.IntType(32), every_lane.type, doubles]),
-        f"llvm.masked.gather.v{LANES}f64.v{LANES}p0")
-    return builder.call(gather, [pointers, ir.Constant(ir.IntType(32), 8), every_lane, ir.Constant(doubles, None)])
+        builder.module, ir.FunctionType(values, [pointers.type, ir.IntType(32), every_lane.type, values]),
+        f"llvm.masked.gather.v{LANES}{name}.v{LANES}p0")
+    return builder.call(gather, [pointers, ir.Constant(ir.IntType(32), alignment), every_lane,
+                                 ir.Constant(values, None)])
 
 
 @intrinsic
@@ -80,11 +83,35 @@ def equalized_lanes(typingctx, row, out, start, lo, scale, pairs):
         k = builder.call(floor, [t])
         bins = builder.fptoui(k, ir.VectorType(ir.IntType(32), LANES))
         cdf_address = builder.bitcast(pairs_data, ir.DoubleType().as_pointer())
-        cdf = _gather(builder, cdf_address, bins, 16)
-        slopes = _gather(builder, builder.gep(cdf_address, [ir.Constant(ir.IntType(64), 1)]), bins, 16)
+        cdf = _gather(builder, cdf_address, bins, 16, ir.DoubleType())
+        slopes = _gather(builder, builder.gep(cdf_address, [ir.Constant(ir.IntType(64), 1)]), bins, 16, ir.DoubleType())
         # scalars.blend: float32(base + fraction * slope), no fused multiply-add (Numba allows no contraction)
         blended = builder.fptrunc(builder.fadd(cdf, builder.fmul(builder.fsub(t, k), slopes)), floats)
         builder.store(blended, builder.bitcast(builder.gep(out_data, [start]), floats.as_pointer()), align=4)
         return context.get_dummy_value()
 
     return types.void(row, out, start, lo, scale, pairs), codegen
+
+
+@intrinsic
+def looked_up_lanes(typingctx, indices, flip, table, out, start):
+    """``out[start + l] = table[indices[start + l] ^ flip]`` for the :data:`LANES` lanes ``l``: unsigned 8- or 16-bit
+    ``indices`` and ``flip``, float32 ``table`` and ``out`` (the fused path's raw value -> equalized value), all
+    contiguous. No bounds checks: every index ``^ flip`` lies within ``table``, ``start + LANES`` within both rows."""
+    if not (isinstance(indices, types.Array) and indices.dtype in (types.uint8, types.uint16) and flip == indices.dtype
+            and isinstance(table, types.Array) and table.dtype == types.float32 and isinstance(out, types.Array)
+            and out.dtype == types.float32 and isinstance(start, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        index_data, table_data, out_data = (context.make_array(signature.args[i])(context, builder, args[i]).data
+                                            for i in (0, 2, 3))
+        start, width = args[4], signature.args[0].dtype.bitwidth
+        lanes = ir.VectorType(ir.IntType(width), LANES)
+        loaded = builder.load(builder.bitcast(builder.gep(index_data, [start]), lanes.as_pointer()), align=1)
+        values = _gather(builder, table_data, builder.xor(loaded, _splat(builder, args[1], lanes)), 4, ir.FloatType())
+        floats = ir.VectorType(ir.FloatType(), LANES)
+        builder.store(values, builder.bitcast(builder.gep(out_data, [start]), floats.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return types.void(indices, flip, table, out, start), codegen
