@@ -78,7 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "validation films, on the validation films plus their shifted copies, or on the validation "
                         "films alone")
     p.add_argument("--augment", choices=sorted(PROFILES), default="v1",
-                   help="augmentation profile (models/augment.py): v1 (the bundled model's) or v2 (stronger framing)")
+                   help="augmentation profile (models/augment.py): v1 (the bundled model's), v2 (stronger framing) "
+                        "or v1f (v1 with framing drawn by class)")
     p.add_argument("--serve-zooms", type=zooms, default=(1.0, 0.9),
                    help="per member, the zoom at which it sees the input (net.framed; 1 = as given), comma-separated, "
                         "one per member (default: 1,0.9)")
@@ -111,7 +112,7 @@ def train_member(x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace, see
         started, total = time.perf_counter(), 0.0
         for step in range(steps):
             index = order[step * args.batch:(step + 1) * args.batch]
-            logits = net(augment(x[index]))
+            logits = net(augment(x[index], y[index]))
             if film_weights is None:
                 loss = F.cross_entropy(logits, y[index], weight=weights, label_smoothing=0.05)
             else:

@@ -8,10 +8,12 @@ import re
 import numpy as np
 import onnx
 import pytest
+import torch
 from PIL import Image
 
 from radbench.inference.model import CARD_KEY, Model
 from radbench.inference.pipeline import Pipeline
+from radbench.models.augment import Augmenter, describe
 from radbench.models.dataset import list_samples, patient_of, split_by_patient
 from radbench.models.looks import LookModel, look_balancing_weights
 from radbench.models.metrics import roc_auc
@@ -153,6 +155,20 @@ def test_look_weights_take_the_class_out_of_the_look_and_weigh_the_classes_alike
     assert look_balancing_weights(score, y, floor=1e-6).max() > 1.5 * weights.max()
     drawn = rng.choice(len(y), 40000, p=weights / weights.sum())
     assert roc_auc(y, score) > 0.8 and roc_auc(y[drawn], score[drawn]) < roc_auc(y, score) - 0.15
+
+
+def test_framing_by_class_zooms_normal_films_in_and_pneumonia_films_out_further():
+    """v1f draws each film's zoom from its label's range; v1 from one range for every film."""
+    labels = torch.arange(4000) % 2  # NORMAL, PNEUMONIA alternately
+    zooms = {profile: Augmenter(64, 32, 0.5, 0.29, torch.Generator().manual_seed(0), profile).zooms(labels)
+             for profile in ("v1", "v1f")}
+    normal, pneumonia = zooms["v1f"][labels == 0], zooms["v1f"][labels == 1]
+    assert 1 / 1.25 - 1e-6 <= normal.min() and 1.45 < normal.max() <= 1.5 + 1e-6
+    assert 1 / 1.5 - 1e-6 <= pneumonia.min() < 1 / 1.45 and pneumonia.max() <= 1.25 + 1e-6
+    for label in (0, 1):
+        v1 = zooms["v1"][labels == label]
+        assert 1 / 1.25 - 1e-6 <= v1.min() < 1 / 1.2 and 1.2 < v1.max() <= 1.25 + 1e-6
+    assert "NORMAL out to 1/1.25 and in to 1.5x, PNEUMONIA out to 1/1.5 and in to 1.25x" in describe("v1f")
 
 
 def test_look_weighted_training_runs_and_its_card_says_so(tiny_data, tmp_path):
