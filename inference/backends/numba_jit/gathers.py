@@ -23,13 +23,17 @@ LANES = 8
 
 
 def _target_has_avx512() -> bool:
-    """Whether the CPU Numba compiles for has AVX-512F (``NUMBA_CPU_FEATURES`` if set, else the host's)."""
-    features = numba.config.CPU_FEATURES or llvmlite.binding.get_host_cpu_features().flatten()
+    """Whether the CPU Numba compiles for has AVX-512F (``NUMBA_CPU_FEATURES`` if set, else the host's; no, where
+    LLVM cannot tell the host's)."""
+    try:
+        features = numba.config.CPU_FEATURES or llvmlite.binding.get_host_cpu_features().flatten()
+    except RuntimeError:
+        return False
     return "+avx512f" in features.split(",")
 
 
-#: Whether the kernels use :func:`equalized_lanes` (a compile-time constant of the kernels that read it; Numba's
-#: on-disk cache is keyed by the CPU's features, from which it follows).
+#: Whether the kernels use :func:`equalized_lanes` and :func:`looked_up_lanes` (a compile-time constant of the
+#: kernels that read it; Numba's on-disk cache is keyed by the CPU's features, from which it follows).
 GATHERS = _target_has_avx512()
 
 
