@@ -44,6 +44,16 @@ def _splat(builder: ir.IRBuilder, value: ir.Value, vector: ir.VectorType) -> ir.
                                   ir.Constant(ir.VectorType(ir.IntType(32), vector.count), [0] * vector.count))
 
 
+def _lanes_at(builder: ir.IRBuilder, data: ir.Value, start: ir.Value, vector: ir.VectorType) -> ir.Value:
+    """A pointer to ``vector`` at element ``start`` of ``data`` (an array's data pointer)."""
+    return builder.bitcast(builder.gep(data, [start]), vector.as_pointer())
+
+
+def _array_of(value: types.Type, *dtypes: types.Type) -> bool:
+    """Whether ``value`` is a Numba array type of one of ``dtypes``."""
+    return isinstance(value, types.Array) and value.dtype in dtypes
+
+
 def _gather(builder: ir.IRBuilder, address: ir.Value, indices: ir.Value, stride: int, element: ir.Type) -> ir.Value:
     """The ``element`` (``ir.DoubleType()`` or ``ir.FloatType()``) at ``address + stride * index`` for each lane's
     unsigned index (llvmlite has no vector GEP: the addresses are computed as integers)."""
@@ -65,8 +75,7 @@ def equalized_lanes(typingctx, row, out, start, lo, scale, pairs):
     """``out[start + l] = equalized(row[start + l], lo, scale, cdf, slopes)`` for the :data:`LANES` lanes ``l``
     (:func:`.scalars.equalized`), with ``pairs[k] = cdf[k] + 1j * slopes[k]`` (complex128) and ``row``, ``out``
     contiguous float32. No bounds checks: the caller keeps ``start + LANES`` within both rows."""
-    if not (isinstance(row, types.Array) and row.dtype == types.float32 and isinstance(out, types.Array)
-            and out.dtype == types.float32 and isinstance(pairs, types.Array) and pairs.dtype == types.complex128
+    if not (_array_of(row, types.float32) and _array_of(out, types.float32) and _array_of(pairs, types.complex128)
             and isinstance(start, types.Integer) and lo == scale == types.float64):
         return None
 
@@ -75,7 +84,7 @@ def equalized_lanes(typingctx, row, out, start, lo, scale, pairs):
                                           for i in (0, 1, 5))
         floats, doubles = ir.VectorType(ir.FloatType(), LANES), ir.VectorType(ir.DoubleType(), LANES)
         start, lo, scale = args[2], _splat(builder, args[3], doubles), _splat(builder, args[4], doubles)
-        values = builder.load(builder.bitcast(builder.gep(row_data, [start]), floats.as_pointer()), align=4)
+        values = builder.load(_lanes_at(builder, row_data, start, floats), align=4)
         # scalars.position: min(max((v - lo) * scale - 0.5, 0.0), 255.0), as Numba's max and min select
         t = builder.fsub(builder.fmul(builder.fsub(builder.fpext(values, doubles), lo), scale),
                          ir.Constant(doubles, [0.5] * LANES))
@@ -91,7 +100,7 @@ def equalized_lanes(typingctx, row, out, start, lo, scale, pairs):
         slopes = _gather(builder, builder.gep(cdf_address, [ir.Constant(ir.IntType(64), 1)]), bins, 16, ir.DoubleType())
         # scalars.blend: float32(base + fraction * slope), no fused multiply-add (Numba allows no contraction)
         blended = builder.fptrunc(builder.fadd(cdf, builder.fmul(builder.fsub(t, k), slopes)), floats)
-        builder.store(blended, builder.bitcast(builder.gep(out_data, [start]), floats.as_pointer()), align=4)
+        builder.store(blended, _lanes_at(builder, out_data, start, floats), align=4)
         return context.get_dummy_value()
 
     return types.void(row, out, start, lo, scale, pairs), codegen
@@ -102,9 +111,8 @@ def looked_up_lanes(typingctx, indices, flip, table, out, start):
     """``out[start + l] = table[indices[start + l] ^ flip]`` for the :data:`LANES` lanes ``l``: unsigned 8- or 16-bit
     ``indices`` and ``flip``, float32 ``table`` and ``out`` (the fused path's raw value -> equalized value), all
     contiguous. No bounds checks: every index ``^ flip`` lies within ``table``, ``start + LANES`` within both rows."""
-    if not (isinstance(indices, types.Array) and indices.dtype in (types.uint8, types.uint16) and flip == indices.dtype
-            and isinstance(table, types.Array) and table.dtype == types.float32 and isinstance(out, types.Array)
-            and out.dtype == types.float32 and isinstance(start, types.Integer)):
+    if not (_array_of(indices, types.uint8, types.uint16) and flip == indices.dtype and _array_of(table, types.float32)
+            and _array_of(out, types.float32) and isinstance(start, types.Integer)):
         return None
 
     def codegen(context, builder, signature, args):
@@ -112,10 +120,9 @@ def looked_up_lanes(typingctx, indices, flip, table, out, start):
                                             for i in (0, 2, 3))
         start, width = args[4], signature.args[0].dtype.bitwidth
         lanes = ir.VectorType(ir.IntType(width), LANES)
-        loaded = builder.load(builder.bitcast(builder.gep(index_data, [start]), lanes.as_pointer()), align=1)
+        loaded = builder.load(_lanes_at(builder, index_data, start, lanes), align=1)
         values = _gather(builder, table_data, builder.xor(loaded, _splat(builder, args[1], lanes)), 4, ir.FloatType())
-        floats = ir.VectorType(ir.FloatType(), LANES)
-        builder.store(values, builder.bitcast(builder.gep(out_data, [start]), floats.as_pointer()), align=4)
+        builder.store(values, _lanes_at(builder, out_data, start, ir.VectorType(ir.FloatType(), LANES)), align=4)
         return context.get_dummy_value()
 
     return types.void(indices, flip, table, out, start), codegen
