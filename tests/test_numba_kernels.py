@@ -245,3 +245,29 @@ def test_equalize_after_the_window_is_right_when_its_output_changed_in_between()
             continue
         got = numba.equalize(windowed, out=windowed)
         assert np.array_equal(got, vectorized.equalize(expected)), change
+
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["in place", "float64"])
+def test_the_window_refuses_nan_and_infinity_with_the_inputs_count_even_in_place(dtype, threads):
+    """With a window given, the extremes come from the window's own pass, as it writes ``out``: in place, the count
+    of NaN and infinite values must still be the input's (64 bands on 2 threads, several steps per row)."""
+    height, width = 1100, inputs.SERIAL_BELOW // 1100 + 1
+    places = {"first": [(0, 0)], "end of a row": [(3, width - 1)], "one band, three": [(500, 7), (500, 900), (501, 3)],
+              "many bands": [(i, 37 * i % width) for i in range(0, height, 90)], "last": [(height - 1, width - 1)]}
+    clean = RNG.normal(0.0, 1000.0, size=(height, width)).astype(dtype)
+    for name, where in places.items():
+        for bad in (np.nan, -np.nan, np.inf, -np.inf):
+            image = clean.copy()
+            image[tuple(np.array(where).T)] = bad
+            out = image if dtype == np.float32 else np.empty(image.shape, np.float32)
+            with compute_threads(threads), pytest.raises(BackendError) as error:
+                get_backend("numba").window(image, 10.0, 400.0, True, out=out)
+            n = len(where)
+            assert str(error.value) == (f"window refused: the image has {n} non-finite pixel value{'s' * (n != 1)} "
+                                        "(NaN or infinity)"), (name, bad)
+    with compute_threads(threads):
+        out = clean.copy() if dtype == np.float32 else np.empty(clean.shape, np.float32)
+        got = get_backend("numba").window(out if dtype == np.float32 else clean, 10.0, 400.0, True, out=out)
+    np.testing.assert_array_equal(got, get_backend("vectorized").window(clean, 10.0, 400.0, True))

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from radbench.inference.backends import vectorized
-from radbench.inference.backends.checks import check_finite, output, per_channel, voi
+from radbench.inference.backends.checks import check_finite, non_finite_refusal, output, per_channel, voi
 from radbench.inference.backends.contract import Cancel
 from radbench.inference.backends.numba_jit.bands import band_rows, in_bands
 from radbench.inference.backends.numba_jit.gathers import GATHERS, LANES, equalized_lanes
@@ -44,21 +44,42 @@ def rescale(pixels: np.ndarray, slope: float, intercept: float, *, out: np.ndarr
 
 def window(image: np.ndarray, center: float | None, width: float | None, invert: bool, *,
            out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
-    """One extremes pass serves three ends: the NaN/infinity check, the image's own range (when no window is
-    given), and the output's range, noted for the equalize stage that follows (:func:`_noted_range`). An integer
-    image with a window given needs none of the first two and skips the pass (and the note)."""
+    """The input's extremes serve three ends: the NaN/infinity check, the image's own range (when no window is
+    given), and the output's range, noted for the equalize stage that follows (:func:`_noted_range`). With a window
+    given, the window's own pass takes them (:func:`_window`), so the check follows the writing of ``out``; with
+    none given, a pass of their own before it."""
     threads = threads_for(np.size(image))
     image = prepared(image, "window", finite=False)
     out = output(out, image.shape, "window")
-    needs_range = image.dtype.kind == "f" or (center is None and width is None)
-    value_range = extremes(image, "window") if needs_range else None
+    own_range = center is None and width is None
+    value_range = extremes(image, "window") if own_range else None
     c0, w1 = voi(center, width, lambda: value_range)
-    in_bands(_window, bands_of(image), threads, image, c0, w1, bool(invert), out)
-    _window_outputs.noted = None
-    if value_range is not None:
-        ends = vectorized.window(np.array([value_range]), center, width, invert)  # the same numbers, no compile
-        _window_outputs.noted = (out.ctypes.data, out.shape, float(ends.min()), float(ends.max()))
+    signed, unsigned = _bit_views(image)
+    bands = bands_of(image)
+    taken = 0 if own_range else bands  # bands whose extremes the window's pass takes
+    signed_ranges, unsigned_ranges = np.empty((taken, 2), signed.dtype), np.empty((taken, 2), unsigned.dtype)
+    stops = np.empty(taken, dtype=np.int64)
+    in_bands(_window, bands, threads, image, signed, unsigned, c0, w1, bool(invert), out, signed_ranges,
+             unsigned_ranges, stops, *_finite_limits(image.dtype))
+    if not own_range:
+        if (stops >= 0).any():  # what the bands left unwritten holds every NaN and infinity
+            ends = np.arange(1, bands + 1) * image.shape[0] // bands * image.shape[1]
+            values = image.reshape(-1)
+            raise non_finite_refusal("window", sum(int(np.count_nonzero(~np.isfinite(values[stop:end])))
+                                                   for stop, end in zip(stops, ends) if stop >= 0))
+        value_range = _range_of_bands(image.dtype, signed_ranges, unsigned_ranges)
+    ends = vectorized.window(np.array([value_range]), center, width, invert)  # the same numbers, no compile
+    _window_outputs.noted = (out.ctypes.data, out.shape, float(ends.min()), float(ends.max()))
     return out
+
+
+def _finite_limits(dtype: np.dtype) -> tuple[np.generic, np.generic]:
+    """``(signed, unsigned)``: the bits of a finite ``dtype`` value read as signed lie below the first and read as
+    unsigned below the second (:func:`_float_range`: +inf and -inf, with NaN beyond them); integers: no limits."""
+    if dtype.kind != "f":
+        return np.inf, np.inf
+    infinity = np.array([np.inf, -np.inf], dtype)
+    return infinity[:1].view(f"i{dtype.itemsize}")[0], infinity[1:].view(f"u{dtype.itemsize}")[0]
 
 
 def equalize(image: np.ndarray, *, out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
@@ -270,19 +291,47 @@ def _bit_ranges(signed, unsigned, signed_ranges, unsigned_ranges, first, last, b
 
 
 @njit(cache=True, nogil=True)
-def _window(image, c0, w1, invert, out, first, last, bands):
+def _window(image, signed, unsigned, c0, w1, invert, out, signed_ranges, unsigned_ranges, stops, signed_limit,
+            unsigned_limit, first, last, bands):
     """Written through a small buffer per step: with ``out`` the input's own memory, LLVM's overlap check would
-    send a direct loop down its scalar path (4x slower)."""
+    send a direct loop down its scalar path (4x slower).
+
+    With ranges for every band (``stops`` not empty), also each band's extremes of ``signed`` and ``unsigned`` (the
+    input's bits: :func:`_bit_views`), from each step while it is in cache, before its output is written: no pass
+    of their own (a third of the stage). A band whose extremes reach the limits (:func:`_finite_limits`: a NaN or
+    infinity) stops before writing that step and puts where it stopped (a flat index) in ``stops`` (else -1): from
+    there on its input is intact for :func:`window` to count them."""
     values = np.empty(_STEP, dtype=np.float32)
-    rows = image.shape[0]
-    for i in range(band_rows(first, bands, rows), band_rows(last, bands, rows)):
-        row, target = image[i], out[i]
-        for start in range(0, row.shape[0], _STEP):
-            step, step_out = row[start:start + _STEP], target[start:start + _STEP]
-            for j in range(step.shape[0]):
-                values[j] = windowed(step[j], c0, w1, invert)
-            for j in range(step.shape[0]):  # a loop: a slice assignment compiled for 2-3 s
-                step_out[j] = values[j]
+    rows, width = image.shape
+    taken = stops.shape[0] > 0
+    for b in range(first, last):
+        first_row = band_rows(b, bands, rows)
+        signed_min = signed_max = signed[first_row, 0]
+        unsigned_min = unsigned_max = unsigned[first_row, 0]
+        stop = -1
+        for i in range(first_row, band_rows(b + 1, bands, rows)):
+            row, target, signed_row, unsigned_row = image[i], out[i], signed[i], unsigned[i]
+            for start in range(0, width, _STEP):
+                step, step_out = row[start:start + _STEP], target[start:start + _STEP]
+                for j in range(step.shape[0]):
+                    values[j] = windowed(step[j], c0, w1, invert)
+                if taken:
+                    signed_step, unsigned_step = signed_row[start:start + _STEP], unsigned_row[start:start + _STEP]
+                    for j in range(signed_step.shape[0]):
+                        signed_min, signed_max = min(signed_min, signed_step[j]), max(signed_max, signed_step[j])
+                        unsigned_min = min(unsigned_min, unsigned_step[j])
+                        unsigned_max = max(unsigned_max, unsigned_step[j])
+                    if signed_max >= signed_limit or unsigned_max >= unsigned_limit:
+                        stop = i * width + start
+                        break
+                for j in range(step.shape[0]):  # a loop: a slice assignment compiled for 2-3 s
+                    step_out[j] = values[j]
+            if stop >= 0:
+                break
+        if taken:
+            signed_ranges[b, 0], signed_ranges[b, 1] = signed_min, signed_max
+            unsigned_ranges[b, 0], unsigned_ranges[b, 1] = unsigned_min, unsigned_max
+            stops[b] = stop
 
 
 @njit(cache=True, nogil=True)
