@@ -63,10 +63,10 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
              unsigned_ranges, stops, *_finite_limits(image.dtype))
     if not own_range:
         if (stops >= 0).any():  # what the bands left unwritten holds every NaN and infinity
-            ends = np.arange(1, bands + 1) * image.shape[0] // bands * image.shape[1]
+            band_ends = np.arange(1, bands + 1) * image.shape[0] // bands * image.shape[1]
             values = image.reshape(-1)
             raise non_finite_refusal("window", sum(int(np.count_nonzero(~np.isfinite(values[stop:end])))
-                                                   for stop, end in zip(stops, ends) if stop >= 0))
+                                                   for stop, end in zip(stops, band_ends) if stop >= 0))
         value_range = _range_of_bands(image.dtype, signed_ranges, unsigned_ranges)
     ends = vectorized.window(np.array([value_range]), center, width, invert)  # the same numbers, no compile
     _window_outputs.noted = (out.ctypes.data, out.shape, float(ends.min()), float(ends.max()))
