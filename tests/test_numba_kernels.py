@@ -271,3 +271,18 @@ def test_the_window_refuses_nan_and_infinity_with_the_inputs_count_even_in_place
         out = clean.copy() if dtype == np.float32 else np.empty(clean.shape, np.float32)
         got = get_backend("numba").window(out if dtype == np.float32 else clean, 10.0, 400.0, True, out=out)
     np.testing.assert_array_equal(got, get_backend("vectorized").window(clean, 10.0, 400.0, True))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_resize_adds_the_taps_in_order_whatever_their_count(threads):
+    """The row pass adds four input rows per loop and the rest one by one. Shrinking by a whole factor F (2 to 12
+    taps per output row, every remainder of four) with each output's first two input rows +2**60 and -2**60: added
+    in order they cancel exactly and the small values after them survive; any other order loses some of them."""
+    for factor in (2, 3, 4, 5, 6, 8, 10, 12):
+        image = RNG.random((1200, 900), dtype=np.float32)
+        image[::factor], image[1::factor] = 2.0**60, -(2.0**60)
+        with compute_threads(threads):
+            got = get_backend("numba").resize(image, 1200 // factor, 128)
+        expected = get_backend("vectorized").resize(image, 1200 // factor, 128)
+        np.testing.assert_array_equal(got, expected, err_msg=f"factor {factor}")
+        assert factor == 2 or np.all(expected > 0)  # the small values survived

@@ -414,15 +414,26 @@ def _equalize(image, lo, scale, pairs, out, first, last, bands):
 @njit(cache=True, nogil=True)
 def _resample_columns(image, starts, weights, out, first, last, bands):
     """Every column resampled to ``len(starts)`` rows of ``out``, in float64 (the first tap assigned, not added to
-    zeros: the same sums, without zeroing the rows first)."""
-    rows = starts.shape[0]
+    zeros: the same sums, without zeroing the rows first).
+
+    The taps after the first are added four input rows per loop, in order (the same sums): each output value is
+    loaded and stored once per four rows instead of once per row (a 16-tap shrink 3.6-4.0 -> 2.6-2.8 ms, one thread)."""
+    rows, taps = starts.shape[0], weights.shape[1]
     for i in range(band_rows(first, bands, rows), band_rows(last, bands, rows)):
-        target = out[i]
-        weight, row = weights[i, 0], image[starts[i]]
+        target, start = out[i], starts[i]
+        weight, row = weights[i, 0], image[start]
         for j in range(row.shape[0]):
             target[j] = weight * np.float64(row[j])
-        for k in range(1, weights.shape[1]):
-            weight, row = weights[i, k], image[starts[i] + k]
+        k = 1  # the next tap
+        while k + 4 <= taps:
+            w0, w1, w2, w3 = weights[i, k], weights[i, k + 1], weights[i, k + 2], weights[i, k + 3]
+            r0, r1, r2, r3 = image[start + k], image[start + k + 1], image[start + k + 2], image[start + k + 3]
+            for j in range(r0.shape[0]):
+                target[j] = ((((target[j] + w0 * np.float64(r0[j])) + w1 * np.float64(r1[j]))
+                              + w2 * np.float64(r2[j])) + w3 * np.float64(r3[j]))
+            k += 4
+        for tail in range(k, taps):
+            weight, row = weights[i, tail], image[start + tail]
             for j in range(row.shape[0]):
                 target[j] += weight * np.float64(row[j])
 
