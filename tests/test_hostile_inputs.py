@@ -155,6 +155,20 @@ def test_every_stage_of_every_backend_refuses_non_finite_pixels_in_one_message(b
     assert str(error.value) == f"{stage} refused: the image has 2 non-finite pixel values (NaN or infinity)"
 
 
+@pytest.mark.parametrize("center, width", [(1.0, 0.5), (1.0, None), (np.inf, 10.0)],
+                         ids=["narrow", "half given", "infinite center"])
+def test_a_non_finite_image_is_refused_before_a_bad_window_by_every_backend(center, width):
+    """Two faults at once get one answer: the image's NaN, whichever backend runs (Numba's window checks pixels in
+    its own pass, after the window's values, so it must look at the pixels first when the window is refused)."""
+    image = np.array([[np.nan, 1.0, 2.0]], np.float32)
+    messages = set()
+    for backend in BACKEND_NAMES:
+        with pytest.raises(BackendError) as error:
+            get_backend(backend).window(image, center, width, False)
+        messages.add(str(error.value))
+    assert messages == {"window refused: the image has 1 non-finite pixel value (NaN or infinity)"}
+
+
 @pytest.mark.parametrize("size", [(7, 5), (13, 11), (100, 90), (240, 200)], ids=["shrink", "shrink-odd", "same",
                                                                             "enlarge"])
 @pytest.mark.parametrize("where", [(0, 0), (99, 89), (50, 0), (0, 89)], ids=["first", "last", "left", "right"])

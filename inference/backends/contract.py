@@ -3,6 +3,8 @@
 Every stage refuses an image holding NaN or infinity with one ``BackendError``, "<stage> refused: the image has
 N non-finite pixel values (NaN or infinity)", before it writes any output
 (:func:`inference.backends.checks.check_image`; the Numba backend checks in a pass it makes anyway where it can).
+One exception: the Numba window with a window given checks in its one pass, so when it refuses, part of ``out``
+may have been written (in place: part of the input); the count is still the input's.
 Rescale may itself make infinity (values beyond float32) or NaN (an infinite slope times 0); the next stage refuses it.
 
 The three full-size stages (rescale, window, equalize) take ``out``: a float32 C-contiguous array of the image's

@@ -27,6 +27,7 @@ from radbench.inference.backends.numba_jit.inputs import all_finite, bands_of, p
 from radbench.inference.backends.numba_jit.scalars import bin_index, blend, position, rescaled, windowed
 from radbench.inference.backends.resample import axis_weights
 from radbench.inference.backends.value_ranges import equalization_bins
+from radbench.inference.errors import BackendError
 
 #: Pixels handled per step of equalize's split loops: small enough that the step's buffers stay in L1.
 _STEP = 512
@@ -46,14 +47,18 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
            out: np.ndarray | None = None, cancel: Cancel = None) -> np.ndarray:
     """The input's extremes serve three ends: the NaN/infinity check, the image's own range (when no window is
     given), and the output's range, noted for the equalize stage that follows (:func:`_noted_range`). With a window
-    given, the window's own pass takes them (:func:`_window`), so the check follows the writing of ``out``; with
-    none given, a pass of their own before it."""
+    given, the window's own pass takes them (:func:`_window`), so a refused image may have had part of ``out``
+    written (the contract's one exception); with none given, a pass of their own before it."""
     threads = threads_for(np.size(image))
     image = prepared(image, "window", finite=False)
     out = output(out, image.shape, "window")
     own_range = center is None and width is None
     value_range = extremes(image, "window") if own_range else None
-    c0, w1 = voi(center, width, lambda: value_range)
+    try:
+        c0, w1 = voi(center, width, lambda: value_range)
+    except BackendError:
+        check_finite(image, "window", all_finite)  # a NaN or infinity is refused first, as by the other backends
+        raise
     signed, unsigned = _bit_views(image)
     bands = bands_of(image)
     taken = 0 if own_range else bands  # bands whose extremes the window's pass takes
