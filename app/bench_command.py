@@ -107,7 +107,7 @@ def run_bench(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
         print(f"radbench bench: {exc}", file=err)
         return 1
     if args.memory:
-        benchmark = dataclasses.replace(benchmark, memory=_memory(benchmark, args.backends, out, err))
+        benchmark = dataclasses.replace(benchmark, memory=_memory(benchmark, args.backends, args.decoder, out, err))
     print(compile_text(benchmark.compile, args.backends), file=out)
     print(environment_text(benchmark.environment), file=out)
     before, after = benchmark.environment["load_average"]
@@ -355,8 +355,10 @@ def _compile_lines(label: str, times: tuple[CompileTime, ...]) -> list[str]:
     return [f"  {label}, {c.dtype}: {describe(c.ms, c.source)}" for c in times]
 
 
-def _memory(benchmark: Benchmark, backends: list[str], out: TextIO, err: TextIO) -> tuple[MemoryPeak, ...]:
-    """Peak memory above the baseline, per file and backend (not the fused path), printed as it comes."""
+def _memory(benchmark: Benchmark, backends: list[str], decoder: str | None, out: TextIO, err: TextIO
+            ) -> tuple[MemoryPeak, ...]:
+    """Peak memory above the baseline, per file and backend (not the fused path), loading with ``decoder`` as the
+    timed runs did (``None``: the default), printed as it comes."""
     peaks = []
     for bench in benchmark.files:
         print(f"Peak memory of loading + preprocessing {bench.file} (fresh process each, above its resident size "
@@ -364,7 +366,7 @@ def _memory(benchmark: Benchmark, backends: list[str], out: TextIO, err: TextIO)
         censored = False
         for backend in (b for b in backends if b != FUSED):
             try:
-                peak = memory_peak(bench.file, backend)
+                peak = memory_peak(bench.file, backend, decoder)
             except RuntimeError as exc:
                 print(f"error: {exc}", file=err)
                 continue
@@ -384,6 +386,8 @@ def _memory_line(peak: MemoryPeak) -> str:
     """The peak in MiB and in decoded images, then (when measured apart) loading's and preprocessing's peaks."""
     line = (f"{peak.peak_above_baseline_bytes / 2**20:8.1f} MiB = {peak.ratio:.1f} x the decoded image "
             f"({peak.decoded_bytes / 2**20:.1f} MiB)")
+    if peak.decoder:
+        line += f", decoded by {peak.decoder}"
     if peak.censored:
         return line + " (at most)"
     if peak.load_peak_bytes is None or peak.preprocess_peak_bytes is None:

@@ -97,10 +97,10 @@ def test_the_bench_command_explains_a_censored_figure_in_words(monkeypatch):
     from radbench.app import bench_command
 
     censored = MemoryPeak("a.dcm", "numba", 10 * MiB, 90 * MiB, True)
-    monkeypatch.setattr(bench_command, "memory_peak", lambda file, backend: censored)
+    monkeypatch.setattr(bench_command, "memory_peak", lambda file, backend, decoder: censored)
     benchmark = type("B", (), {"files": (type("F", (), {"file": "a.dcm"}),)})
     out = io.StringIO()
-    assert bench_command._memory(benchmark, ["numba"], out, io.StringIO()) == (censored,)
+    assert bench_command._memory(benchmark, ["numba"], None, out, io.StringIO()) == (censored,)
     assert "(at most)" in out.getvalue() and "cannot reset" in out.getvalue() and "clear_refs" in out.getvalue()
 
 
@@ -124,6 +124,16 @@ def test_the_child_reports_an_uncensored_peak_of_a_few_decoded_images_for_numba(
     assert peak.load_peak_bytes >= 0.5 * peak.decoded_bytes  # the pixels are resident after loading
     assert peak.preprocess_peak_bytes >= 2 * peak.decoded_bytes  # the frame and one float32 frame at least
     assert peak.ratio < 8  # the target is 3.5; generous for a busy machine
+
+
+@needs_reset
+@pytest.mark.parametrize("decoder", ["pylibjpeg", "pillow"])
+def test_the_child_loads_with_the_decoder_the_bench_was_given_and_says_which(decoder):
+    """``radbench bench --decoder NAME --memory``: the peak belongs to the decoder the stages were timed with."""
+    path = Path(__file__).parents[1] / "sample_images" / "chest_cr_rg1_j2k_lossless.dcm"
+    peak = memory_peak(path, "vectorized", decoder)
+    assert peak.decoder == decoder
+    assert _memory_line(peak).split(":")[0].endswith(f", decoded by {decoder}")
 
 
 # ----- what loading allocates and keeps

@@ -1,11 +1,12 @@
 """Peak memory of loading and preprocessing one file with one backend, measured in a fresh process.
 
-The child, ``python -m radbench.inference.benchmarking.memory FILE BACKEND``, imports everything (the decoder plugins
-included) and warms the backend up on tiny images, which compiles Numba's kernels and starts its thread pool, then
-hands the C allocator's free memory back to the system (``malloc_trim``): its resident size then is the baseline, free
-pages that loading could reuse unseen not included. On Linux it resets the kernel's high-water mark of its resident size
-(``/proc/self/clear_refs``, "5"), loads the file and reads the mark (``VmHWM`` in ``/proc/self/status``): the loading
-peak; resets it again, preprocesses the default frame with the scan held and reads it again: the preprocessing peak.
+The child, ``python -m radbench.inference.benchmarking.memory FILE BACKEND [DECODER]``, imports everything (the
+decoder plugins included) and warms the backend up on tiny images, which compiles Numba's kernels and starts its thread
+pool, then hands the C allocator's free memory back to the system (``malloc_trim``): its resident size then is the
+baseline, free pages that loading could reuse unseen not included. On Linux it resets the kernel's high-water mark of
+its resident size (``/proc/self/clear_refs``, "5"), loads the file (with DECODER if given) and reads the mark
+(``VmHWM`` in ``/proc/self/status``): the loading peak; resets it again, preprocesses the default frame with the scan
+held and reads it again: the preprocessing peak.
 Both are above the same baseline and count what tracemalloc cannot see: Numba's, NumPy's and the decoders' native
 allocations, and memory the C allocator keeps mapped after a free.
 
@@ -50,6 +51,7 @@ class MemoryPeak:
     preprocess_peak_bytes: int | None = None  # above the baseline, the loaded scan held
     resident_after_load_bytes: int | None = None  # above the baseline: the scan and what loading left mapped
     measured_by: str = LIFETIME_HIGH_WATER
+    decoder: str | None = None  # which decoder loaded the file (the one forced, or the fastest for its syntax)
 
     @property
     def ratio(self) -> float:
@@ -61,9 +63,11 @@ class MemoryPeak:
         return nbytes / max(1, self.decoded_bytes)
 
 
-def memory_peak(path: str | Path, backend: str) -> MemoryPeak:
-    """Measure one (file, backend) in a fresh interpreter; ``RuntimeError`` if the child fails."""
-    result = subprocess.run([sys.executable, "-m", "radbench.inference.benchmarking.memory", str(path), backend],
+def memory_peak(path: str | Path, backend: str, decoder: str | None = None) -> MemoryPeak:
+    """Measure one (file, backend) in a fresh interpreter, loading with ``decoder`` if given (as
+    :func:`inference.loading.load_scan` takes it); ``RuntimeError`` if the child fails."""
+    result = subprocess.run([sys.executable, "-m", "radbench.inference.benchmarking.memory", str(path), backend,
+                             *([decoder] if decoder else [])],
                             capture_output=True, text=True, timeout=900, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"memory measurement of {backend} on {path} failed: {result.stderr.strip()[-500:]}")
@@ -77,9 +81,9 @@ def peak_from_child(file: str, backend: str, m: dict) -> MemoryPeak:
         return MemoryPeak(file, backend, m["decoded"], max(load, processing), censored=False, load_peak_bytes=load,
                           preprocess_peak_bytes=processing,
                           resident_after_load_bytes=max(0, m["after_load"] - m["baseline"]),
-                          measured_by=RESET_HIGH_WATER)
+                          measured_by=RESET_HIGH_WATER, decoder=m.get("decoder"))
     return MemoryPeak(file, backend, m["decoded"], max(0, m["peak"] - m["baseline"]), censored=m["peak"] == m["before"],
-                      measured_by=LIFETIME_HIGH_WATER)
+                      measured_by=LIFETIME_HIGH_WATER, decoder=m.get("decoder"))
 
 
 def reset_high_water() -> bool:
@@ -105,9 +109,10 @@ def resident_status() -> dict[str, int]:
     return {"VmRSS": found["VmRSS"], "VmHWM": found["VmHWM"]}
 
 
-def _measure(path: str, name: str) -> dict[str, int | str]:
-    """The child's work: resident sizes and high-water marks around loading and preprocessing ``path`` after
-    warming up, and the decoded image's size, in bytes (see the module's docstring)."""
+def _measure(path: str, name: str, decoder: str | None = None) -> dict[str, int | str]:
+    """The child's work: resident sizes and high-water marks around loading ``path`` (with ``decoder`` if given)
+    and preprocessing it after warming up, the decoded image's size, in bytes (see the module's docstring), and the
+    decoder that loaded it."""
     card, backend = Model().card, stage_backend(name)
     decoder_plugins()  # imports every decoder plugin, as loading a compressed file would
     for dtype in ("uint8", "uint16", "int16", "float32"):
@@ -116,17 +121,17 @@ def _measure(path: str, name: str) -> dict[str, int | str]:
     release_free_memory()
     if reset_high_water():
         baseline = resident_status()["VmRSS"]
-        scan = load_scan(path)
+        scan = load_scan(path, decoder=decoder)
         loaded = resident_status()
         reset_high_water()
         preprocess(scan.grey_frame(), PreprocessSpec.from_card(card, scan), backend)
         return {"measured_by": RESET_HIGH_WATER, "baseline": baseline, "load_peak": loaded["VmHWM"],
                 "after_load": loaded["VmRSS"], "preprocess_peak": resident_status()["VmHWM"],
-                "decoded": scan.pixels.nbytes}
-    return _measure_lifetime(path, card, backend)
+                "decoded": scan.pixels.nbytes, "decoder": scan.decoder}
+    return _measure_lifetime(path, card, backend, decoder)
 
 
-def _measure_lifetime(path: str, card, backend) -> dict[str, int | str]:
+def _measure_lifetime(path: str, card, backend, decoder: str | None) -> dict[str, int | str]:
     """Without a reset: the lifetime high-water mark before and after, above the resident size before (Linux's
     ``/proc/self/status`` is still needed for that)."""
     import resource  # Unix only, like /proc: imported where it is used, so the parent imports this module anywhere
@@ -136,11 +141,11 @@ def _measure_lifetime(path: str, card, backend) -> dict[str, int | str]:
         return maxrss if sys.platform == "darwin" else maxrss * 1024  # bytes on macOS, KiB elsewhere
 
     baseline, before = resident_status()["VmRSS"], high_water()
-    scan = load_scan(path)
+    scan = load_scan(path, decoder=decoder)
     preprocess(scan.grey_frame(), PreprocessSpec.from_card(card, scan), backend)
     return {"measured_by": LIFETIME_HIGH_WATER, "baseline": baseline, "before": before, "peak": high_water(),
-            "decoded": scan.pixels.nbytes}
+            "decoded": scan.pixels.nbytes, "decoder": scan.decoder}
 
 
 if __name__ == "__main__":
-    print(json.dumps(_measure(*sys.argv[1:3])))
+    print(json.dumps(_measure(*sys.argv[1:4])))
