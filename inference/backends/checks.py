@@ -47,14 +47,9 @@ def check_finite(image: np.ndarray, stage: str, all_finite: Callable[[np.ndarray
     values are counted only on refusal.
     """
     if image.dtype.kind == "f" and not (all_finite or _min_and_max_finite)(image):
-        raise non_finite_refusal(stage, int(image.size - np.count_nonzero(np.isfinite(image))))
-
-
-def non_finite_refusal(stage: str, count: int) -> BackendError:
-    """:func:`check_finite`'s refusal of an image holding ``count`` NaN or infinite values (for a backend that
-    counted them itself)."""
-    return BackendError(f"{stage} refused: the image has {count} non-finite pixel value{'s' * (count != 1)} "
-                        "(NaN or infinity)")
+        count = int(image.size - np.count_nonzero(np.isfinite(image)))
+        raise BackendError(f"{stage} refused: the image has {count} non-finite pixel value{'s' * (count != 1)} "
+                           "(NaN or infinity)")
 
 
 #: The widest window any stage takes: far beyond any real image's range (float32 ends at 3.4e38), and narrow enough

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from radbench.inference.backends import vectorized
-from radbench.inference.backends.checks import check_finite, non_finite_refusal, output, per_channel, voi
+from radbench.inference.backends.checks import check_finite, output, per_channel, voi
 from radbench.inference.backends.contract import Cancel
 from radbench.inference.backends.numba_jit.bands import band_rows, in_bands
 from radbench.inference.backends.numba_jit.gathers import GATHERS, LANES, equalized_lanes
@@ -63,16 +63,14 @@ def window(image: np.ndarray, center: float | None, width: float | None, invert:
     bands = bands_of(image)
     taken = 0 if own_range else bands  # bands whose extremes the window's pass takes
     signed_ranges, unsigned_ranges = np.empty((taken, 2), signed.dtype), np.empty((taken, 2), unsigned.dtype)
-    stops = np.empty(taken, dtype=np.int64)
     in_bands(_window, bands, threads, image, signed, unsigned, c0, w1, bool(invert), out, signed_ranges,
-             unsigned_ranges, stops, *_finite_limits(image.dtype))
+             unsigned_ranges, *_finite_limits(image.dtype))
     if not own_range:
-        if (stops >= 0).any():  # what the bands left unwritten holds every NaN and infinity
-            band_ends = np.arange(1, bands + 1) * image.shape[0] // bands * image.shape[1]
-            values = image.reshape(-1)
-            raise non_finite_refusal("window", sum(int(np.count_nonzero(~np.isfinite(values[stop:end])))
-                                                   for stop, end in zip(stops, band_ends) if stop >= 0))
         value_range = _range_of_bands(image.dtype, signed_ranges, unsigned_ranges)
+        if not (np.isfinite(value_range[0]) and np.isfinite(value_range[1])):
+            # Raises, counting: every NaN and infinity is still in ``image`` (a band stops before writing the step
+            # that holds one), and what was written over it in place is the window of finite values: finite.
+            check_finite(image, "window", lambda _: False)
     ends = vectorized.window(np.array([value_range]), center, width, invert)  # the same numbers, no compile
     _window_outputs.noted = (out.ctypes.data, out.shape, float(ends.min()), float(ends.max()))
     return out
@@ -296,24 +294,23 @@ def _bit_ranges(signed, unsigned, signed_ranges, unsigned_ranges, first, last, b
 
 
 @njit(cache=True, nogil=True)
-def _window(image, signed, unsigned, c0, w1, invert, out, signed_ranges, unsigned_ranges, stops, signed_limit,
+def _window(image, signed, unsigned, c0, w1, invert, out, signed_ranges, unsigned_ranges, signed_limit,
             unsigned_limit, first, last, bands):
     """Written through a small buffer per step: with ``out`` the input's own memory, LLVM's overlap check would
     send a direct loop down its scalar path (4x slower).
 
-    With ranges for every band (``stops`` not empty), also each band's extremes of ``signed`` and ``unsigned`` (the
+    With ranges for every band (not empty), also each band's extremes of ``signed`` and ``unsigned`` (the
     input's bits: :func:`_bit_views`), from each step while it is in cache, before its output is written: no pass
     of their own (a third of the stage). A band whose extremes reach the limits (:func:`_finite_limits`: a NaN or
-    infinity) stops before writing that step and puts where it stopped (a flat index) in ``stops`` (else -1): from
-    there on its input is intact for :func:`window` to count them."""
+    infinity) stops before writing that step, so that :func:`window` still finds every one of them to count."""
     values = np.empty(_STEP, dtype=np.float32)
     rows, width = image.shape
-    taken = stops.shape[0] > 0
+    taken = signed_ranges.shape[0] > 0
     for b in range(first, last):
         first_row = band_rows(b, bands, rows)
         signed_min = signed_max = signed[first_row, 0]
         unsigned_min = unsigned_max = unsigned[first_row, 0]
-        stop = -1
+        stopped = False
         for i in range(first_row, band_rows(b + 1, bands, rows)):
             row, target, signed_row, unsigned_row = image[i], out[i], signed[i], unsigned[i]
             for start in range(0, width, _STEP):
@@ -327,16 +324,15 @@ def _window(image, signed, unsigned, c0, w1, invert, out, signed_ranges, unsigne
                         unsigned_min = min(unsigned_min, unsigned_step[j])
                         unsigned_max = max(unsigned_max, unsigned_step[j])
                     if signed_max >= signed_limit or unsigned_max >= unsigned_limit:
-                        stop = i * width + start
+                        stopped = True
                         break
                 for j in range(step.shape[0]):  # a loop: a slice assignment compiled for 2-3 s
                     step_out[j] = values[j]
-            if stop >= 0:
+            if stopped:
                 break
         if taken:
             signed_ranges[b, 0], signed_ranges[b, 1] = signed_min, signed_max
             unsigned_ranges[b, 0], unsigned_ranges[b, 1] = unsigned_min, unsigned_max
-            stops[b] = stop
 
 
 @njit(cache=True, nogil=True)
